@@ -1,0 +1,176 @@
+//! Browser sign-in and sign-out, the current account, and password changes.
+
+use poem::Request;
+use poem::web::Data;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use sessionforge_shared::ids::UserId;
+
+use super::dto::{OrgDto, UserDto};
+use super::{ApiTags, validate};
+use crate::auth::principal::{Auth, Via};
+use crate::auth::{PURPOSE_LOGIN, SESSION_COOKIE, password, tokens};
+use crate::error::ApiError;
+use crate::http::middleware::client_ip;
+use crate::state::AppState;
+use crate::store::StoreError;
+use crate::store::login_sessions::NewLogin;
+use crate::store::users::User;
+
+pub struct AuthApi;
+
+#[derive(Object)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Object)]
+pub struct SignedIn {
+    pub user: UserDto,
+    /// Send this as `X-CSRF-Token` on every state-changing request made with the cookie.
+    pub csrf_token: String,
+}
+
+#[derive(ApiResponse)]
+pub enum SignInResponse {
+    /// Signed in; the `sf_session` cookie is set.
+    #[oai(status = 200)]
+    Ok(Json<SignedIn>, #[oai(header = "Set-Cookie")] String),
+    /// Created and signed in; the `sf_session` cookie is set.
+    #[oai(status = 201)]
+    Created(Json<SignedIn>, #[oai(header = "Set-Cookie")] String),
+}
+
+#[derive(ApiResponse)]
+pub enum SignedOut {
+    /// Signed out; the cookie is cleared.
+    #[oai(status = 204)]
+    NoContent(#[oai(header = "Set-Cookie")] String),
+}
+
+#[derive(Object)]
+pub struct Me {
+    pub user: UserDto,
+    pub orgs: Vec<OrgDto>,
+    /// How this request authenticated: `session` or `api_key`.
+    pub auth: String,
+    /// The CSRF token for this browser sign-in (absent for API keys).
+    pub csrf_token: Option<String>,
+}
+
+#[derive(Object)]
+pub struct ChangePassword {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+#[OpenApi(prefix_path = "/api/v1/auth", tag = "ApiTags::Auth")]
+impl AuthApi {
+    /// Sign in with email and password. Rate-limited per address and per account.
+    #[oai(path = "/login", method = "post")]
+    async fn login(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        body: Json<LoginRequest>,
+    ) -> Result<SignInResponse, ApiError> {
+        let ip = client_ip(req, state.settings.behind_proxy);
+        state.limits.login(ip, &body.email)?;
+        let creds = match state.store.credentials_by_email(&body.email).await {
+            Ok(c) => Some(c),
+            Err(StoreError::NotFound) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let hash = creds.as_ref().map(|c| c.password_hash.clone());
+        let ok = password::verify(body.password.clone(), hash).await;
+        let Some(creds) = creds.filter(|_| ok) else {
+            tracing::info!(%ip, "failed sign-in");
+            return Err(ApiError::unauthorized("wrong email or password"));
+        };
+        let (signed_in, cookie) = sign_in(&state, creds.user, req).await?;
+        Ok(SignInResponse::Ok(Json(signed_in), cookie))
+    }
+
+    /// Sign out this browser. With an API key this does nothing.
+    #[oai(path = "/logout", method = "post")]
+    async fn logout(&self, state: Data<&AppState>, auth: Auth) -> Result<SignedOut, ApiError> {
+        if let Via::Session { token } = &auth.via {
+            state.store.delete_login(tokens::token_hash(&state.keys, PURPOSE_LOGIN, token)).await?;
+        }
+        Ok(SignedOut::NoContent(clear_cookie()))
+    }
+
+    /// The signed-in account, its orgs, and the CSRF token for this sign-in.
+    #[oai(path = "/me", method = "get")]
+    async fn me(&self, state: Data<&AppState>, auth: Auth) -> Result<Json<Me>, ApiError> {
+        let orgs = state.store.orgs_for_user(auth.user.id).await?;
+        let (kind, csrf) = match &auth.via {
+            Via::Session { token } => ("session", Some(tokens::csrf_token(&state.keys, token))),
+            Via::ApiKey(_) => ("api_key", None),
+        };
+        Ok(Json(Me {
+            user: auth.user.into(),
+            orgs: orgs.into_iter().map(Into::into).collect(),
+            auth: kind.into(),
+            csrf_token: csrf,
+        }))
+    }
+
+    /// Change your password. Every browser sign-in ends; this one gets a fresh cookie.
+    #[oai(path = "/password", method = "put")]
+    async fn change_password(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        req: &Request,
+        body: Json<ChangePassword>,
+    ) -> Result<SignInResponse, ApiError> {
+        if !matches!(auth.via, Via::Session { .. }) {
+            return Err(ApiError::forbidden("SESSION_REQUIRED", "change your password from a browser sign-in"));
+        }
+        validate::password_policy(&body.new_password)?;
+        let current = state.store.password_hash(auth.user.id).await?;
+        if !password::verify(body.current_password.clone(), Some(current)).await {
+            return Err(ApiError::forbidden("WRONG_PASSWORD", "the current password is wrong"));
+        }
+        set_password(&state, auth.user.id, body.new_password.clone()).await?;
+        let (signed_in, cookie) = sign_in(&state, auth.user, req).await?;
+        Ok(SignInResponse::Ok(Json(signed_in), cookie))
+    }
+}
+
+/// Hashes and stores a new password (ending all browser sign-ins of the user).
+pub async fn set_password(state: &AppState, user: UserId, new_password: String) -> Result<(), ApiError> {
+    let hash = password::hash(new_password).await.map_err(|e| ApiError::bad_request("WEAK_PASSWORD", e.to_string()))?;
+    state.store.set_password(user, hash).await?;
+    Ok(())
+}
+
+/// Starts a browser sign-in for `user`: stores the token's hash and builds the cookie.
+pub async fn sign_in(state: &AppState, user: User, req: &Request) -> Result<(SignedIn, String), ApiError> {
+    let token = tokens::new_login_token();
+    let ttl_secs = i64::try_from(state.settings.login_ttl_hours.saturating_mul(3600)).unwrap_or(i64::MAX / 2);
+    let user_agent = req
+        .headers()
+        .get(poem::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(256).collect());
+    state
+        .store
+        .create_login(NewLogin {
+            token_hash: tokens::token_hash(&state.keys, PURPOSE_LOGIN, &token),
+            user_id: user.id,
+            expires_at: crate::store::now().saturating_add(ttl_secs),
+            ip: Some(client_ip(req, state.settings.behind_proxy).to_string()),
+            user_agent,
+        })
+        .await?;
+    let csrf_token = tokens::csrf_token(&state.keys, &token);
+    let cookie = format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age={ttl_secs}");
+    Ok((SignedIn { user: user.into(), csrf_token }, cookie))
+}
+
+fn clear_cookie() -> String {
+    format!("{SESSION_COOKIE}=; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=0")
+}

@@ -1,0 +1,52 @@
+//! The REST API under `/api/v1`: one `#[OpenApi]` impl per resource, combined into one
+//! OpenAPI service whose spec is served at `/api/openapi.json` and committed to `openapi/`.
+
+mod admin;
+mod auth;
+pub mod dto;
+mod health;
+mod keys;
+mod orgs;
+mod setup;
+mod validate;
+
+use poem_openapi::{OpenApiService, Tags};
+
+/// Every API resource, in the order they appear in the docs.
+pub type Api = (health::HealthApi, setup::SetupApi, auth::AuthApi, keys::KeysApi, orgs::OrgsApi, admin::AdminApi);
+
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Liveness and readiness.
+    Health,
+    /// First-run creation of the first administrator.
+    Setup,
+    /// Browser sign-in, sign-out and account settings.
+    Auth,
+    /// Personal API keys.
+    ApiKeys,
+    /// Organisations (teams) and their members.
+    Orgs,
+    /// Server administration.
+    Admin,
+}
+
+pub fn service() -> OpenApiService<Api, ()> {
+    OpenApiService::new(
+        (health::HealthApi, setup::SetupApi, auth::AuthApi, keys::KeysApi, orgs::OrgsApi, admin::AdminApi),
+        "SessionForge",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "Watch, start, stop and type into AI coding sessions on your machines. Authenticate with a \
+         browser sign-in cookie (state-changing requests also send `X-CSRF-Token`) or a personal API \
+         key as `Authorization: Bearer sfk_…`. Every error is JSON `{code, message}`.",
+    )
+}
+
+/// The OpenAPI document as pretty JSON, exactly as committed in `openapi/openapi.json`.
+pub fn spec_json() -> String {
+    let mut spec = service().spec();
+    spec.push('\n');
+    spec
+}

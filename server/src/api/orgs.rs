@@ -1,0 +1,145 @@
+//! Organisations and their members. Every org-scoped route first proves membership through the
+//! store; a non-member gets 404, never 403, so other tenants' ids reveal nothing.
+
+use poem::web::Data;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use sessionforge_shared::ids::{OrgId, UserId};
+use sessionforge_shared::roles::Role;
+use uuid::Uuid;
+
+use super::dto::{MemberDto, OrgDto};
+use super::{ApiTags, validate};
+use crate::auth::principal::Auth;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::StoreError;
+use crate::store::orgs::OrgScope;
+
+pub struct OrgsApi;
+
+#[derive(Object)]
+pub struct CreateOrg {
+    pub name: String,
+}
+
+#[derive(Object)]
+pub struct AddMember {
+    /// Email of an existing account.
+    pub email: String,
+    pub role: Role,
+}
+
+#[derive(Object)]
+pub struct SetRole {
+    pub role: Role,
+}
+
+#[derive(ApiResponse)]
+pub enum OrgCreated {
+    #[oai(status = 201)]
+    Created(Json<OrgDto>),
+}
+
+#[derive(ApiResponse)]
+pub enum MemberAdded {
+    #[oai(status = 201)]
+    Created(Json<MemberDto>),
+}
+
+/// Membership proof for the caller in `org`, or 404.
+pub async fn scope(state: &AppState, auth: &Auth, org: Uuid) -> Result<OrgScope, ApiError> {
+    Ok(state.store.org_scope(auth.user.id, OrgId(org)).await?)
+}
+
+/// Fails with 403 unless the caller's role in the org is at least `role`.
+pub fn require_role(scope: &OrgScope, role: Role) -> Result<(), ApiError> {
+    if scope.role().at_least(role) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("ROLE_REQUIRED", format!("this needs the {role} role or higher in the org")))
+    }
+}
+
+#[OpenApi(prefix_path = "/api/v1/orgs", tag = "ApiTags::Orgs")]
+impl OrgsApi {
+    /// The orgs you belong to, your personal org first.
+    #[oai(path = "/", method = "get")]
+    async fn list(&self, state: Data<&AppState>, auth: Auth) -> Result<Json<Vec<OrgDto>>, ApiError> {
+        let orgs = state.store.orgs_for_user(auth.user.id).await?;
+        Ok(Json(orgs.into_iter().map(Into::into).collect()))
+    }
+
+    /// Create a team org; you become its owner.
+    #[oai(path = "/", method = "post")]
+    async fn create(&self, state: Data<&AppState>, auth: Auth, body: Json<CreateOrg>) -> Result<OrgCreated, ApiError> {
+        let name = validate::name("name", &body.name)?;
+        let org = state.store.create_org(auth.user.id, name).await?;
+        Ok(OrgCreated::Created(Json(org.into())))
+    }
+
+    /// One org you belong to.
+    #[oai(path = "/:org_id", method = "get")]
+    async fn get(&self, state: Data<&AppState>, auth: Auth, org_id: Path<Uuid>) -> Result<Json<OrgDto>, ApiError> {
+        let scope = scope(&state, &auth, org_id.0).await?;
+        Ok(Json(state.store.org(&scope).await?.into()))
+    }
+
+    /// The members of an org and their roles.
+    #[oai(path = "/:org_id/members", method = "get")]
+    async fn members(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        org_id: Path<Uuid>,
+    ) -> Result<Json<Vec<MemberDto>>, ApiError> {
+        let scope = scope(&state, &auth, org_id.0).await?;
+        let members = state.store.members(&scope).await?;
+        Ok(Json(members.into_iter().map(Into::into).collect()))
+    }
+
+    /// Add an existing account to the org. Admins and owners only; only owners add owners.
+    #[oai(path = "/:org_id/members", method = "post")]
+    async fn add_member(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        org_id: Path<Uuid>,
+        body: Json<AddMember>,
+    ) -> Result<MemberAdded, ApiError> {
+        let scope = scope(&state, &auth, org_id.0).await?;
+        require_role(&scope, Role::Admin)?;
+        if body.role == Role::Owner {
+            require_role(&scope, Role::Owner)?;
+        }
+        let email = validate::email(&body.email)?;
+        let member = state.store.add_member(&scope, email, body.role).await.map_err(|e| match e {
+            StoreError::NotFound => ApiError::bad_request("UNKNOWN_USER", "no account has that email; create it first"),
+            other => other.into(),
+        })?;
+        Ok(MemberAdded::Created(Json(member.into())))
+    }
+
+    /// Change a member's role. Admins and owners only; only owners grant or remove the owner role.
+    #[oai(path = "/:org_id/members/:user_id", method = "put")]
+    async fn set_role(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        org_id: Path<Uuid>,
+        user_id: Path<Uuid>,
+        body: Json<SetRole>,
+    ) -> Result<Json<Vec<MemberDto>>, ApiError> {
+        let scope = scope(&state, &auth, org_id.0).await?;
+        require_role(&scope, Role::Admin)?;
+        let target = UserId(user_id.0);
+        let current = state.store.member_role(&scope, target).await?;
+        if current == Role::Owner || body.role == Role::Owner {
+            require_role(&scope, Role::Owner)?;
+        }
+        state.store.set_member_role(&scope, target, body.role).await?;
+        let members = state.store.members(&scope).await?;
+        Ok(Json(members.into_iter().map(Into::into).collect()))
+    }
+}

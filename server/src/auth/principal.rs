@@ -1,0 +1,151 @@
+//! Who is asking: a browser sign-in (cookie, with CSRF protection on state-changing requests)
+//! or a personal API key (`Authorization: Bearer sfk_…`, limited by its scopes).
+//!
+//! [`Auth`] is a poem-openapi extractor, so every protected operation carries both security
+//! schemes in the spec, while the decision logic stays ours and its errors stay JSON.
+
+use poem::Request;
+use poem::http::Method;
+use poem_openapi::auth::{ApiKey, Bearer};
+use poem_openapi::registry::Registry;
+use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions, SecurityScheme};
+
+use super::{CSRF_HEADER, PURPOSE_API_KEY, PURPOSE_LOGIN, SESSION_COOKIE, tokens};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::StoreError;
+use crate::store::api_keys::{ApiKey as StoredKey, Scope};
+use crate::store::users::User;
+
+/// A personal API key sent as a bearer token.
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer", rename = "apiKey")]
+#[allow(dead_code)]
+struct ApiKeyScheme(Bearer);
+
+/// A browser sign-in cookie. State-changing requests must also send `X-CSRF-Token`.
+#[derive(SecurityScheme)]
+#[oai(ty = "api_key", key_name = "sf_session", key_in = "cookie", rename = "session")]
+#[allow(dead_code)]
+struct SessionScheme(ApiKey);
+
+/// How the caller authenticated.
+#[derive(Clone, Debug)]
+pub enum Via {
+    /// A browser sign-in; carries the cookie token (needed to sign out).
+    Session { token: String },
+    /// A personal API key, with its scopes.
+    ApiKey(StoredKey),
+}
+
+/// An authenticated caller.
+#[derive(Clone, Debug)]
+pub struct Auth {
+    pub user: User,
+    pub via: Via,
+}
+
+impl Auth {
+    /// Fails with 403 unless the credential carries `scope`. Browser sign-ins carry all scopes.
+    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
+        match &self.via {
+            Via::ApiKey(key) if !key.allows(scope) => Err(ApiError::forbidden(
+                "INSUFFICIENT_SCOPE",
+                format!("this API key lacks the {} scope", scope.as_str()),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Fails with 403 unless the caller is a server administrator using an admin-capable credential.
+    pub fn require_server_admin(&self) -> Result<(), ApiError> {
+        self.require(Scope::Admin)?;
+        if !self.user.is_admin {
+            return Err(ApiError::forbidden("FORBIDDEN", "only server administrators may do this"));
+        }
+        Ok(())
+    }
+
+    /// Authenticates a request; also used by WebSocket upgrades outside poem-openapi.
+    pub async fn from_poem_request(req: &Request) -> Result<Auth, ApiError> {
+        let state = req.data::<AppState>().ok_or_else(|| ApiError::internal("AppState missing"))?;
+        let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+
+        if let Some(header) = req.headers().get(poem::http::header::AUTHORIZATION) {
+            let key = header
+                .to_str()
+                .ok()
+                .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+                .map(str::trim)
+                .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <api key>`"))?;
+            let hash = tokens::token_hash(&state.keys, PURPOSE_API_KEY, key);
+            let (key, user) = state.store.authenticate_api_key(hash).await.map_err(|e| match e {
+                StoreError::NotFound => ApiError::unauthorized("invalid, expired or revoked API key"),
+                other => other.into(),
+            })?;
+            let auth = Auth { user, via: Via::ApiKey(key) };
+            if !safe {
+                auth.require(Scope::Write)?;
+            }
+            return Ok(auth);
+        }
+
+        let Some(token) = session_cookie(req) else {
+            return Err(ApiError::unauthorized("sign in, or send an API key as `Authorization: Bearer <key>`"));
+        };
+        let hash = tokens::token_hash(&state.keys, PURPOSE_LOGIN, &token);
+        let user = state.store.login_user(hash).await.map_err(|e| match e {
+            StoreError::NotFound => ApiError::unauthorized("your sign-in has expired; sign in again"),
+            other => other.into(),
+        })?;
+        if !safe {
+            let expected = tokens::csrf_token(&state.keys, &token);
+            let sent = req.headers().get(CSRF_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
+            if !tokens::secure_eq(sent, expected.as_bytes()) {
+                return Err(ApiError::forbidden(
+                    "CSRF_FAILED",
+                    "missing or wrong X-CSRF-Token header (GET /api/v1/auth/me returns the token)",
+                ));
+            }
+        }
+        Ok(Auth { user, via: Via::Session { token } })
+    }
+}
+
+/// The value of the sign-in cookie, if the request carries one.
+pub fn session_cookie(req: &Request) -> Option<String> {
+    req.headers()
+        .get_all(poem::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.to_string())
+        .filter(|v| !v.is_empty())
+}
+
+impl<'a> ApiExtractor<'a> for Auth {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        ApiKeyScheme::register(registry);
+        SessionScheme::register(registry);
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        let mut names = ApiKeyScheme::security_schemes();
+        names.extend(SessionScheme::security_schemes());
+        names
+    }
+
+    async fn from_request(
+        req: &'a Request,
+        _body: &mut poem::RequestBody,
+        _opts: ExtractParamOptions<()>,
+    ) -> poem::Result<Self> {
+        Auth::from_poem_request(req).await.map_err(Into::into)
+    }
+}

@@ -1,0 +1,144 @@
+//! The one API error type, and the one place where any error becomes an HTTP response.
+//!
+//! Handlers return `Result<_, ApiError>`; every variant appears in the OpenAPI spec with its
+//! status. Errors raised before a handler runs (unknown route, malformed JSON, wrong content
+//! type, oversized body, failed authentication) pass through [`render`], which gives them the
+//! same `{code, message}` body.
+
+use poem::Response;
+use poem::http::StatusCode;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object};
+
+use crate::store::StoreError;
+
+/// The body of every error response.
+#[derive(Object, Debug, Clone, PartialEq, Eq)]
+pub struct ErrorBody {
+    /// A stable, SCREAMING_SNAKE error code for programs: `NOT_FOUND`, `INVALID_BODY`, …
+    pub code: String,
+    /// A sentence for people.
+    pub message: String,
+}
+
+#[derive(ApiResponse, Debug)]
+pub enum ApiError {
+    /// The request is malformed or a value is invalid.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// Authentication is missing or invalid.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// Authenticated, but not allowed to do this.
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    /// No such resource, or it belongs to someone else.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+    /// The request conflicts with the current state.
+    #[oai(status = 409)]
+    Conflict(Json<ErrorBody>),
+    /// The request body is larger than the configured limit.
+    #[oai(status = 413)]
+    PayloadTooLarge(Json<ErrorBody>),
+    /// Too many requests; retry after the given number of seconds.
+    #[oai(status = 429)]
+    TooManyRequests(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
+    /// Something went wrong on the server; details are in its log.
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+    /// A dependency of the server (such as its database) is unavailable.
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>),
+}
+
+fn body(code: &str, message: impl Into<String>) -> Json<ErrorBody> {
+    Json(ErrorBody { code: code.to_string(), message: message.into() })
+}
+
+impl ApiError {
+    pub fn bad_request(code: &str, message: impl Into<String>) -> Self {
+        Self::BadRequest(body(code, message))
+    }
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::Unauthorized(body("UNAUTHORIZED", message))
+    }
+    pub fn forbidden(code: &str, message: impl Into<String>) -> Self {
+        Self::Forbidden(body(code, message))
+    }
+    pub fn not_found() -> Self {
+        Self::NotFound(body("NOT_FOUND", "no such resource"))
+    }
+    pub fn conflict(code: &str, message: impl Into<String>) -> Self {
+        Self::Conflict(body(code, message))
+    }
+    pub fn too_many_requests(retry_after_secs: u64) -> Self {
+        Self::TooManyRequests(
+            body("RATE_LIMITED", format!("too many requests; retry in {retry_after_secs} s")),
+            retry_after_secs,
+        )
+    }
+    pub fn payload_too_large(limit: u64) -> Self {
+        Self::PayloadTooLarge(body("PAYLOAD_TOO_LARGE", format!("request body exceeds {limit} bytes")))
+    }
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::Unavailable(body("UNAVAILABLE", message))
+    }
+    /// Logs the real cause and returns a generic 500 that reveals nothing.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::Internal(body("INTERNAL", "internal server error"))
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound => ApiError::not_found(),
+            StoreError::Conflict(msg) => ApiError::conflict("CONFLICT", msg),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+/// Turns any error that escaped a handler into the JSON error body with the right status.
+pub async fn render(err: poem::Error) -> Response {
+    if err.is_from_response() {
+        // Already one of ours (an `ApiError` converted by poem-openapi).
+        return err.into_response();
+    }
+    let status = err.status();
+    let (code, message) = if err.is::<poem_openapi::error::ParseRequestPayloadError>() {
+        ("INVALID_BODY", err.to_string())
+    } else if err.is::<poem_openapi::error::ParseParamError>() || err.is::<poem_openapi::error::ParsePathError>() {
+        ("INVALID_PARAMETER", err.to_string())
+    } else if status == StatusCode::NOT_FOUND {
+        ("NOT_FOUND", "no such resource".to_string())
+    } else if status.is_server_error() {
+        tracing::error!(error = %err, "unhandled error");
+        ("INTERNAL", "internal server error".to_string())
+    } else {
+        (code_for_status(status), err.to_string())
+    };
+    json_error(status, code, &message)
+}
+
+/// A JSON error response built outside the typed handlers (middleware, WebSocket upgrades).
+pub fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = serde_json::json!({ "code": code, "message": message });
+    Response::builder().status(status).content_type("application/json; charset=utf-8").body(body.to_string())
+}
+
+fn code_for_status(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST => "BAD_REQUEST",
+        StatusCode::UNAUTHORIZED => "UNAUTHORIZED",
+        StatusCode::FORBIDDEN => "FORBIDDEN",
+        StatusCode::METHOD_NOT_ALLOWED => "METHOD_NOT_ALLOWED",
+        StatusCode::CONFLICT => "CONFLICT",
+        StatusCode::PAYLOAD_TOO_LARGE => "PAYLOAD_TOO_LARGE",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "UNSUPPORTED_MEDIA_TYPE",
+        StatusCode::TOO_MANY_REQUESTS => "RATE_LIMITED",
+        _ => "ERROR",
+    }
+}

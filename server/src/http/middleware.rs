@@ -1,0 +1,140 @@
+//! The request pipeline around every endpoint: request ids, tracing, metrics, security headers,
+//! and the request body limit.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use poem::http::{HeaderValue, Method, StatusCode, header};
+use poem::{Body, Endpoint, IntoResponse, Request, Response};
+use tracing::Instrument;
+
+use crate::error::{ApiError, json_error};
+use crate::metrics::route_label;
+use crate::state::AppState;
+
+/// Header carrying the request id, accepted from the client when well-formed.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Longest client-supplied request id we accept (longer ones are replaced).
+const MAX_REQUEST_ID_LEN: usize = 64;
+
+/// Content-Security-Policy for API responses and the dashboard: same-origin only, never framed.
+const CSP_DEFAULT: &str = "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
+     frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+/// The interactive API docs page bootstraps itself with inline script.
+const CSP_DOCS: &str = "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; \
+     img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'";
+/// One year, the usual HSTS lifetime.
+const HSTS: &str = "max-age=31536000";
+
+/// Request id, span, metrics, access log and security headers, outermost in the stack.
+pub async fn observe<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<Response> {
+    let state = req.data::<AppState>().cloned();
+    let request_id = req
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= MAX_REQUEST_ID_LEN)
+        .filter(|v| v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        req.headers_mut().insert(REQUEST_ID_HEADER, v);
+    }
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let span = tracing::info_span!("request", id = %request_id, method = %method, path = %path);
+
+    let started = Instant::now();
+    if let Some(s) = &state {
+        s.metrics.in_flight.inc();
+    }
+    let mut resp = match ep.call(req).instrument(span.clone()).await {
+        Ok(r) => r.into_response(),
+        Err(e) => crate::error::render(e).await,
+    };
+    let elapsed = started.elapsed();
+    let status = resp.status();
+
+    let tls = state.as_ref().is_some_and(|s| s.settings.tls.enabled);
+    set_security_headers(&mut resp, &path, tls);
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert(REQUEST_ID_HEADER, v);
+    }
+    if let Some(s) = &state {
+        s.metrics.in_flight.dec();
+        s.metrics.observe(method.as_str(), &route_label(&path), status.as_u16(), elapsed.as_secs_f64());
+    }
+    span.in_scope(|| {
+        let ms = elapsed.as_secs_f64() * 1000.0;
+        if status.is_server_error() {
+            tracing::warn!(status = status.as_u16(), ms, "request failed");
+        } else {
+            tracing::debug!(status = status.as_u16(), ms, "request");
+        }
+    });
+    Ok(resp)
+}
+
+fn set_security_headers(resp: &mut Response, path: &str, tls: bool) {
+    let h = resp.headers_mut();
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    let csp = if path.starts_with("/docs") { CSP_DOCS } else { CSP_DEFAULT };
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp));
+    if tls {
+        h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(HSTS));
+    }
+}
+
+/// Rejects bodies over the configured limit with 413, whether or not they declare a length.
+pub async fn limit_body<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<Response> {
+    let limit = req.data::<AppState>().map(|s| s.settings.body_limit_bytes).unwrap_or(1024 * 1024);
+    let declared =
+        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(len) if len > limit => return Ok(too_large(limit)),
+        Some(_) => {}
+        None if has_streamed_body(&req) => {
+            let body = req.take_body();
+            match body.into_bytes_limit(usize::try_from(limit).unwrap_or(usize::MAX)).await {
+                Ok(bytes) => req.set_body(Body::from(bytes)),
+                Err(poem::error::ReadBodyError::PayloadTooLarge) => return Ok(too_large(limit)),
+                Err(e) => {
+                    return Ok(json_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", &format!("cannot read body: {e}")));
+                }
+            }
+        }
+        None => {}
+    }
+    ep.call(req).await.map(IntoResponse::into_response)
+}
+
+fn has_streamed_body(req: &Request) -> bool {
+    req.headers().contains_key(header::TRANSFER_ENCODING) && !matches!(*req.method(), Method::GET | Method::HEAD)
+}
+
+fn too_large(limit: u64) -> Response {
+    ApiError::payload_too_large(limit).into_response()
+}
+
+/// The client's address: the socket peer, or the first `X-Forwarded-For` hop behind a proxy.
+pub fn client_ip(req: &Request, behind_proxy: bool) -> IpAddr {
+    if behind_proxy {
+        let forwarded = req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse::<IpAddr>().ok());
+        if let Some(ip) = forwarded {
+            return ip;
+        }
+    }
+    match req.remote_addr().as_socket_addr() {
+        Some(addr) => addr.ip(),
+        None => IpAddr::from([0, 0, 0, 0]),
+    }
+}

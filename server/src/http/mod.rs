@@ -1,0 +1,46 @@
+//! Assembles the HTTP application: routes, the OpenAPI service, docs, metrics, and the
+//! middleware stack around them.
+
+pub mod conn;
+pub mod middleware;
+
+use poem::http::Method;
+use poem::middleware::Cors;
+use poem::web::Data;
+use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, handler};
+
+use crate::api;
+use crate::state::AppState;
+
+/// The whole application, ready to serve.
+pub fn app(state: AppState) -> impl Endpoint {
+    let api = api::service();
+    let cors_origins = state.settings.cors_origins.clone();
+    let cors = Cors::new()
+        .allow_origins(cors_origins.iter().map(String::as_str))
+        .allow_credentials(true)
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+        .allow_headers(["content-type", "authorization", "x-csrf-token", "x-request-id"])
+        .expose_headers(["x-request-id", "retry-after"]);
+
+    Route::new()
+        .at("/api/openapi.json", api.spec_endpoint())
+        .nest("/docs", api.swagger_ui())
+        .at("/metrics", metrics)
+        .nest_no_strip("/api/v1", api)
+        .around(middleware::limit_body)
+        .catch_all_error(crate::error::render)
+        .with_if(!cors_origins.is_empty(), cors)
+        .around(middleware::observe)
+        .data(state)
+}
+
+/// Prometheus text exposition.
+#[handler]
+fn metrics(state: Data<&AppState>) -> Response {
+    state
+        .metrics
+        .render(state.store.pool_stats())
+        .with_content_type("text/plain; version=0.0.4; charset=utf-8")
+        .into_response()
+}

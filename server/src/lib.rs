@@ -1,0 +1,153 @@
+//! The SessionForge server as a library: [`Server::bind`] does the first-run bootstrap and binds
+//! the socket, [`Server::run`] serves until the shutdown future resolves. Tests and the binary
+//! both use it; `main.rs` only parses flags.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod auth;
+pub mod bootstrap;
+pub mod error;
+mod fsutil;
+pub mod http;
+pub mod keys;
+pub mod metrics;
+pub mod settings;
+pub mod state;
+pub mod store;
+pub mod tls;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use poem::listener::{Acceptor, AcceptorExt, BoxAcceptor, Listener, RustlsCertificate, RustlsConfig, TcpListener};
+
+use crate::bootstrap::{BootstrapError, bootstrap};
+use crate::metrics::Metrics;
+use crate::settings::Settings;
+use crate::state::AppState;
+
+/// How often idle rate-limit entries are dropped.
+const LIMITER_SHRINK_EVERY: Duration = Duration::from_secs(300);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Bootstrap(#[from] BootstrapError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+}
+
+/// A bootstrapped server with its socket bound, not yet serving.
+pub struct Server {
+    state: AppState,
+    acceptor: BoxAcceptor,
+    local_addr: SocketAddr,
+    generated: Vec<&'static str>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").field("local_addr", &self.local_addr).finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Bootstraps the data dir (generating what is missing) and binds the listening socket.
+    pub async fn bind(settings: Settings) -> Result<Self, ServerError> {
+        let boot = bootstrap(&settings).await?;
+        let metrics = Metrics::new();
+        let addr = settings.listen;
+        let bind_err = |source| ServerError::Bind { addr, source };
+        let tcp = TcpListener::bind(addr).into_acceptor().await.map_err(bind_err)?;
+        let local_addr = tcp
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().copied())
+            .ok_or_else(|| bind_err(std::io::Error::other("no local address")))?;
+        let fingerprint = boot.tls.as_ref().map(|t| t.fingerprint.clone());
+        let acceptor = match &boot.tls {
+            Some(material) => {
+                let config = RustlsConfig::new()
+                    .fallback(RustlsCertificate::new().cert(material.cert_pem.clone()).key(material.key_pem.clone()));
+                let configs = futures_util::stream::once(futures_util::future::ready(config))
+                    .chain(futures_util::stream::pending());
+                http::conn::CountingAcceptor::new(tcp.rustls(configs), metrics.open_connections.clone()).boxed()
+            }
+            None => http::conn::CountingAcceptor::new(tcp, metrics.open_connections.clone()).boxed(),
+        };
+        let state = AppState::new(settings, boot.keys, boot.store, metrics, fingerprint);
+        Ok(Self { state, acceptor, local_addr, generated: boot.generated })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// What this start generated (data dir, database, keys, certificate, setup token).
+    pub fn generated(&self) -> &[&'static str] {
+        &self.generated
+    }
+
+    /// The start-up banner for people: where to connect, the certificate fingerprint, and the
+    /// first-run setup link while no administrator exists.
+    pub fn banner(&self) -> String {
+        let s = &self.state.settings;
+        let local = format!("{}://{}", s.scheme(), self.local_addr);
+        let public = s.public_url_for(self.local_addr);
+        let mut out = format!("SessionForge server {}\n", env!("CARGO_PKG_VERSION"));
+        out += &format!("  listening on {local}\n  public URL   {public}\n");
+        out += &format!("  data dir     {}\n", s.data_dir.display());
+        if !self.generated.is_empty() {
+            out += &format!("  generated    {}\n", self.generated.join(", "));
+        }
+        if let Some(fp) = &self.state.tls_fingerprint {
+            out += &format!("  TLS certificate SHA-256 fingerprint:\n    {fp}\n");
+        }
+        if let Some(token) = self.state.setup_token() {
+            let cacert = if s.tls.enabled && s.tls.cert_file.as_os_str().is_empty() {
+                format!(" --cacert {}", tls::generated_paths(&s.data_dir).0.display())
+            } else {
+                String::new()
+            };
+            out += &format!(
+                "\n  No administrator yet. Finish setup in a browser:\n    {public}/setup?token={token}\n  \
+                 or with curl:\n    curl{cacert} -X POST {public}/api/v1/setup -H 'content-type: application/json' \\\n      \
+                 -d '{{\"token\":\"{token}\",\"email\":\"you@example.com\",\"password\":\"a long passphrase\"}}'\n"
+            );
+        }
+        out
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish (up to the
+    /// configured grace period).
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
+        let grace = Duration::from_secs(self.state.settings.shutdown_grace_secs);
+        let housekeeping = tokio::spawn({
+            let state = self.state.clone();
+            async move {
+                let mut tick = tokio::time::interval(LIMITER_SHRINK_EVERY);
+                loop {
+                    tick.tick().await;
+                    state.limits.shrink();
+                }
+            }
+        });
+        let app = http::app(self.state.clone());
+        let result =
+            poem::Server::new_with_acceptor(self.acceptor).run_with_graceful_shutdown(app, shutdown, Some(grace)).await;
+        housekeeping.abort();
+        result
+    }
+}
+
+/// The OpenAPI document, as `export-openapi` prints it.
+pub fn openapi_json() -> String {
+    api::spec_json()
+}

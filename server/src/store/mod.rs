@@ -1,0 +1,86 @@
+//! The storage boundary. Handlers and the relay talk to `Store` and the domain types of its
+//! aggregate modules; nothing above this module sees SQL or rusqlite. A second backend (say
+//! Postgres) would replace the bodies here and in the aggregate modules, not the API.
+//!
+//! Tenant isolation lives here too: every org-scoped read or write takes an [`orgs::OrgScope`],
+//! which only [`Store::org_scope`] can make, and which exists only for members of the org.
+
+mod db;
+mod migrations;
+
+pub mod api_keys;
+pub mod login_sessions;
+pub mod orgs;
+pub mod users;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use db::Db;
+pub use db::PoolStats;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    #[error(
+        "the database schema is version {found}, newer than this server knows ({known}); \
+         run a newer sessionforge-server or restore a backup of the data dir"
+    )]
+    SchemaTooNew { found: i64, known: usize },
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("database pool error: {0}")]
+    Pool(#[from] r2d2::Error),
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// Cheap to clone; all clones share one database.
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: Arc<Db>,
+}
+
+impl Store {
+    pub fn open(path: &Path, readers: u32, busy_timeout: Duration) -> Result<Self, StoreError> {
+        Ok(Self { db: Arc::new(Db::open(path, readers, busy_timeout)?) })
+    }
+
+    /// A round trip through a reader connection, for health checks.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.db.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)).await.map(|_| ())
+    }
+
+    pub fn pool_stats(&self) -> PoolStats {
+        self.db.stats()
+    }
+}
+
+/// Seconds since the Unix epoch; every stored timestamp uses this unit.
+pub fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// Maps "no rows" to `NotFound` for single-row lookups.
+fn optional<T>(r: rusqlite::Result<T>) -> Result<Option<T>, StoreError> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Reads a text column holding one of our typed ids or enums, reporting bad data as a SQL error.
+fn parse_col<T>(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<T>
+where
+    T: std::str::FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    let text: String = row.get(idx)?;
+    text.parse::<T>()
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e)))
+}
