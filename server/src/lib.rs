@@ -20,8 +20,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use futures_util::StreamExt;
-use poem::listener::{Acceptor, AcceptorExt, BoxAcceptor, Listener, RustlsCertificate, RustlsConfig, TcpListener};
+use poem::listener::{Acceptor, AcceptorExt, BoxAcceptor, Listener, TcpListener};
 
 use crate::bootstrap::{BootstrapError, bootstrap};
 use crate::metrics::Metrics;
@@ -67,15 +66,14 @@ impl Server {
             .and_then(|a| a.as_socket_addr().copied())
             .ok_or_else(|| bind_err(std::io::Error::other("no local address")))?;
         let fingerprint = boot.tls.as_ref().map(|t| t.fingerprint.clone());
+        let gauge = metrics.open_connections.clone();
         let acceptor = match &boot.tls {
             Some(material) => {
-                let config = RustlsConfig::new()
-                    .fallback(RustlsCertificate::new().cert(material.cert_pem.clone()).key(material.key_pem.clone()));
-                let configs = futures_util::stream::once(futures_util::future::ready(config))
-                    .chain(futures_util::stream::pending());
-                http::conn::CountingAcceptor::new(tcp.rustls(configs), metrics.open_connections.clone()).boxed()
+                let config =
+                    http::tls_acceptor::server_config(&material.cert_pem, &material.key_pem).map_err(bind_err)?;
+                http::conn::CountingAcceptor::new(http::tls_acceptor::TlsAcceptor::new(tcp, config), gauge).boxed()
             }
-            None => http::conn::CountingAcceptor::new(tcp, metrics.open_connections.clone()).boxed(),
+            None => http::conn::CountingAcceptor::new(tcp, gauge).boxed(),
         };
         let state = AppState::new(settings, boot.keys, boot.store, metrics, fingerprint);
         Ok(Self { state, acceptor, local_addr, generated: boot.generated })

@@ -3,7 +3,9 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
 
 use poem::http::{HeaderValue, Method, StatusCode, header};
 use poem::{Body, Endpoint, IntoResponse, Request, Response};
@@ -89,35 +91,73 @@ fn set_security_headers(resp: &mut Response, path: &str, tls: bool) {
     }
 }
 
+/// How much of an oversized body we read and discard before answering 413. Answering while the
+/// client is still sending makes many clients see a reset instead of our response (the
+/// "lingering close" problem), so modest excess is drained; anything bigger is cut off.
+const DRAIN_CAP: u64 = 16 * 1024 * 1024;
+/// How long draining may take.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Rejects bodies over the configured limit with 413, whether or not they declare a length.
 pub async fn limit_body<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<Response> {
     let limit = req.data::<AppState>().map(|s| s.settings.body_limit_bytes).unwrap_or(1024 * 1024);
     let declared =
         req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     match declared {
-        Some(len) if len > limit => return Ok(too_large(limit)),
-        Some(_) => {}
-        None if has_streamed_body(&req) => {
-            let body = req.take_body();
-            match body.into_bytes_limit(usize::try_from(limit).unwrap_or(usize::MAX)).await {
-                Ok(bytes) => req.set_body(Body::from(bytes)),
-                Err(poem::error::ReadBodyError::PayloadTooLarge) => return Ok(too_large(limit)),
-                Err(e) => {
-                    return Ok(json_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", &format!("cannot read body: {e}")));
-                }
+        Some(len) if len > limit => {
+            if len <= DRAIN_CAP {
+                let _ = read_at_most(req.take_body(), DRAIN_CAP).await;
             }
+            return Ok(too_large(limit));
         }
+        Some(_) => {}
+        None if has_streamed_body(&req) => match read_at_most(req.take_body(), limit).await {
+            Ok(Some(bytes)) => req.set_body(Body::from(bytes)),
+            Ok(None) => return Ok(too_large(limit)),
+            Err(e) => {
+                return Ok(json_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", &format!("cannot read body: {e}")));
+            }
+        },
         None => {}
     }
     ep.call(req).await.map(IntoResponse::into_response)
 }
 
+/// Reads the whole body if it is at most `limit` bytes. If it is longer, discards the rest (up
+/// to [`DRAIN_CAP`] within [`DRAIN_TIMEOUT`]) and returns `None`.
+async fn read_at_most(body: Body, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
+    let mut stream = body.into_bytes_stream();
+    let mut buf = Vec::new();
+    let mut seen: u64 = 0;
+    let deadline = tokio::time::Instant::now() + DRAIN_TIMEOUT;
+    loop {
+        let next = match tokio::time::timeout_at(deadline, stream.next()).await {
+            Ok(next) => next,
+            Err(_) if seen > limit => return Ok(None),
+            Err(_) => return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "body too slow")),
+        };
+        let Some(chunk) = next else { break };
+        let chunk = chunk?;
+        seen += chunk.len() as u64;
+        if seen <= limit {
+            buf.extend_from_slice(&chunk);
+        } else if seen > DRAIN_CAP {
+            return Ok(None);
+        }
+    }
+    Ok((seen <= limit).then_some(buf))
+}
+
+/// Whether a request without `Content-Length` may still carry a body (HTTP/1.1 chunked, or
+/// HTTP/2 where the length is optional).
 fn has_streamed_body(req: &Request) -> bool {
-    req.headers().contains_key(header::TRANSFER_ENCODING) && !matches!(*req.method(), Method::GET | Method::HEAD)
+    !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
 fn too_large(limit: u64) -> Response {
-    ApiError::payload_too_large(limit).into_response()
+    let mut resp = ApiError::payload_too_large(limit).into_response();
+    resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    resp
 }
 
 /// The client's address: the socket peer, or the first `X-Forwarded-For` hop behind a proxy.

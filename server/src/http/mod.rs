@@ -3,6 +3,7 @@
 
 pub mod conn;
 pub mod middleware;
+pub mod tls_acceptor;
 
 use poem::http::Method;
 use poem::middleware::Cors;

@@ -1,0 +1,139 @@
+//! First-admin setup, sign-in and sign-out, CSRF protection, password changes, rate limits.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::common::{ADMIN_EMAIL, ADMIN_PASSWORD, Auth, TestServer, error_code, session_cookie};
+
+#[tokio::test]
+async fn setup_creates_the_first_admin_once_then_login_and_logout_work() {
+    let server = TestServer::start().await;
+    let status: Value = server.get("/api/v1/setup", &Auth::None).await.json().await.expect("json");
+    assert_eq!(status["required"], true);
+
+    let token = server.setup_token().expect("token");
+    let wrong = server
+        .post("/api/v1/setup", &Auth::None, json!({"token": "nope", "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
+        .await;
+    assert_eq!(error_code(wrong, StatusCode::FORBIDDEN).await, "INVALID_SETUP_TOKEN");
+    let weak = server
+        .post("/api/v1/setup", &Auth::None, json!({"token": token, "email": ADMIN_EMAIL, "password": "short"}))
+        .await;
+    assert_eq!(error_code(weak, StatusCode::BAD_REQUEST).await, "WEAK_PASSWORD");
+
+    let resp = server
+        .post("/api/v1/setup", &Auth::None, json!({"token": token, "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let set_cookie = resp.headers().get("set-cookie").and_then(|v| v.to_str().ok()).expect("cookie").to_string();
+    for attr in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/"] {
+        assert!(set_cookie.contains(attr), "cookie lacks {attr}: {set_cookie}");
+    }
+    let admin = Auth::from_sign_in(resp).await;
+
+    let again = server
+        .post(
+            "/api/v1/setup",
+            &Auth::None,
+            json!({"token": token, "email": "x@example.com", "password": ADMIN_PASSWORD}),
+        )
+        .await;
+    assert_eq!(error_code(again, StatusCode::CONFLICT).await, "SETUP_DONE");
+    let status: Value = server.get("/api/v1/setup", &Auth::None).await.json().await.expect("json");
+    assert_eq!(status["required"], false);
+
+    let me: Value = server.get("/api/v1/auth/me", &admin).await.json().await.expect("json");
+    assert_eq!(me["user"]["email"], ADMIN_EMAIL);
+    assert_eq!(me["user"]["is_admin"], true);
+    assert_eq!(me["auth"], "session");
+    assert_eq!(me["orgs"][0]["personal"], true);
+    assert_eq!(me["orgs"][0]["role"], "owner");
+
+    // Wrong password, unknown account: the same 401.
+    let bad = server
+        .post("/api/v1/auth/login", &Auth::None, json!({"email": ADMIN_EMAIL, "password": "wrong password!"}))
+        .await;
+    assert_eq!(error_code(bad, StatusCode::UNAUTHORIZED).await, "UNAUTHORIZED");
+    let unknown = server
+        .post("/api/v1/auth/login", &Auth::None, json!({"email": "nobody@example.com", "password": "whatever123"}))
+        .await;
+    assert_eq!(error_code(unknown, StatusCode::UNAUTHORIZED).await, "UNAUTHORIZED");
+
+    let second = server.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let out = server.request(Method::POST, "/api/v1/auth/logout", &second, None).await;
+    assert_eq!(out.status(), StatusCode::NO_CONTENT);
+    assert_eq!(session_cookie(out.headers()).as_deref(), Some(""), "cookie cleared");
+    let after = server.get("/api/v1/auth/me", &second).await;
+    assert_eq!(error_code(after, StatusCode::UNAUTHORIZED).await, "UNAUTHORIZED");
+    // The other sign-in is unaffected.
+    assert_eq!(server.get("/api/v1/auth/me", &admin).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn cookie_requests_that_change_state_need_the_csrf_token() {
+    let server = TestServer::start().await;
+    let admin = server.setup_admin().await;
+
+    let no_csrf = server.post("/api/v1/orgs", &admin.without_csrf(), json!({"name": "Team"})).await;
+    assert_eq!(error_code(no_csrf, StatusCode::FORBIDDEN).await, "CSRF_FAILED");
+    let Auth::Session { cookie, .. } = &admin else { unreachable!() };
+    let wrong = Auth::Session { cookie: cookie.clone(), csrf: "forged".into() };
+    let forged = server.post("/api/v1/orgs", &wrong, json!({"name": "Team"})).await;
+    assert_eq!(error_code(forged, StatusCode::FORBIDDEN).await, "CSRF_FAILED");
+    let orgs: Value = server.get("/api/v1/orgs", &admin.without_csrf()).await.json().await.expect("json");
+    assert_eq!(orgs.as_array().map(Vec::len), Some(1), "nothing was created; reads need no token");
+
+    let ok = server.post("/api/v1/orgs", &admin, json!({"name": "Team"})).await;
+    assert_eq!(ok.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn changing_the_password_ends_other_sign_ins() {
+    let server = TestServer::start().await;
+    let admin = server.setup_admin().await;
+    let other = server.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let body = json!({"current_password": "not it at all", "new_password": "a brand new passphrase"});
+    let wrong = server.request(Method::PUT, "/api/v1/auth/password", &admin, Some(body)).await;
+    assert_eq!(error_code(wrong, StatusCode::FORBIDDEN).await, "WRONG_PASSWORD");
+
+    let body = json!({"current_password": ADMIN_PASSWORD, "new_password": "a brand new passphrase"});
+    let resp = server.request(Method::PUT, "/api/v1/auth/password", &admin, Some(body)).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let fresh = Auth::from_sign_in(resp).await;
+    assert_eq!(server.get("/api/v1/auth/me", &fresh).await.status(), StatusCode::OK);
+    assert_eq!(server.get("/api/v1/auth/me", &other).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(server.get("/api/v1/auth/me", &admin).await.status(), StatusCode::UNAUTHORIZED);
+    server.login(ADMIN_EMAIL, "a brand new passphrase").await;
+}
+
+#[tokio::test]
+async fn too_many_logins_get_429_per_account_and_per_address() {
+    let server = TestServer::start_with(&[
+        ("SESSIONFORGE_RATE_LIMIT__LOGIN_PER_IP_PER_MINUTE", "5"),
+        ("SESSIONFORGE_RATE_LIMIT__LOGIN_PER_ACCOUNT_PER_MINUTE", "2"),
+    ])
+    .await;
+    let attempt = |email: &'static str| {
+        let server = &server;
+        async move {
+            server.post("/api/v1/auth/login", &Auth::None, json!({"email": email, "password": "wrong password"})).await
+        }
+    };
+    assert_eq!(attempt("a@example.com").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(attempt("a@example.com").await.status(), StatusCode::UNAUTHORIZED);
+    let limited = attempt("a@example.com").await;
+    let retry: u64 = limited
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("numeric Retry-After");
+    assert!((1..=60).contains(&retry), "Retry-After {retry}");
+    assert_eq!(error_code(limited, StatusCode::TOO_MANY_REQUESTS).await, "RATE_LIMITED");
+
+    // Other accounts are still allowed until this address runs out (5 attempts per minute).
+    assert_eq!(attempt("b@example.com").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(attempt("c@example.com").await.status(), StatusCode::UNAUTHORIZED);
+    let by_ip = attempt("d@example.com").await;
+    assert_eq!(error_code(by_ip, StatusCode::TOO_MANY_REQUESTS).await, "RATE_LIMITED");
+}
