@@ -129,20 +129,15 @@ impl TestServer {
         self.child.as_ref().expect("running").id()
     }
 
-    /// Sends SIGTERM and waits for the process to exit.
-    pub async fn terminate(&mut self) -> ExitStatus {
-        let mut child = self.child.take().expect("running");
-        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    /// Sends SIGTERM (the way service managers stop the server).
+    #[cfg(unix)]
+    pub fn sigterm(&self) {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.pid()).expect("pid"));
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
-        wait_for("the server to exit", Duration::from_secs(20), || {
-            let status = child.try_wait().expect("try_wait");
-            async move { status }
-        })
-        .await
     }
 
     /// Waits for the process to exit by itself.
-    pub async fn terminate_wait(&mut self) -> ExitStatus {
+    pub async fn wait_exit(&mut self) -> ExitStatus {
         let mut child = self.child.take().expect("running");
         wait_for("the server to exit", Duration::from_secs(20), || {
             let status = child.try_wait().expect("try_wait");

@@ -136,6 +136,7 @@ async fn cors_allows_only_configured_origins() {
     assert!(other.headers().get("access-control-allow-origin").is_none());
 }
 
+#[cfg(unix)]
 #[tokio::test]
 async fn sigterm_lets_in_flight_requests_finish() {
     let mut server = TestServer::start().await;
@@ -164,8 +165,7 @@ async fn sigterm_lets_in_flight_requests_finish() {
     })
     .await;
 
-    let pid = nix::unistd::Pid::from_raw(i32::try_from(server.pid()).expect("pid"));
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+    server.sigterm();
     wait_for("the shutdown to start", Duration::from_secs(10), || {
         let started = server.stderr.text().contains("shutdown requested");
         async move { started.then_some(()) }
@@ -176,6 +176,6 @@ async fn sigterm_lets_in_flight_requests_finish() {
 
     let resp = in_flight.await.expect("join").expect("in-flight request completed");
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "answered normally after the signal");
-    let status = server.terminate_wait().await;
+    let status = server.wait_exit().await;
     assert!(status.success(), "clean exit, got {status}");
 }
