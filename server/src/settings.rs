@@ -78,7 +78,7 @@ pub struct DatabaseSettings {
 pub struct RateLimitSettings {
     pub login_per_ip_per_minute: u32,
     pub login_per_account_per_minute: u32,
-    pub tokens_per_ip_per_minute: u32,
+    pub tokens_per_minute: u32,
 }
 
 impl Default for Settings {
@@ -121,7 +121,7 @@ impl Default for DatabaseSettings {
 
 impl Default for RateLimitSettings {
     fn default() -> Self {
-        Self { login_per_ip_per_minute: 20, login_per_account_per_minute: 10, tokens_per_ip_per_minute: 30 }
+        Self { login_per_ip_per_minute: 20, login_per_account_per_minute: 10, tokens_per_minute: 30 }
     }
 }
 
@@ -208,7 +208,7 @@ impl Settings {
         let limits = &self.rate_limit;
         if limits.login_per_ip_per_minute == 0
             || limits.login_per_account_per_minute == 0
-            || limits.tokens_per_ip_per_minute == 0
+            || limits.tokens_per_minute == 0
         {
             return invalid("rate_limit values must be at least 1".into());
         }

@@ -16,6 +16,7 @@ pub struct RateLimits {
     login_by_ip: DefaultKeyedRateLimiter<IpAddr>,
     login_by_account: DefaultKeyedRateLimiter<String>,
     tokens_by_ip: DefaultKeyedRateLimiter<IpAddr>,
+    tokens_by_account: DefaultKeyedRateLimiter<String>,
 }
 
 fn per_minute<K: Hash + Eq + Clone>(n: u32) -> DefaultKeyedRateLimiter<K> {
@@ -36,7 +37,8 @@ impl RateLimits {
         Self {
             login_by_ip: per_minute(s.login_per_ip_per_minute),
             login_by_account: per_minute(s.login_per_account_per_minute),
-            tokens_by_ip: per_minute(s.tokens_per_ip_per_minute),
+            tokens_by_ip: per_minute(s.tokens_per_minute),
+            tokens_by_account: per_minute(s.tokens_per_minute),
         }
     }
 
@@ -46,9 +48,14 @@ impl RateLimits {
         check(&self.login_by_account, &email.trim().to_lowercase())
     }
 
-    /// One request to an endpoint that mints or exchanges keys and tokens.
-    pub fn tokens(&self, ip: IpAddr) -> Result<(), ApiError> {
-        check(&self.tokens_by_ip, &ip)
+    /// One request to an endpoint that mints or exchanges keys and tokens, from `ip` and, when
+    /// the caller is known, on behalf of `account`.
+    pub fn tokens(&self, ip: IpAddr, account: Option<&str>) -> Result<(), ApiError> {
+        check(&self.tokens_by_ip, &ip)?;
+        match account {
+            Some(a) => check(&self.tokens_by_account, &a.to_string()),
+            None => Ok(()),
+        }
     }
 
     /// Forgets keys whose limits have fully recovered, so memory stays bounded.
@@ -56,6 +63,7 @@ impl RateLimits {
         self.login_by_ip.retain_recent();
         self.login_by_account.retain_recent();
         self.tokens_by_ip.retain_recent();
+        self.tokens_by_account.retain_recent();
     }
 }
 
@@ -68,7 +76,7 @@ mod tests {
         let limits = RateLimits::new(&RateLimitSettings {
             login_per_ip_per_minute: 100,
             login_per_account_per_minute: 2,
-            tokens_per_ip_per_minute: 100,
+            tokens_per_minute: 100,
         });
         let a: IpAddr = "10.0.0.1".parse().expect("ip");
         let b: IpAddr = "10.0.0.2".parse().expect("ip");
@@ -77,5 +85,19 @@ mod tests {
         let err = limits.login(a, "x@example.com").expect_err("third attempt");
         assert!(matches!(err, ApiError::TooManyRequests(_, secs) if (1..=60).contains(&secs)));
         assert!(limits.login(a, "y@example.com").is_ok(), "other accounts unaffected");
+    }
+
+    #[test]
+    fn token_endpoints_limit_per_account_across_addresses() {
+        let limits = RateLimits::new(&RateLimitSettings {
+            login_per_ip_per_minute: 100,
+            login_per_account_per_minute: 100,
+            tokens_per_minute: 2,
+        });
+        let ips: Vec<IpAddr> = (1..=3u8).map(|i| IpAddr::from([10, 0, 0, i])).collect();
+        assert!(limits.tokens(ips[0], Some("user-1")).is_ok());
+        assert!(limits.tokens(ips[1], Some("user-1")).is_ok());
+        assert!(limits.tokens(ips[2], Some("user-1")).is_err(), "third from a new address, same account");
+        assert!(limits.tokens(ips[2], Some("user-2")).is_ok());
     }
 }
