@@ -4,11 +4,12 @@
 
 use std::time::Duration;
 
+use crate::auth::tokens;
 use crate::keys::{Keys, KeysError, SECRETS_FILE};
 use crate::settings::Settings;
 use crate::store::{Store, StoreError};
 use crate::tls::{self, TlsError, TlsMaterial};
-use crate::{auth::tokens, fsutil};
+use sessionforge_shared::files;
 
 /// Characters in the setup token (62^32 ≈ 2^190).
 const SETUP_TOKEN_LEN: usize = 32;
@@ -41,7 +42,7 @@ pub async fn bootstrap(settings: &Settings) -> Result<Bootstrapped, BootstrapErr
     if !dir.exists() {
         generated.push("data dir");
     }
-    fsutil::create_private_dir(dir)
+    files::create_private_dir(dir)
         .map_err(|source| BootstrapError::DataDir { path: dir.display().to_string(), source })?;
 
     let db_path = settings.db_path();

@@ -63,6 +63,9 @@ impl ApiError {
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::Unauthorized(body("UNAUTHORIZED", message))
     }
+    pub fn unauthorized_code(code: &str, message: impl Into<String>) -> Self {
+        Self::Unauthorized(body(code, message))
+    }
     pub fn forbidden(code: &str, message: impl Into<String>) -> Self {
         Self::Forbidden(body(code, message))
     }

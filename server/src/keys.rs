@@ -12,7 +12,7 @@ use rand::RngCore;
 use rand::rngs::OsRng;
 use serde::{Deserialize, Serialize};
 
-use crate::fsutil;
+use sessionforge_shared::files;
 
 /// File name of the secrets inside the data dir.
 pub const SECRETS_FILE: &str = "secrets.json";
@@ -141,7 +141,7 @@ impl Keys {
         };
         let text = serde_json::to_string_pretty(&file)
             .map_err(|e| KeysError::Corrupt { path: path.display().to_string(), reason: e.to_string() })?;
-        fsutil::write_private_atomic(path, text.as_bytes())
+        files::write_private_atomic(path, text.as_bytes())
             .map_err(|source| KeysError::Io { path: path.display().to_string(), source })
     }
 }

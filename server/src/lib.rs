@@ -7,10 +7,10 @@ pub mod api;
 pub mod auth;
 pub mod bootstrap;
 pub mod error;
-mod fsutil;
 pub mod http;
 pub mod keys;
 pub mod metrics;
+pub mod relay;
 pub mod settings;
 pub mod state;
 pub mod store;
@@ -27,6 +27,8 @@ use crate::metrics::Metrics;
 use crate::settings::Settings;
 use crate::state::AppState;
 
+/// How long shutdown waits for queued output to be stored.
+const PERSIST_DRAIN: Duration = Duration::from_secs(5);
 /// How often idle rate-limit entries are dropped.
 const LIMITER_SHRINK_EVERY: Duration = Duration::from_secs(300);
 
@@ -36,6 +38,8 @@ pub enum ServerError {
     Bootstrap(#[from] BootstrapError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("cannot start the relay: {0}")]
+    Relay(#[from] store::StoreError),
 }
 
 /// A bootstrapped server with its socket bound, not yet serving.
@@ -44,6 +48,7 @@ pub struct Server {
     acceptor: BoxAcceptor,
     local_addr: SocketAddr,
     generated: Vec<&'static str>,
+    relay_tasks: relay::RelayTasks,
 }
 
 impl std::fmt::Debug for Server {
@@ -75,8 +80,10 @@ impl Server {
             }
             None => http::conn::CountingAcceptor::new(tcp, gauge).boxed(),
         };
-        let state = AppState::new(settings, boot.keys, boot.store, metrics, fingerprint);
-        Ok(Self { state, acceptor, local_addr, generated: boot.generated })
+        let (relay, relay_tasks) = relay::Relay::start(boot.store.clone(), settings.relay.clone()).await?;
+        let public_url = settings.public_url_for(local_addr);
+        let state = AppState::new(settings, boot.keys, boot.store, metrics, relay, public_url, fingerprint);
+        Ok(Self { state, acceptor, local_addr, generated: boot.generated, relay_tasks })
     }
 
     /// The address actually bound (useful with port 0).
@@ -98,7 +105,7 @@ impl Server {
     pub fn banner(&self) -> String {
         let s = &self.state.settings;
         let local = format!("{}://{}", s.scheme(), self.local_addr);
-        let public = s.public_url_for(self.local_addr);
+        let public = self.state.public_url();
         let mut out = format!("SessionForge server {}\n", env!("CARGO_PKG_VERSION"));
         out += &format!("  listening on {local}\n  public URL   {public}\n");
         out += &format!("  data dir     {}\n", s.data_dir.display());
@@ -141,6 +148,10 @@ impl Server {
         let result =
             poem::Server::new_with_acceptor(self.acceptor).run_with_graceful_shutdown(app, shutdown, Some(grace)).await;
         housekeeping.abort();
+        self.relay_tasks.sweeper.abort();
+        // Let the persister store what is queued: agents were told nothing beyond that.
+        self.state.relay.hub.stop_persisting();
+        let _ = tokio::time::timeout(PERSIST_DRAIN, self.relay_tasks.persister).await;
         result
     }
 }

@@ -42,6 +42,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub database: DatabaseSettings,
     pub rate_limit: RateLimitSettings,
+    pub relay: RelaySettings,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -75,6 +76,15 @@ pub struct DatabaseSettings {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+pub struct RelaySettings {
+    pub retention_bytes_per_session: u64,
+    pub retention_days: u64,
+    pub stale_after_secs: u64,
+    pub online_timeout_secs: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct RateLimitSettings {
     pub login_per_ip_per_minute: u32,
     pub login_per_account_per_minute: u32,
@@ -97,6 +107,7 @@ impl Default for Settings {
             log: LogSettings::default(),
             database: DatabaseSettings::default(),
             rate_limit: RateLimitSettings::default(),
+            relay: RelaySettings::default(),
         }
     }
 }
@@ -116,6 +127,17 @@ impl Default for LogSettings {
 impl Default for DatabaseSettings {
     fn default() -> Self {
         Self { readers: 4, busy_timeout_ms: 5000 }
+    }
+}
+
+impl Default for RelaySettings {
+    fn default() -> Self {
+        Self {
+            retention_bytes_per_session: 64 * 1024 * 1024,
+            retention_days: 30,
+            stale_after_secs: 60,
+            online_timeout_secs: 30,
+        }
     }
 }
 
@@ -204,6 +226,9 @@ impl Settings {
         }
         if self.database.readers == 0 {
             return invalid("database.readers must be at least 1".into());
+        }
+        if self.relay.retention_bytes_per_session < 64 * 1024 {
+            return invalid("relay.retention_bytes_per_session must be at least 65536".into());
         }
         let limits = &self.rate_limit;
         if limits.login_per_ip_per_minute == 0

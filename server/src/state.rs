@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use crate::auth::ratelimit::RateLimits;
 use crate::keys::{Keys, SECRETS_FILE};
 use crate::metrics::Metrics;
+use crate::relay::Relay;
 use crate::settings::Settings;
 use crate::store::Store;
 
@@ -20,6 +21,9 @@ pub struct Inner {
     pub store: Store,
     pub limits: RateLimits,
     pub metrics: Metrics,
+    pub relay: Relay,
+    /// The URL people and agents use to reach this server.
+    pub public_url: String,
     /// SHA-256 fingerprint of the TLS certificate, when serving TLS.
     pub tls_fingerprint: Option<String>,
     /// The one-time admin setup token while no admin exists.
@@ -39,15 +43,31 @@ impl AppState {
         keys: Keys,
         store: Store,
         metrics: Metrics,
+        relay: Relay,
+        public_url: String,
         tls_fingerprint: Option<String>,
     ) -> Self {
         let limits = RateLimits::new(&settings.rate_limit);
         let setup_token = Mutex::new(keys.setup_token.clone());
-        Self(Arc::new(Inner { settings, keys, store, limits, metrics, tls_fingerprint, setup_token }))
+        Self(Arc::new(Inner {
+            settings,
+            keys,
+            store,
+            limits,
+            metrics,
+            relay,
+            public_url,
+            tls_fingerprint,
+            setup_token,
+        }))
     }
 }
 
 impl Inner {
+    pub fn public_url(&self) -> String {
+        self.public_url.clone()
+    }
+
     pub fn setup_token(&self) -> Option<String> {
         self.setup_token.lock().map(|t| t.clone()).unwrap_or(None)
     }

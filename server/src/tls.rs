@@ -8,7 +8,7 @@ use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use sha2::{Digest, Sha256};
 
-use crate::fsutil;
+use sessionforge_shared::files;
 
 /// Directory (inside the data dir) that holds the generated certificate and key.
 pub const TLS_DIR: &str = "tls";
@@ -77,9 +77,9 @@ pub fn load_or_generate(data_dir: &Path, names: &[String]) -> Result<(TlsMateria
         let path = path.display().to_string();
         move |source| TlsError::Io { path, source }
     };
-    fsutil::create_private_dir(&dir).map_err(io(&dir))?;
-    fsutil::write_private_atomic(&key_path, material.key_pem.as_bytes()).map_err(io(&key_path))?;
-    fsutil::write_private_atomic(&cert_path, material.cert_pem.as_bytes()).map_err(io(&cert_path))?;
+    files::create_private_dir(&dir).map_err(io(&dir))?;
+    files::write_private_atomic(&key_path, material.key_pem.as_bytes()).map_err(io(&key_path))?;
+    files::write_private_atomic(&cert_path, material.cert_pem.as_bytes()).map_err(io(&cert_path))?;
     Ok((material, true))
 }
 

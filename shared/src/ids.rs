@@ -62,6 +62,18 @@ id_type!(
     /// A personal API key (the id, not the secret).
     ApiKeyId
 );
+id_type!(
+    /// An enrolled machine (one agent installation).
+    MachineId
+);
+id_type!(
+    /// A terminal session, relayed or discovered.
+    SessionId
+);
+id_type!(
+    /// A one-time enrollment token (the id, not the secret).
+    EnrollmentTokenId
+);
 
 #[cfg(test)]
 mod tests {

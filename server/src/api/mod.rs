@@ -3,17 +3,29 @@
 
 mod admin;
 mod auth;
+mod cast;
 pub mod dto;
 mod health;
 mod keys;
+mod machines;
 mod orgs;
+mod sessions;
 mod setup;
 mod validate;
 
 use poem_openapi::{OpenApiService, Tags};
 
 /// Every API resource, in the order they appear in the docs.
-pub type Api = (health::HealthApi, setup::SetupApi, auth::AuthApi, keys::KeysApi, orgs::OrgsApi, admin::AdminApi);
+pub type Api = (
+    health::HealthApi,
+    setup::SetupApi,
+    auth::AuthApi,
+    keys::KeysApi,
+    orgs::OrgsApi,
+    machines::MachinesApi,
+    sessions::SessionsApi,
+    admin::AdminApi,
+);
 
 #[derive(Tags)]
 pub enum ApiTags {
@@ -29,11 +41,24 @@ pub enum ApiTags {
     Orgs,
     /// Server administration.
     Admin,
+    /// Enrolling machines, and the org's machines.
+    Machines,
+    /// Sessions: list, inspect, read output, start and stop.
+    Sessions,
 }
 
 pub fn service() -> OpenApiService<Api, ()> {
     OpenApiService::new(
-        (health::HealthApi, setup::SetupApi, auth::AuthApi, keys::KeysApi, orgs::OrgsApi, admin::AdminApi),
+        (
+            health::HealthApi,
+            setup::SetupApi,
+            auth::AuthApi,
+            keys::KeysApi,
+            orgs::OrgsApi,
+            machines::MachinesApi,
+            sessions::SessionsApi,
+            admin::AdminApi,
+        ),
         "SessionForge",
         env!("CARGO_PKG_VERSION"),
     )

@@ -12,3 +12,5 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 /// Purpose labels for keyed token hashes.
 pub const PURPOSE_LOGIN: &str = "login";
 pub const PURPOSE_API_KEY: &str = "api_key";
+pub const PURPOSE_MACHINE: &str = "machine";
+pub const PURPOSE_ENROLL: &str = "enroll";

@@ -8,10 +8,10 @@ pub mod tls_acceptor;
 use poem::http::Method;
 use poem::middleware::Cors;
 use poem::web::Data;
-use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, handler};
+use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, get, handler};
 
-use crate::api;
 use crate::state::AppState;
+use crate::{api, relay};
 
 /// The whole application, ready to serve.
 pub fn app(state: AppState) -> impl Endpoint {
@@ -28,6 +28,8 @@ pub fn app(state: AppState) -> impl Endpoint {
         .at("/api/openapi.json", api.spec_endpoint())
         .nest("/docs", api.swagger_ui())
         .at("/metrics", metrics)
+        .at("/api/v1/agent/connect", get(relay::agent_socket::agent_connect))
+        .at("/api/v1/orgs/:org/sessions/:session/attach", get(relay::viewer_socket::attach))
         .nest_no_strip("/api/v1", api)
         .around(middleware::limit_body)
         .catch_all_error(crate::error::render)

@@ -4,7 +4,10 @@
 use rusqlite_migration::{M, Migrations};
 
 /// Every migration this server knows, oldest first. Never edit or reorder a released entry.
-const MIGRATIONS: &[M<'static>] = &[M::up(include_str!("../../migrations/0001_accounts.sql"))];
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(include_str!("../../migrations/0001_accounts.sql")),
+    M::up(include_str!("../../migrations/0002_machines_sessions.sql")),
+];
 
 pub fn all() -> Migrations<'static> {
     Migrations::from_slice(MIGRATIONS)

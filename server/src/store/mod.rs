@@ -10,7 +10,11 @@ mod migrations;
 
 pub mod api_keys;
 pub mod login_sessions;
+pub mod machines;
+pub mod org_settings;
 pub mod orgs;
+pub mod output;
+pub mod sessions;
 pub mod users;
 
 use std::path::Path;

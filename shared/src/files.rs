@@ -1,5 +1,5 @@
-//! Small filesystem helpers for files that hold secrets: owner-only permissions and atomic
-//! replacement, so that a crash never leaves a half-written key behind.
+//! Small filesystem helpers for files that hold secrets (server keys, agent credentials):
+//! owner-only permissions and atomic replacement, so a crash never leaves a half-written file.
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};

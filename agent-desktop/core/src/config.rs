@@ -1,0 +1,182 @@
+//! Agent configuration: built-in defaults, then `agent.toml`, then `SESSIONFORGE_*` environment
+//! variables, then flags. Enrollment writes the server, machine and pinned fingerprint into the
+//! file, keeping whatever else the user put there. The tray app and the headless agent share it.
+
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use sessionforge_shared::files;
+use sessionforge_shared::protocol::KNOWN_AI_CLIS;
+use uuid::Uuid;
+
+/// Name of the config file inside the config dir.
+pub const CONFIG_FILE: &str = "agent.toml";
+/// Environment variable naming one directory for both config and state (tests, portable installs).
+pub const CONFIG_DIR_ENV: &str = "SESSIONFORGE_CONFIG_DIR";
+/// Keys that may come from `SESSIONFORGE_<KEY>` environment variables.
+const ENV_KEYS: &[&str] =
+    &["server_url", "credential_store", "buffer_bytes", "discover", "discovery_interval_secs", "update_check_hours"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid agent configuration: {0}")]
+    Invalid(String),
+    #[error("cannot write {path}: {source}")]
+    Write { path: String, source: std::io::Error },
+}
+
+/// Where the agent keeps its machine credential.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum CredentialStore {
+    /// The OS keyring when one works, else a 0600 file (with a warning).
+    #[default]
+    Auto,
+    /// The OS keyring only (macOS Keychain, Windows Credential Manager, Linux kernel keyutils).
+    Keyring,
+    /// A file readable only by the user.
+    File,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AgentConfig {
+    /// The server this machine is enrolled with; empty until `enroll`.
+    pub server_url: String,
+    pub machine_id: Option<Uuid>,
+    pub org_id: Option<Uuid>,
+    /// SHA-256 fingerprint of the server certificate, pinned at enrollment when it was
+    /// self-signed. Empty means normal WebPKI validation.
+    pub server_fingerprint: String,
+    pub credential_store: CredentialStore,
+    /// Where enrollment actually stored the credential (`keyring` or `file`).
+    pub credential_location: Option<CredentialStore>,
+    /// Unacknowledged output kept per session before the oldest is dropped (and reported).
+    pub buffer_bytes: usize,
+    /// AI CLIs to discover.
+    pub discover: Vec<String>,
+    pub discovery_interval_secs: u64,
+    /// How often the running agent checks for updates (0 disables).
+    pub update_check_hours: u64,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        Self {
+            server_url: String::new(),
+            machine_id: None,
+            org_id: None,
+            server_fingerprint: String::new(),
+            credential_store: CredentialStore::Auto,
+            credential_location: None,
+            buffer_bytes: crate::outbuf::DEFAULT_LIMIT,
+            discover: KNOWN_AI_CLIS.iter().map(|s| s.to_string()).collect(),
+            discovery_interval_secs: 5,
+            update_check_hours: 6,
+        }
+    }
+}
+
+/// The agent's files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Paths {
+    pub config_file: PathBuf,
+    /// Credential file (when no keyring), status files, lock file.
+    pub state_dir: PathBuf,
+}
+
+impl Paths {
+    /// `dir` (or `SESSIONFORGE_CONFIG_DIR`) holds everything; otherwise the platform's config
+    /// and data directories.
+    pub fn resolve(dir: Option<&Path>) -> Self {
+        let dir = dir.map(Path::to_path_buf).or_else(|| std::env::var_os(CONFIG_DIR_ENV).map(PathBuf::from));
+        match dir {
+            Some(d) => Self { config_file: d.join(CONFIG_FILE), state_dir: d },
+            None => {
+                let config = dirs::config_dir().unwrap_or_else(|| PathBuf::from(".")).join("sessionforge");
+                let state = dirs::data_local_dir().map(|d| d.join("sessionforge")).unwrap_or_else(|| config.clone());
+                Self { config_file: config.join(CONFIG_FILE), state_dir: state }
+            }
+        }
+    }
+}
+
+impl AgentConfig {
+    /// Defaults, then the file (if it exists), then the environment.
+    pub fn load(paths: &Paths) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(AgentConfig::default()));
+        if paths.config_file.is_file() {
+            figment = figment.merge(Toml::file_exact(&paths.config_file));
+        }
+        figment = figment.merge(Env::prefixed("SESSIONFORGE_").only(ENV_KEYS));
+        let cfg: AgentConfig = figment.extract().map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        if cfg.buffer_bytes < 4096 {
+            return Err(ConfigError::Invalid("buffer_bytes must be at least 4096".into()));
+        }
+        Ok(cfg)
+    }
+
+    pub fn is_enrolled(&self) -> bool {
+        !self.server_url.is_empty() && self.machine_id.is_some()
+    }
+
+    /// Writes the enrollment keys into the config file, keeping every other key the file has.
+    pub fn save_enrollment(&self, paths: &Paths) -> Result<(), ConfigError> {
+        let write_err = |source| ConfigError::Write { path: paths.config_file.display().to_string(), source };
+        let mut table: toml::Table =
+            std::fs::read_to_string(&paths.config_file).ok().and_then(|t| t.parse().ok()).unwrap_or_default();
+        let set = |table: &mut toml::Table, key: &str, value: Option<String>| match value {
+            Some(v) => {
+                table.insert(key.into(), toml::Value::String(v));
+            }
+            None => {
+                table.remove(key);
+            }
+        };
+        set(&mut table, "server_url", Some(self.server_url.clone()).filter(|s| !s.is_empty()));
+        set(&mut table, "machine_id", self.machine_id.map(|m| m.to_string()));
+        set(&mut table, "org_id", self.org_id.map(|m| m.to_string()));
+        set(&mut table, "server_fingerprint", Some(self.server_fingerprint.clone()).filter(|s| !s.is_empty()));
+        let location = self
+            .credential_location
+            .and_then(|l| serde_json::to_value(l).ok())
+            .and_then(|v| v.as_str().map(String::from));
+        set(&mut table, "credential_location", location);
+        let text = format!(
+            "# SessionForge agent configuration. Enrollment manages server_url, machine_id, org_id,\n\
+             # server_fingerprint and credential_location; everything else is yours to edit.\n{}",
+            toml::to_string(&table).map_err(|e| ConfigError::Invalid(e.to_string()))?
+        );
+        if let Some(dir) = paths.config_file.parent() {
+            std::fs::create_dir_all(dir).map_err(write_err)?;
+        }
+        files::write_private_atomic(&paths.config_file, text.as_bytes()).map_err(write_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enrollment_is_saved_without_losing_user_keys() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let paths = Paths::resolve(Some(dir.path()));
+        std::fs::write(&paths.config_file, "discover = [\"claude\"]\nbuffer_bytes = 65536\n").expect("write");
+        let mut cfg = AgentConfig::load(&paths).expect("load");
+        assert_eq!(cfg.discover, vec!["claude".to_string()]);
+        cfg.server_url = "https://example.test:8443".into();
+        cfg.machine_id = Some(Uuid::new_v4());
+        cfg.server_fingerprint = "AB:CD".into();
+        cfg.credential_location = Some(CredentialStore::File);
+        cfg.save_enrollment(&paths).expect("save");
+        let again = AgentConfig::load(&paths).expect("reload");
+        assert_eq!(again.server_url, "https://example.test:8443");
+        assert_eq!(again.machine_id, cfg.machine_id);
+        assert_eq!(again.buffer_bytes, 65536, "user keys survive");
+        assert_eq!(again.credential_location, Some(CredentialStore::File));
+        assert!(again.is_enrolled());
+    }
+}

@@ -1,0 +1,323 @@
+//! The agent's connection to its server: connect over WebSocket (TLS per [`Trust`]), say hello,
+//! resume every session from where the server's storage ends, then relay output, lifecycle,
+//! discovery and heartbeats until the connection drops, and reconnect with exponential backoff
+//! and jitter (1 s up to 60 s). Server requests (input, resize, start, stop) go to [`Sessions`].
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use rand::Rng;
+use sessionforge_shared::protocol::{AgentMessage, AgentMode, PROTOCOL_VERSION, ServerMessage, SessionInfo};
+use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
+
+use crate::credentials::Secret;
+use crate::discovery::Change;
+use crate::machine::Sampler;
+use crate::pty::Spawn;
+use crate::sessions::{Outgoing, Sessions};
+use crate::tls::{self, Trust};
+
+/// Heartbeat interval (the server considers a machine offline after three missed ones).
+pub const HEARTBEAT: Duration = Duration::from_secs(10);
+/// First reconnect delay, and the ceiling it doubles up to.
+const BACKOFF_MIN: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// A connection that lasted this long resets the backoff.
+const STABLE_AFTER: Duration = Duration::from_secs(60);
+/// How long the server has to answer `hello`.
+const WELCOME_TIMEOUT: Duration = Duration::from_secs(15);
+/// Pings keep idle connections honest; silence for `DEAD_AFTER` means the server is gone.
+const PING_EVERY: Duration = Duration::from_secs(20);
+const DEAD_AFTER: Duration = Duration::from_secs(60);
+/// Messages sent per batch before checking for incoming messages again.
+const DRAIN_BATCH: usize = 64;
+
+type Ws = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// What the connection is doing, for `status` and the tray.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum LinkState {
+    Connecting,
+    Connected,
+    /// Disconnected; retrying.
+    Offline {
+        reason: String,
+    },
+    /// The server refused this agent (revoked credential, unsupported version); still retrying
+    /// slowly in case an administrator fixes it.
+    Rejected {
+        reason: String,
+    },
+    Stopped,
+}
+
+#[derive(Clone, Debug)]
+pub struct LinkConfig {
+    pub server_url: String,
+    pub credential: Secret,
+    pub trust: Trust,
+    pub mode: AgentMode,
+}
+
+enum Failure {
+    Offline(String),
+    Rejected(String),
+}
+
+pub struct Link {
+    cfg: LinkConfig,
+    sessions: Arc<Sessions>,
+    /// Discovered sessions right now (maintained by the discovery task).
+    discovered: Arc<Mutex<Vec<SessionInfo>>>,
+    changes: Option<mpsc::Receiver<Change>>,
+    state: watch::Sender<LinkState>,
+    sampler: Sampler,
+}
+
+impl Link {
+    pub fn new(
+        cfg: LinkConfig,
+        sessions: Arc<Sessions>,
+        discovered: Arc<Mutex<Vec<SessionInfo>>>,
+        changes: Option<mpsc::Receiver<Change>>,
+        state: watch::Sender<LinkState>,
+    ) -> Self {
+        Self { cfg, sessions, discovered, changes, state, sampler: Sampler::default() }
+    }
+
+    /// Connects and reconnects until `shutdown` becomes true.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        let mut attempt: u32 = 0;
+        while !*shutdown.borrow() {
+            self.state.send_replace(LinkState::Connecting);
+            let started = Instant::now();
+            let failure = match self.connect().await {
+                Ok(ws) => {
+                    let result = self.serve(ws, &mut shutdown).await;
+                    if started.elapsed() >= STABLE_AFTER {
+                        attempt = 0;
+                    }
+                    match result {
+                        Ok(()) => break,
+                        Err(f) => f,
+                    }
+                }
+                Err(f) => f,
+            };
+            let (state, slow) = match failure {
+                Failure::Offline(reason) => (LinkState::Offline { reason }, false),
+                Failure::Rejected(reason) => (LinkState::Rejected { reason }, true),
+            };
+            tracing::warn!(?state, "not connected to the server");
+            self.state.send_replace(state);
+            let delay = if slow { BACKOFF_MAX } else { backoff(attempt) };
+            attempt = attempt.saturating_add(1);
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        self.state.send_replace(LinkState::Stopped);
+    }
+
+    async fn connect(&self) -> Result<Ws, Failure> {
+        let url = socket_url(&self.cfg.server_url).map_err(Failure::Offline)?;
+        let mut req = url.as_str().into_client_request().map_err(|e| Failure::Offline(e.to_string()))?;
+        let auth = HeaderValue::from_str(&format!("Bearer {}", self.cfg.credential.expose()))
+            .map_err(|_| Failure::Rejected("the stored credential is malformed".into()))?;
+        req.headers_mut().insert("authorization", auth);
+        let connector = if url.starts_with("wss://") {
+            Connector::Rustls(tls::client_config(&self.cfg.trust).map_err(|e| Failure::Offline(e.to_string()))?)
+        } else {
+            Connector::Plain
+        };
+        let config = WebSocketConfig::default().read_buffer_size(16 * 1024).write_buffer_size(0);
+        match tokio_tungstenite::connect_async_tls_with_config(req, Some(config), true, Some(connector)).await {
+            Ok((ws, _)) => Ok(ws),
+            Err(tungstenite::Error::Http(resp)) if resp.status().as_u16() == 401 => {
+                Err(Failure::Rejected("the server rejected this machine's credential; enroll it again".into()))
+            }
+            Err(e) => Err(Failure::Offline(e.to_string())),
+        }
+    }
+
+    async fn serve(&mut self, ws: Ws, shutdown: &mut watch::Receiver<bool>) -> Result<(), Failure> {
+        let (mut sink, mut stream) = ws.split();
+        let offline = |e: tungstenite::Error| Failure::Offline(e.to_string());
+        let mut sessions = self.sessions.for_hello();
+        sessions.extend(self.discovered.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned());
+        let hello = AgentMessage::Hello {
+            protocol_version: PROTOCOL_VERSION,
+            agent_version: env!("CARGO_PKG_VERSION").into(),
+            mode: self.cfg.mode,
+            machine: crate::machine::info(),
+            sessions,
+        };
+        sink.send(text(&hello)).await.map_err(offline)?;
+        let resume = match tokio::time::timeout(WELCOME_TIMEOUT, stream.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => match serde_json::from_str::<ServerMessage>(&t) {
+                Ok(ServerMessage::Welcome { accepted: true, resume, .. }) => resume,
+                Ok(ServerMessage::Welcome { accepted: false, message, .. }) => {
+                    return Err(Failure::Rejected(message.unwrap_or_else(|| "the server refused this agent".into())));
+                }
+                Ok(ServerMessage::Error { message, .. }) => return Err(Failure::Offline(message)),
+                _ => return Err(Failure::Offline("unexpected first message from the server".into())),
+            },
+            _ => return Err(Failure::Offline("the server did not answer hello".into())),
+        };
+        self.sessions.resume(&resume);
+        self.state.send_replace(LinkState::Connected);
+        tracing::info!(server = %self.cfg.server_url, "connected");
+
+        let mut heartbeat = tokio::time::interval(HEARTBEAT);
+        let mut ping = tokio::time::interval(PING_EVERY);
+        let mut last_heard = Instant::now();
+        loop {
+            loop {
+                let batch = self.sessions.drain(DRAIN_BATCH);
+                if batch.is_empty() {
+                    break;
+                }
+                for out in batch {
+                    let msg = match out {
+                        Outgoing::Message(m) => text(&m),
+                        Outgoing::Frame(f) => Message::Binary(f.into()),
+                    };
+                    sink.send(msg).await.map_err(offline)?;
+                }
+            }
+            let changes = &mut self.changes;
+            tokio::select! {
+                _ = self.sessions.changed.notified() => {}
+                msg = stream.next() => {
+                    last_heard = Instant::now();
+                    match msg {
+                        Some(Ok(Message::Text(t))) => self.handle(&t),
+                        Some(Ok(Message::Close(_))) | None => return Err(Failure::Offline("the server closed the connection".into())),
+                        Some(Ok(_)) => {}
+                        Some(Err(e)) => return Err(offline(e)),
+                    }
+                }
+                change = async { match changes { Some(rx) => rx.recv().await, None => std::future::pending().await } } => {
+                    match change {
+                        Some(c) => sink.send(text(&discovery_message(c))).await.map_err(offline)?,
+                        None => self.changes = None,
+                    }
+                }
+                _ = heartbeat.tick() => {
+                    let s = self.sampler.sample();
+                    let beat = AgentMessage::Heartbeat {
+                        load: s.load,
+                        memory_used_bytes: s.memory_used_bytes,
+                        memory_total_bytes: s.memory_total_bytes,
+                        sessions: u32::try_from(self.sessions.running()).unwrap_or(u32::MAX),
+                    };
+                    sink.send(text(&beat)).await.map_err(offline)?;
+                }
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > DEAD_AFTER {
+                        return Err(Failure::Offline("the server stopped answering".into()));
+                    }
+                    sink.send(Message::Ping(Vec::new().into())).await.map_err(offline)?;
+                }
+                _ = shutdown.changed() => {
+                    let _ = sink.send(Message::Close(None)).await;
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn handle(&self, text: &str) {
+        let msg = match serde_json::from_str::<ServerMessage>(text) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "malformed message from the server");
+                return;
+            }
+        };
+        match msg {
+            ServerMessage::Ack { session_id, offset } => self.sessions.ack(session_id, offset),
+            ServerMessage::Input { session_id, data } => self.sessions.input(session_id, data.as_bytes()),
+            ServerMessage::Resize { session_id, cols, rows } => self.sessions.resize(session_id, cols, rows),
+            ServerMessage::StartSession { request_id, session_id, command, args, cwd, cols, rows } => {
+                if self.cfg.mode != AgentMode::Daemon {
+                    return;
+                }
+                tracing::info!(session = %session_id, command, "starting a session the server requested");
+                let spec = Spawn { command, args, cwd, cols, rows };
+                if let Err(e) = self.sessions.start(session_id, spec, Some(request_id), None) {
+                    tracing::warn!(session = %session_id, error = %e, "requested session failed to start");
+                }
+            }
+            ServerMessage::StopSession { session_id } => self.sessions.stop(session_id),
+            ServerMessage::Error { code, message } => tracing::warn!(code, message, "server reported an error"),
+            ServerMessage::Welcome { .. } => {}
+            ServerMessage::Unknown => tracing::debug!("ignoring an unknown message kind from the server"),
+        }
+    }
+}
+
+fn discovery_message(change: Change) -> AgentMessage {
+    match change {
+        Change::Found(session) | Change::Updated(session) => AgentMessage::SessionDiscovered { session },
+        Change::Ended(session_id) => AgentMessage::SessionExited {
+            session_id,
+            exit_code: None,
+            ended_at: time::OffsetDateTime::now_utc().unix_timestamp(),
+        },
+    }
+}
+
+fn text<T: serde::Serialize>(v: &T) -> Message {
+    Message::Text(serde_json::to_string(v).unwrap_or_else(|_| "{}".into()).into())
+}
+
+/// `https://host:port` → `wss://host:port/api/v1/agent/connect`.
+pub fn socket_url(server: &str) -> Result<String, String> {
+    let base = server.trim_end_matches('/');
+    let rest = base
+        .strip_prefix("https://")
+        .map(|r| format!("wss://{r}"))
+        .or_else(|| base.strip_prefix("http://").map(|r| format!("ws://{r}")))
+        .ok_or_else(|| format!("server URL {server:?} must start with https:// or http://"))?;
+    Ok(format!("{rest}/api/v1/agent/connect"))
+}
+
+/// Exponential backoff with jitter: 1 s, 2 s, 4 s … capped at 60 s, each scaled by a random
+/// factor in [0.5, 1.0] so that agents reconnecting after a server restart spread out.
+pub fn backoff(attempt: u32) -> Duration {
+    let base = BACKOFF_MIN.saturating_mul(1u32 << attempt.min(6)).min(BACKOFF_MAX);
+    let jitter = rand::thread_rng().gen_range(0.5..=1.0);
+    base.mul_f64(jitter).max(BACKOFF_MIN / 2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_urls() {
+        assert_eq!(socket_url("https://h:8443/").as_deref(), Ok("wss://h:8443/api/v1/agent/connect"));
+        assert_eq!(socket_url("http://127.0.0.1:9").as_deref(), Ok("ws://127.0.0.1:9/api/v1/agent/connect"));
+        assert!(socket_url("ftp://x").is_err());
+    }
+
+    #[test]
+    fn backoff_grows_to_a_minute_with_jitter() {
+        for attempt in 0..20 {
+            let d = backoff(attempt);
+            let cap = BACKOFF_MIN.saturating_mul(1u32 << attempt.min(6)).min(BACKOFF_MAX);
+            assert!(d <= cap && d >= cap / 2 || d == BACKOFF_MIN / 2, "attempt {attempt}: {d:?}");
+        }
+        assert!(backoff(30) <= BACKOFF_MAX);
+        assert!(backoff(30) >= BACKOFF_MAX / 2);
+    }
+}

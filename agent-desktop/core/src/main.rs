@@ -1,0 +1,208 @@
+//! `sessionforge-agent`: flag parsing, logging and subcommand dispatch over the agent library.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use sessionforge_agent::agent::Agent;
+use sessionforge_agent::config::{AgentConfig, CredentialStore, Paths};
+use sessionforge_agent::{enroll, status, wrap};
+use sessionforge_shared::protocol::AgentMode;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "sessionforge-agent",
+    version,
+    about = "Relays AI coding sessions on this machine to a SessionForge server"
+)]
+struct Cli {
+    /// Keep config, credential file and status here instead of the platform directories.
+    #[arg(long, global = true, env = "SESSIONFORGE_CONFIG_DIR")]
+    config_dir: Option<PathBuf>,
+    /// Log filter (logs go to stderr).
+    #[arg(long, global = true, env = "SESSIONFORGE_LOG")]
+    log_level: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Exchange a one-time enrollment token for this machine's credential.
+    Enroll {
+        /// The server, such as https://sessionforge.example.com:8443
+        #[arg(long, env = "SESSIONFORGE_SERVER_URL")]
+        server: String,
+        #[arg(long, env = "SESSIONFORGE_TOKEN")]
+        token: String,
+        /// Expected SHA-256 fingerprint of a self-signed server certificate (as the server prints it).
+        #[arg(long)]
+        fingerprint: Option<String>,
+        /// Where to keep the credential.
+        #[arg(long, value_enum)]
+        credential_store: Option<StoreArg>,
+    },
+    /// Connect to the server, relay sessions and discover AI CLIs until stopped.
+    Run,
+    /// Run a command in a terminal relayed to the server: `sessionforge-agent wrap -- claude`.
+    Wrap {
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
+    /// Show whether agents are running and connected, and their sessions.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum StoreArg {
+    Auto,
+    Keyring,
+    File,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let default_level = match cli.command {
+        Command::Wrap { .. } => "warn",
+        _ => "info",
+    };
+    let filter = cli.log_level.clone().unwrap_or_else(|| default_level.into());
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new(default_level)))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start: {e}");
+            std::process::exit(1);
+        }
+    };
+    let code = match runtime.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            1
+        }
+    };
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    std::process::exit(code);
+}
+
+async fn dispatch(cli: Cli) -> Result<i32> {
+    let paths = Paths::resolve(cli.config_dir.as_deref());
+    let mut cfg = AgentConfig::load(&paths)?;
+    match cli.command {
+        Command::Enroll { server, token, fingerprint, credential_store } => {
+            if let Some(store) = credential_store {
+                cfg.credential_store = match store {
+                    StoreArg::Auto => CredentialStore::Auto,
+                    StoreArg::Keyring => CredentialStore::Keyring,
+                    StoreArg::File => CredentialStore::File,
+                };
+            }
+            let done = enroll::enroll(&server, &token, fingerprint.as_deref(), &mut cfg, &paths).await?;
+            if let Some(fp) = &done.pinned {
+                println!("The server's certificate is not publicly trusted; pinned its SHA-256 fingerprint:\n  {fp}");
+            }
+            println!(
+                "Enrolled machine {} with {} (credential in the {}).",
+                done.response.machine_id,
+                cfg.server_url,
+                match done.stored_in {
+                    CredentialStore::File => "credential file",
+                    _ => "OS keyring",
+                }
+            );
+            println!("Start relaying with: sessionforge-agent run");
+            Ok(0)
+        }
+        Command::Run => {
+            let mut agent = Agent::start(&cfg, &paths, AgentMode::Daemon, "daemon")?;
+            println!("SessionForge agent {} relaying to {}", env!("CARGO_PKG_VERSION"), cfg.server_url);
+            let mut link = agent.link.clone();
+            tokio::spawn(async move {
+                while link.changed().await.is_ok() {
+                    let state = link.borrow().clone();
+                    tracing::info!(?state, "connection state");
+                }
+            });
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            let _ = agent.connected(Duration::ZERO).await;
+            agent.stop(Duration::from_secs(5)).await;
+            Ok(0)
+        }
+        Command::Wrap { command } => {
+            let mut parts = command.into_iter();
+            let Some(program) = parts.next() else { bail!("give a command to run after --") };
+            match wrap::run(&cfg, &paths, program, parts.collect()).await {
+                Ok(Some(code)) => Ok(code),
+                Ok(None) => Ok(129),
+                Err(wrap::WrapError::Start(e)) => {
+                    eprintln!("error: {e}");
+                    Ok(127)
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        Command::Status { json } => {
+            let all = status::read_all(&paths.state_dir);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&all).context("encoding status")?);
+            } else if all.is_empty() {
+                println!("No SessionForge agent is running.");
+                if cfg.is_enrolled() {
+                    println!("Enrolled with {} as machine {}.", cfg.server_url, cfg.machine_id.unwrap_or_default());
+                } else {
+                    println!("Not enrolled.");
+                }
+            } else {
+                for s in &all {
+                    println!("{} (pid {}) → {}: {}", s.mode, s.pid, s.server_url, describe(&s.link));
+                    for sess in &s.sessions {
+                        let state =
+                            if sess.running { "running".to_string() } else { format!("exited {:?}", sess.exit_code) };
+                        println!(
+                            "  {} {} [{}] pid {:?}, {} bytes unconfirmed",
+                            sess.session_id, sess.command, state, sess.pid, sess.unacked_bytes
+                        );
+                    }
+                }
+            }
+            Ok(if all.is_empty() { 3 } else { 0 })
+        }
+    }
+}
+
+fn describe(state: &sessionforge_agent::link::LinkState) -> String {
+    use sessionforge_agent::link::LinkState::*;
+    match state {
+        Connecting => "connecting".into(),
+        Connected => "connected".into(),
+        Offline { reason } => format!("offline ({reason})"),
+        Rejected { reason } => format!("rejected ({reason})"),
+        Stopped => "stopped".into(),
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM (Ctrl-C on Windows).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

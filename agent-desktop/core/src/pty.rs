@@ -1,0 +1,203 @@
+//! Running a command in a pseudo-terminal (portable-pty): output is read on a blocking thread
+//! and handed to a callback; input, resize and kill go through [`PtyHandle`]; the exit status
+//! arrives on a channel once the process ends and its output is drained.
+
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
+
+use portable_pty::{ChildKiller, CommandBuilder, MasterPty, PtySize, native_pty_system};
+use tokio::sync::oneshot;
+
+/// Bytes read from the PTY at a time; also the largest output frame the agent sends.
+pub const READ_CHUNK: usize = 16 * 1024;
+/// How long to wait for the last output after the process exits.
+const DRAIN_AFTER_EXIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+#[derive(Debug, thiserror::Error)]
+pub enum PtyError {
+    #[error("cannot open a pseudo-terminal: {0}")]
+    Open(String),
+    #[error("cannot start {command}: {reason}")]
+    Spawn { command: String, reason: String },
+}
+
+/// How a session's process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exit {
+    /// The exit code, or `None` when a signal ended it.
+    pub code: Option<i32>,
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Spawn {
+    pub command: String,
+    pub args: Vec<String>,
+    /// Empty means the current directory.
+    pub cwd: String,
+    pub cols: u16,
+    pub rows: u16,
+}
+
+/// Control over a running PTY session. Cheap to clone.
+#[derive(Clone)]
+pub struct PtyHandle {
+    writer: Arc<Mutex<Box<dyn Write + Send>>>,
+    master: Arc<Mutex<Box<dyn MasterPty + Send>>>,
+    killer: Arc<Mutex<Box<dyn ChildKiller + Send + Sync>>>,
+    pub pid: Option<u32>,
+}
+
+impl std::fmt::Debug for PtyHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PtyHandle").field("pid", &self.pid).finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl PtyHandle {
+    /// Writes input (keystrokes) to the process.
+    pub fn write(&self, data: &[u8]) -> std::io::Result<()> {
+        let mut w = lock(&self.writer);
+        w.write_all(data)?;
+        w.flush()
+    }
+
+    pub fn resize(&self, cols: u16, rows: u16) {
+        let size = PtySize { rows: rows.max(1), cols: cols.max(1), pixel_width: 0, pixel_height: 0 };
+        if let Err(e) = lock(&self.master).resize(size) {
+            tracing::warn!(error = %e, "cannot resize the terminal");
+        }
+    }
+
+    /// Ends the process (SIGHUP then SIGKILL on Unix, TerminateProcess on Windows).
+    pub fn kill(&self) {
+        if let Err(e) = lock(&self.killer).kill() {
+            tracing::debug!(error = %e, "kill failed (the process may have exited already)");
+        }
+    }
+}
+
+/// Starts `spec` in a new PTY. `on_output` runs on a reader thread for every chunk of output;
+/// the returned receiver yields the exit once the process has ended and all output was read.
+pub fn spawn(
+    spec: &Spawn,
+    on_output: impl FnMut(&[u8]) + Send + 'static,
+) -> Result<(PtyHandle, oneshot::Receiver<Exit>), PtyError> {
+    let size = PtySize { rows: spec.rows.max(1), cols: spec.cols.max(1), pixel_width: 0, pixel_height: 0 };
+    let pair = native_pty_system().openpty(size).map_err(|e| PtyError::Open(e.to_string()))?;
+    let mut cmd = CommandBuilder::new(&spec.command);
+    cmd.args(&spec.args);
+    let cwd = if spec.cwd.is_empty() { std::env::current_dir().ok() } else { Some(spec.cwd.clone().into()) };
+    if let Some(dir) = cwd {
+        cmd.cwd(dir);
+    }
+    if std::env::var_os("TERM").is_none() {
+        cmd.env("TERM", "xterm-256color");
+    }
+    cmd.env("SESSIONFORGE_SESSION", "1");
+    let mut child = pair
+        .slave
+        .spawn_command(cmd)
+        .map_err(|e| PtyError::Spawn { command: spec.command.clone(), reason: e.to_string() })?;
+    // The slave end belongs to the child now; keeping it open would hide the child's exit.
+    drop(pair.slave);
+    let reader = pair.master.try_clone_reader().map_err(|e| PtyError::Open(e.to_string()))?;
+    let writer = pair.master.take_writer().map_err(|e| PtyError::Open(e.to_string()))?;
+    let handle = PtyHandle {
+        writer: Arc::new(Mutex::new(writer)),
+        pid: child.process_id(),
+        killer: Arc::new(Mutex::new(child.clone_killer())),
+        master: Arc::new(Mutex::new(pair.master)),
+    };
+
+    let (exit_tx, exit_rx) = oneshot::channel();
+    let (drained_tx, drained_rx) = std::sync::mpsc::channel::<()>();
+    std::thread::Builder::new()
+        .name("pty-reader".into())
+        .spawn(move || {
+            read_loop(reader, on_output);
+            let _ = drained_tx.send(());
+        })
+        .map_err(|e| PtyError::Open(e.to_string()))?;
+    std::thread::Builder::new()
+        .name("pty-wait".into())
+        .spawn(move || {
+            let status = child.wait();
+            // Output written just before the exit is still in the PTY; wait for the reader to
+            // drain it, but not forever (a background grandchild may keep the PTY open).
+            let _ = drained_rx.recv_timeout(DRAIN_AFTER_EXIT);
+            let code = match status {
+                Ok(s) if s.signal().is_some() => None,
+                Ok(s) => i32::try_from(s.exit_code()).ok(),
+                Err(_) => None,
+            };
+            let _ = exit_tx.send(Exit { code });
+        })
+        .map_err(|e| PtyError::Open(e.to_string()))?;
+    Ok((handle, exit_rx))
+}
+
+fn read_loop(mut reader: Box<dyn Read + Send>, mut on_output: impl FnMut(&[u8])) {
+    let mut buf = vec![0u8; READ_CHUNK];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => on_output(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            // EIO is how Linux reports that the slave side closed.
+            Err(_) => break,
+        }
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn runs_a_command_and_reports_output_and_exit_code() {
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let sink = out.clone();
+        let spec = Spawn {
+            command: "sh".into(),
+            args: vec!["-c".into(), "printf 'hi there'; exit 7".into()],
+            cwd: String::new(),
+            cols: 80,
+            rows: 24,
+        };
+        let (_h, exit) = spawn(&spec, move |d| lock(&sink).extend_from_slice(d)).expect("spawn");
+        let exit =
+            tokio::time::timeout(std::time::Duration::from_secs(20), exit).await.expect("exits").expect("status");
+        assert_eq!(exit.code, Some(7));
+        assert_eq!(String::from_utf8_lossy(&lock(&out)), "hi there");
+    }
+
+    #[tokio::test]
+    async fn input_reaches_the_process_and_echoes() {
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let sink = out.clone();
+        let spec = Spawn { command: "cat".into(), args: vec![], cwd: String::new(), cols: 80, rows: 24 };
+        let (h, exit) = spawn(&spec, move |d| lock(&sink).extend_from_slice(d)).expect("spawn");
+        h.write(b"ping\n").expect("write");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !String::from_utf8_lossy(&lock(&out)).contains("ping") {
+            assert!(std::time::Instant::now() < deadline, "no echo");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        h.kill();
+        let exit =
+            tokio::time::timeout(std::time::Duration::from_secs(20), exit).await.expect("exits").expect("status");
+        assert_ne!(exit.code, Some(0));
+    }
+
+    #[test]
+    fn a_missing_command_is_a_clear_error() {
+        let spec = Spawn { command: "/nonexistent/xyz".into(), args: vec![], cwd: String::new(), cols: 80, rows: 24 };
+        let err = spawn(&spec, |_| {}).expect_err("error");
+        assert!(err.to_string().contains("/nonexistent/xyz"), "{err}");
+    }
+}

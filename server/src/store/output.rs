@@ -1,0 +1,170 @@
+//! Stored terminal output: contiguous chunks keyed by byte offset, written in batches by the
+//! relay's persister and read back by offset range. Writing is idempotent by offset: a chunk
+//! (or part of one) that is already stored is skipped, so an agent may resend freely.
+
+use std::collections::HashMap;
+
+use rusqlite::{OptionalExtension, params};
+use sessionforge_shared::ids::SessionId;
+
+use super::{Store, StoreError, now};
+
+/// One chunk to store: data, or a gap (bytes lost on the agent) when `data` is `None`.
+#[derive(Clone, Debug)]
+pub struct OutputWrite {
+    pub session_id: SessionId,
+    pub start: u64,
+    pub end: u64,
+    pub data: Option<bytes::Bytes>,
+}
+
+/// A stored chunk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredChunk {
+    pub start: u64,
+    pub end: u64,
+    pub at_ms: i64,
+    /// `None` for a gap.
+    pub data: Option<Vec<u8>>,
+}
+
+/// What a batch write did to one session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stored {
+    pub session_id: SessionId,
+    /// Offset just past everything stored for the session.
+    pub end: u64,
+}
+
+fn i(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn u(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn now_ms() -> i64 {
+    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+impl Store {
+    /// Stores a batch in one transaction. Chunks must be in offset order per session; parts
+    /// below a session's stored end are skipped, and a hole before a chunk is stored as a gap.
+    /// Keeps at most `retain_bytes` per session, dropping the oldest chunks.
+    pub async fn append_output(&self, batch: Vec<OutputWrite>, retain_bytes: u64) -> Result<Vec<Stored>, StoreError> {
+        self.db
+            .write(move |tx| {
+                let at_ms = now_ms();
+                let mut ends: HashMap<SessionId, u64> = HashMap::new();
+                let mut insert = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO session_output (session_id, start_offset, end_offset, at_ms, data)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?;
+                for w in &batch {
+                    let end = match ends.get(&w.session_id) {
+                        Some(e) => *e,
+                        None => {
+                            let stored: Option<i64> = tx
+                                .query_row(
+                                    "SELECT output_end FROM sessions WHERE id = ?1",
+                                    [w.session_id.to_string()],
+                                    |r| r.get(0),
+                                )
+                                .optional()?;
+                            match stored {
+                                Some(e) => u(e),
+                                None => continue, // the session is gone
+                            }
+                        }
+                    };
+                    if w.end <= end {
+                        continue;
+                    }
+                    let sid = w.session_id.to_string();
+                    if w.start > end {
+                        insert.execute(params![sid, i(end), i(w.start), at_ms, Option::<Vec<u8>>::None])?;
+                    }
+                    let start = w.start.max(end);
+                    let data = w.data.as_ref().map(|d| &d[usize::try_from(start - w.start).unwrap_or(0)..]);
+                    insert.execute(params![sid, i(start), i(w.end), at_ms, data])?;
+                    ends.insert(w.session_id, w.end);
+                }
+                drop(insert);
+                let mut out = Vec::with_capacity(ends.len());
+                for (session_id, end) in ends {
+                    let sid = session_id.to_string();
+                    tx.execute("UPDATE sessions SET output_end = ?1 WHERE id = ?2", params![i(end), sid])?;
+                    if end > retain_bytes {
+                        let cut = end - retain_bytes;
+                        let removed = tx.execute(
+                            "DELETE FROM session_output WHERE session_id = ?1 AND end_offset <= ?2",
+                            params![sid, i(cut)],
+                        )?;
+                        if removed > 0 {
+                            tx.execute(
+                                "UPDATE sessions SET retained_from = COALESCE(
+                                    (SELECT MIN(start_offset) FROM session_output WHERE session_id = ?1), output_end)
+                                 WHERE id = ?1",
+                                [&sid],
+                            )?;
+                        }
+                    }
+                    out.push(Stored { session_id, end });
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    /// Stored chunks overlapping `[from, to)`, in order, stopping after about `max_bytes`.
+    pub async fn read_output(
+        &self,
+        session: SessionId,
+        from: u64,
+        to: u64,
+        max_bytes: usize,
+    ) -> Result<Vec<StoredChunk>, StoreError> {
+        self.db
+            .read(move |c| {
+                let mut stmt = c.prepare_cached(
+                    "SELECT start_offset, end_offset, at_ms, data FROM session_output
+                     WHERE session_id = ?1 AND end_offset > ?2 AND start_offset < ?3 ORDER BY start_offset",
+                )?;
+                let mut rows = stmt.query(params![session.to_string(), i(from), i(to)])?;
+                let mut out = Vec::new();
+                let mut total = 0usize;
+                while let Some(r) = rows.next()? {
+                    let chunk =
+                        StoredChunk { start: u(r.get(0)?), end: u(r.get(1)?), at_ms: r.get(2)?, data: r.get(3)? };
+                    total += chunk.data.as_ref().map_or(0, Vec::len);
+                    out.push(chunk);
+                    if total >= max_bytes {
+                        break;
+                    }
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    /// Deletes stored output of sessions that ended more than `days` days ago.
+    pub async fn purge_output_older_than(&self, days: u64) -> Result<usize, StoreError> {
+        let cutoff = now() - i64::try_from(days.saturating_mul(86_400)).unwrap_or(i64::MAX / 2);
+        self.db
+            .write(move |tx| {
+                let n = tx.execute(
+                    "DELETE FROM session_output WHERE session_id IN
+                        (SELECT id FROM sessions WHERE ended_at IS NOT NULL AND ended_at < ?1)",
+                    [cutoff],
+                )?;
+                tx.execute(
+                    "UPDATE sessions SET retained_from = output_end
+                     WHERE ended_at IS NOT NULL AND ended_at < ?1 AND retained_from < output_end",
+                    [cutoff],
+                )?;
+                Ok(n)
+            })
+            .await
+    }
+}
