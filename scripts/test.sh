@@ -15,6 +15,9 @@ cargo fmt --all --check
 say "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
 
+say "building every binary (the end-to-end tests run the real server and agent)"
+cargo build --workspace --bins --locked
+
 say "tests"
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --locked --no-fail-fast

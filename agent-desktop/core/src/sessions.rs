@@ -55,9 +55,14 @@ pub struct Summary {
     pub unacked_bytes: usize,
 }
 
+/// Exit codes of sessions already forgotten, kept for whoever waits on them (at most this many).
+const FINISHED_KEPT: usize = 256;
+
 #[derive(Debug)]
 pub struct Sessions {
     map: Mutex<HashMap<SessionId, LocalSession>>,
+    /// Exit codes of sessions that are over and fully delivered.
+    finished: Mutex<HashMap<SessionId, Option<i32>>>,
     /// Fires when there may be something to send.
     pub changed: Notify,
     buffer_limit: usize,
@@ -76,7 +81,12 @@ fn kind_of(command: &str) -> String {
 
 impl Sessions {
     pub fn new(buffer_limit: usize) -> Arc<Self> {
-        Arc::new(Self { map: Mutex::new(HashMap::new()), changed: Notify::new(), buffer_limit })
+        Arc::new(Self {
+            map: Mutex::new(HashMap::new()),
+            finished: Mutex::new(HashMap::new()),
+            changed: Notify::new(),
+            buffer_limit,
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<SessionId, LocalSession>> {
@@ -225,10 +235,18 @@ impl Sessions {
 
     pub fn ack(&self, id: SessionId, offset: u64) {
         let mut map = self.lock();
-        if let Some(s) = map.get_mut(&id) {
-            s.buffer.ack(offset);
+        let Some(s) = map.get_mut(&id) else { return };
+        s.buffer.ack(offset);
+        if s.exit_reported && s.buffer.fully_acked() {
+            let code = s.exit.and_then(|(c, _)| c);
+            map.remove(&id);
+            drop(map);
+            let mut finished = self.finished.lock().unwrap_or_else(|p| p.into_inner());
+            if finished.len() >= FINISHED_KEPT {
+                finished.clear();
+            }
+            finished.insert(id, code);
         }
-        map.retain(|_, s| !(s.exit_reported && s.buffer.fully_acked()));
     }
 
     /// Up to `max` pending messages and frames, in the order the server must see them.
@@ -298,7 +316,10 @@ impl Sessions {
 
     /// `Some(exit code)` once the session's process has ended (the code is `None` for a signal).
     pub fn exit_of(&self, id: SessionId) -> Option<Option<i32>> {
-        self.lock().get(&id).and_then(|s| s.exit.map(|(code, _)| code))
+        if let Some(s) = self.lock().get(&id) {
+            return s.exit.map(|(code, _)| code);
+        }
+        self.finished.lock().unwrap_or_else(|p| p.into_inner()).get(&id).copied()
     }
 
     /// Pids of running sessions (discovery skips their process trees).

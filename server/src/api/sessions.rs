@@ -166,10 +166,10 @@ fn allowed(list: Option<Vec<String>>) -> Vec<String> {
     list.unwrap_or_else(|| KNOWN_AI_CLIS.iter().map(|s| s.to_string()).collect())
 }
 
-#[OpenApi(prefix_path = "/api/v1/orgs/:org_id", tag = "ApiTags::Sessions")]
+#[OpenApi(prefix_path = "/api/v1/orgs", tag = "ApiTags::Sessions")]
 impl SessionsApi {
     /// The org's sessions, newest first (at most 500), filtered by machine, state, kind or source.
-    #[oai(path = "/sessions", method = "get")]
+    #[oai(path = "/:org_id/sessions", method = "get")]
     #[allow(clippy::too_many_arguments)] // one per query parameter, as poem-openapi wants them
     async fn list(
         &self,
@@ -193,7 +193,7 @@ impl SessionsApi {
     }
 
     /// One session.
-    #[oai(path = "/sessions/:id", method = "get")]
+    #[oai(path = "/:org_id/sessions/:id", method = "get")]
     async fn get(
         &self,
         state: Data<&AppState>,
@@ -206,7 +206,7 @@ impl SessionsApi {
     }
 
     /// Stored output in `[from, to)` (at most 4 MiB per call), as base64 chunks and gaps.
-    #[oai(path = "/sessions/:id/output", method = "get")]
+    #[oai(path = "/:org_id/sessions/:id/output", method = "get")]
     async fn output(
         &self,
         state: Data<&AppState>,
@@ -250,7 +250,7 @@ impl SessionsApi {
     }
 
     /// The session as an asciinema v2 recording (`.cast`).
-    #[oai(path = "/sessions/:id/cast", method = "get")]
+    #[oai(path = "/:org_id/sessions/:id/cast", method = "get")]
     async fn cast(
         &self,
         state: Data<&AppState>,
@@ -266,7 +266,7 @@ impl SessionsApi {
     }
 
     /// Start a session on a machine. Members and above; the command must be allowed.
-    #[oai(path = "/sessions", method = "post")]
+    #[oai(path = "/:org_id/sessions", method = "post")]
     async fn start(
         &self,
         state: Data<&AppState>,
@@ -328,7 +328,7 @@ impl SessionsApi {
     }
 
     /// Stop a relayed session. Members and above.
-    #[oai(path = "/sessions/:id/stop", method = "post")]
+    #[oai(path = "/:org_id/sessions/:id/stop", method = "post")]
     async fn stop(
         &self,
         state: Data<&AppState>,
@@ -359,7 +359,7 @@ impl SessionsApi {
     }
 
     /// Commands members may start remotely.
-    #[oai(path = "/allowed-commands", method = "get")]
+    #[oai(path = "/:org_id/allowed-commands", method = "get")]
     async fn allowed_commands(
         &self,
         state: Data<&AppState>,
@@ -372,7 +372,7 @@ impl SessionsApi {
     }
 
     /// Replace the allow-list. Admins and owners only.
-    #[oai(path = "/allowed-commands", method = "put")]
+    #[oai(path = "/:org_id/allowed-commands", method = "put")]
     async fn set_allowed_commands(
         &self,
         state: Data<&AppState>,

@@ -101,8 +101,9 @@ type WsResult = std::io::Result<()>;
 
 impl Viewer {
     async fn run(&mut self, mut stream: futures_util::stream::SplitStream<WebSocketStream>) -> WsResult {
+        // A viewer may ask for an offset beyond what the server has (it saw live output that
+        // was not stored before a crash): it then waits for the agent to resend from there.
         let mut sub = self.hub.subscribe(&self.live, self.pos);
-        self.pos = self.pos.min(sub.live_end);
         let state = sub.state;
         self.event(&ViewerEvent::Attached {
             session_id: self.live.id,

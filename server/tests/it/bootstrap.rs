@@ -74,7 +74,7 @@ async fn a_database_newer_than_the_server_is_refused() {
     conn.pragma_update(None, "user_version", 4242).expect("bump schema version");
     drop(conn);
 
-    let mut child = spawn(dir.path(), &[], &[]);
+    let mut child = spawn(dir.path(), &[], &["--listen", "127.0.0.1:0"]);
     let stderr = Output::capture(child.stderr.take().expect("stderr"));
     let status = wait_for("the server to refuse", Duration::from_secs(20), || {
         let s = child.try_wait().expect("try_wait");

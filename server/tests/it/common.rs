@@ -93,7 +93,12 @@ impl TestServer {
 
     /// Spawns the binary on `dir` and waits for its banner.
     pub async fn launch(dir: Arc<TempDir>, env: Vec<(String, String)>) -> Self {
-        let mut child = spawn(dir.path(), &env, &[]);
+        Self::launch_on(dir, env, "127.0.0.1:0").await
+    }
+
+    /// Like `launch`, listening on `listen`.
+    pub async fn launch_on(dir: Arc<TempDir>, env: Vec<(String, String)>, listen: &str) -> Self {
+        let mut child = spawn(dir.path(), &env, &["--listen", listen]);
         let stdout = Output::capture(child.stdout.take().expect("stdout"));
         let stderr = Output::capture(child.stderr.take().expect("stderr"));
         let base = wait_for("the server's banner", START_TIMEOUT, || {
@@ -116,6 +121,20 @@ impl TestServer {
         let dir = self.dir.clone();
         let env = std::mem::take(&mut self.env);
         Self::launch(dir, env).await
+    }
+
+    /// Kills the process with SIGKILL (no chance to clean up) and starts a new one on the same
+    /// data dir and port, so that agents find it again.
+    pub async fn crash_and_restart(mut self) -> Self {
+        self.kill();
+        let port = self.port();
+        let dir = self.dir.clone();
+        let env = std::mem::take(&mut self.env);
+        Self::launch_on(dir, env, &format!("127.0.0.1:{port}")).await
+    }
+
+    pub fn port(&self) -> u16 {
+        self.base.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port in base URL")
     }
 
     pub fn kill(&mut self) {
@@ -222,7 +241,7 @@ impl Drop for TestServer {
 
 pub fn spawn(dir: &Path, env: &[(String, String)], extra_args: &[&str]) -> Child {
     let mut cmd = Command::new(server_bin());
-    cmd.arg("--data-dir").arg(dir).args(["--listen", "127.0.0.1:0"]).args(extra_args);
+    cmd.arg("--data-dir").arg(dir).args(extra_args);
     for (k, _) in std::env::vars() {
         if k.starts_with("SESSIONFORGE_") {
             cmd.env_remove(k);

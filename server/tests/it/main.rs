@@ -1,5 +1,6 @@
 //! Integration tests: the real server binary, over HTTPS, with a temp data dir per test.
 
+mod agents;
 mod common;
 
 mod accounts;
@@ -8,4 +9,5 @@ mod bootstrap;
 mod cli;
 mod http_surface;
 mod openapi;
+mod relay;
 mod tenancy;
