@@ -63,7 +63,8 @@ CREATE TABLE sessions (
     started_at    INTEGER NOT NULL,
     ended_at      INTEGER,
     updated_at    INTEGER NOT NULL,
-    -- Offset just past the stored output (gaps included).
+    -- Offset just past the stored output, recorded when retention removes chunks (otherwise the
+    -- end is that of the last chunk in session_output).
     output_end    INTEGER NOT NULL DEFAULT 0,
     -- Output before this offset was removed by retention.
     retained_from INTEGER NOT NULL DEFAULT 0,
@@ -83,7 +84,8 @@ CREATE TABLE session_output (
     data         BLOB
 ) STRICT;
 
-CREATE UNIQUE INDEX session_output_by_offset ON session_output (session_id, start_offset);
+-- Chunks never overlap, so ordering by end also orders by start; one index serves appends,
+-- range reads and the stored end.
 CREATE INDEX session_output_by_end ON session_output (session_id, end_offset);
 
 CREATE TABLE org_settings (

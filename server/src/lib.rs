@@ -72,6 +72,7 @@ impl Server {
             .ok_or_else(|| bind_err(std::io::Error::other("no local address")))?;
         let fingerprint = boot.tls.as_ref().map(|t| t.fingerprint.clone());
         let gauge = metrics.open_connections.clone();
+        let tcp = http::conn::NoDelay(tcp);
         let acceptor = match &boot.tls {
             Some(material) => {
                 let config =

@@ -1,5 +1,7 @@
-//! An acceptor wrapper that counts open connections for `/metrics`. The count drops when the
-//! connection's IO object is dropped, whatever ended it.
+//! Acceptor wrappers: [`NoDelay`] turns off Nagle's algorithm on every accepted TCP socket
+//! (terminal output is many small writes that must not wait for ACKs), and
+//! [`CountingAcceptor`] counts open connections for `/metrics` (the count drops when the
+//! connection's IO object is dropped, whatever ended it).
 
 use std::io;
 use std::pin::Pin;
@@ -10,6 +12,24 @@ use poem::listener::Acceptor;
 use poem::web::{LocalAddr, RemoteAddr};
 use prometheus::IntGauge;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+pub struct NoDelay<A>(pub A);
+
+impl<A: Acceptor<Io = tokio::net::TcpStream>> Acceptor for NoDelay<A> {
+    type Io = tokio::net::TcpStream;
+
+    fn local_addr(&self) -> Vec<LocalAddr> {
+        self.0.local_addr()
+    }
+
+    async fn accept(&mut self) -> io::Result<(Self::Io, LocalAddr, RemoteAddr, Scheme)> {
+        let (io, local, remote, scheme) = self.0.accept().await?;
+        if let Err(e) = io.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+        Ok((io, local, remote, scheme))
+    }
+}
 
 pub struct CountingAcceptor<A> {
     inner: A,

@@ -17,7 +17,7 @@ use crate::store::{Store, StoreError};
 use hub::Hub;
 
 /// Output writes queued for the persister before agents feel backpressure.
-const PERSIST_QUEUE: usize = 4096;
+const PERSIST_QUEUE: usize = 16384;
 
 /// Cheap to clone.
 #[derive(Clone, Debug)]

@@ -12,11 +12,15 @@ use super::hub::{ConnId, Hub};
 use crate::store::output::OutputWrite;
 
 /// Most writes merged into one transaction.
-const MAX_BATCH_ITEMS: usize = 2048;
+const MAX_BATCH_ITEMS: usize = 8192;
 /// Most bytes merged into one transaction.
 const MAX_BATCH_BYTES: usize = 8 * 1024 * 1024;
 /// Largest stored chunk when merging contiguous writes of one session.
 const MAX_CHUNK: usize = 256 * 1024;
+/// How long the persister keeps collecting after the first write of a batch. Viewers already
+/// got the output (fan-out happens before storage), so this only delays acks, and it turns a
+/// trickle from many sessions into one transaction instead of one per frame.
+const BATCH_WINDOW: Duration = Duration::from_millis(5);
 /// Pause before retrying a batch the database refused (disk full, locked, …).
 const RETRY_DELAY: Duration = Duration::from_secs(1);
 
@@ -31,14 +35,15 @@ pub async fn run(hub: Arc<Hub>, mut rx: tokio::sync::mpsc::Receiver<PersistMsg>,
     while let Some(first) = rx.recv().await {
         let mut bytes = first.write.data.as_ref().map_or(0, |d| d.len());
         let mut batch = vec![first.write];
+        let deadline = tokio::time::Instant::now() + BATCH_WINDOW;
         while batch.len() < MAX_BATCH_ITEMS && bytes < MAX_BATCH_BYTES {
-            match rx.try_recv() {
-                Ok(m) => {
-                    bytes += m.write.data.as_ref().map_or(0, |d| d.len());
-                    batch.push(m.write);
-                }
-                Err(_) => break,
-            }
+            let next = match rx.try_recv() {
+                Ok(m) => Some(m),
+                Err(_) => tokio::time::timeout_at(deadline, rx.recv()).await.ok().flatten(),
+            };
+            let Some(m) = next else { break };
+            bytes += m.write.data.as_ref().map_or(0, |d| d.len());
+            batch.push(m.write);
         }
         let batch = coalesce(batch);
         loop {

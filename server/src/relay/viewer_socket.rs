@@ -28,6 +28,8 @@ use crate::store::api_keys::Scope;
 
 /// Stored output read per database round trip during a replay.
 const REPLAY_PAGE: usize = 256 * 1024;
+/// Most queued items written before one flush.
+const WRITE_BATCH: usize = 64;
 /// Largest input message a viewer may send.
 const MAX_INPUT: usize = 64 * 1024;
 
@@ -118,7 +120,19 @@ impl Viewer {
         loop {
             tokio::select! {
                 item = sub.rx.recv(), if !paused => match item {
-                    Ok(item) => self.deliver(&item).await?,
+                    Ok(item) => {
+                        // Send whatever else is already waiting in one flush.
+                        self.feed(&item).await?;
+                        let mut more = 0;
+                        while more < WRITE_BATCH {
+                            match sub.rx.try_recv() {
+                                Ok(next) => self.feed(&next).await?,
+                                Err(_) => break,
+                            }
+                            more += 1;
+                        }
+                        self.sink.flush().await?;
+                    }
                     Err(RecvError::Lagged(_)) => {
                         self.event(&ViewerEvent::Resync { from: self.pos }).await?;
                         sub = self.hub.subscribe(&self.live, self.pos);
@@ -168,18 +182,19 @@ impl Viewer {
                     },
                     None => Item::Gap { offset: c.start, length: c.end - c.start },
                 };
-                self.deliver(&item).await?;
+                self.feed(&item).await?;
             }
+            self.sink.flush().await?;
         }
         for item in std::mem::take(snapshot) {
-            self.deliver(&item).await?;
+            self.feed(&item).await?;
         }
         let offset = self.pos;
         self.event(&ViewerEvent::Live { offset }).await
     }
 
-    /// Sends an item, skipping or trimming what the viewer already has.
-    async fn deliver(&mut self, item: &Item) -> WsResult {
+    /// Queues an item without flushing, skipping or trimming what the viewer already has.
+    async fn feed(&mut self, item: &Item) -> WsResult {
         match item {
             Item::Output { offset, end, frame: bytes } => {
                 if *end <= self.pos {
@@ -192,7 +207,7 @@ impl Viewer {
                     frame::encode_output(self.live.id, self.pos, &bytes[frame::HEADER_LEN + skip..])
                 };
                 self.pos = *end;
-                self.sink.send(Message::Binary(msg)).await?;
+                self.sink.feed(Message::Binary(msg)).await?;
             }
             Item::Gap { offset, length } => {
                 let end = offset + length;
@@ -201,10 +216,10 @@ impl Viewer {
                 }
                 let start = (*offset).max(self.pos);
                 self.pos = end;
-                self.event(&ViewerEvent::Gap { offset: start, length: end - start }).await?;
+                self.sink.feed(event_message(&ViewerEvent::Gap { offset: start, length: end - start })).await?;
             }
             Item::State { state, exit_code } => {
-                self.event(&ViewerEvent::State { state: *state, exit_code: *exit_code }).await?;
+                self.sink.feed(event_message(&ViewerEvent::State { state: *state, exit_code: *exit_code })).await?;
             }
         }
         Ok(())
@@ -233,12 +248,14 @@ impl Viewer {
     }
 
     async fn event(&mut self, ev: &ViewerEvent) -> WsResult {
-        let text = serde_json::to_string(ev).unwrap_or_else(|_| "{}".into());
-        self.sink.send(Message::Text(text)).await?;
-        Ok(())
+        self.sink.send(event_message(ev)).await
     }
 
     async fn error(&mut self, code: &str, message: &str) -> WsResult {
         self.event(&ViewerEvent::Error { code: code.into(), message: message.into() }).await
     }
+}
+
+fn event_message(ev: &ViewerEvent) -> Message {
+    Message::Text(serde_json::to_string(ev).unwrap_or_else(|_| "{}".into()))
 }

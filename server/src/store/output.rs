@@ -44,6 +44,25 @@ fn u(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
+/// SQL for a session's stored end (`s` is the sessions row): its last chunk, or the recorded end
+/// when retention removed every chunk.
+pub(super) const STORED_END: &str =
+    "COALESCE((SELECT MAX(o.end_offset) FROM session_output o WHERE o.session_id = s.id), s.output_end)";
+
+/// Deletes chunks ending at or before `cut`, recording where stored output now begins and ends.
+fn trim(tx: &rusqlite::Transaction<'_>, session: SessionId, cut: u64, end: u64) -> Result<(), StoreError> {
+    let sid = session.to_string();
+    tx.prepare_cached("DELETE FROM session_output WHERE session_id = ?1 AND end_offset <= ?2")?
+        .execute(params![sid, i(cut)])?;
+    tx.prepare_cached(
+        "UPDATE sessions SET output_end = ?2, retained_from = COALESCE(
+            (SELECT MIN(start_offset) FROM session_output WHERE session_id = ?1), ?2)
+         WHERE id = ?1",
+    )?
+    .execute(params![sid, i(end)])?;
+    Ok(())
+}
+
 fn now_ms() -> i64 {
     i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
@@ -51,29 +70,31 @@ fn now_ms() -> i64 {
 impl Store {
     /// Stores a batch in one transaction. Chunks must be in offset order per session; parts
     /// below a session's stored end are skipped, and a hole before a chunk is stored as a gap.
-    /// Keeps at most `retain_bytes` per session, dropping the oldest chunks.
+    /// Keeps at most about `retain_bytes` per session, dropping the oldest chunks.
+    ///
+    /// Only `session_output` is written on the common path: a session's stored end is derived
+    /// from its chunks, so a batch touching many sessions does not rewrite their rows too.
     pub async fn append_output(&self, batch: Vec<OutputWrite>, retain_bytes: u64) -> Result<Vec<Stored>, StoreError> {
         self.db
             .write(move |tx| {
                 let at_ms = now_ms();
-                let mut ends: HashMap<SessionId, u64> = HashMap::new();
+                // Per session: (stored end, retained from).
+                let mut ends: HashMap<SessionId, (u64, u64)> = HashMap::new();
                 let mut insert = tx.prepare_cached(
-                    "INSERT OR IGNORE INTO session_output (session_id, start_offset, end_offset, at_ms, data)
+                    "INSERT INTO session_output (session_id, start_offset, end_offset, at_ms, data)
                      VALUES (?1, ?2, ?3, ?4, ?5)",
                 )?;
+                let mut stored = tx
+                    .prepare_cached(&format!("SELECT {STORED_END}, s.retained_from FROM sessions s WHERE s.id = ?1"))?;
                 for w in &batch {
-                    let end = match ends.get(&w.session_id) {
+                    let (end, retained) = match ends.get(&w.session_id) {
                         Some(e) => *e,
                         None => {
-                            let stored: Option<i64> = tx
-                                .query_row(
-                                    "SELECT output_end FROM sessions WHERE id = ?1",
-                                    [w.session_id.to_string()],
-                                    |r| r.get(0),
-                                )
+                            let row: Option<(i64, i64)> = stored
+                                .query_row([w.session_id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
                                 .optional()?;
-                            match stored {
-                                Some(e) => u(e),
+                            match row {
+                                Some((e, r)) => (u(e), u(r)),
                                 None => continue, // the session is gone
                             }
                         }
@@ -88,27 +109,14 @@ impl Store {
                     let start = w.start.max(end);
                     let data = w.data.as_ref().map(|d| &d[usize::try_from(start - w.start).unwrap_or(0)..]);
                     insert.execute(params![sid, i(start), i(w.end), at_ms, data])?;
-                    ends.insert(w.session_id, w.end);
+                    ends.insert(w.session_id, (w.end, retained));
                 }
-                drop(insert);
+                drop((insert, stored));
                 let mut out = Vec::with_capacity(ends.len());
-                for (session_id, end) in ends {
-                    let sid = session_id.to_string();
-                    tx.execute("UPDATE sessions SET output_end = ?1 WHERE id = ?2", params![i(end), sid])?;
-                    if end > retain_bytes {
-                        let cut = end - retain_bytes;
-                        let removed = tx.execute(
-                            "DELETE FROM session_output WHERE session_id = ?1 AND end_offset <= ?2",
-                            params![sid, i(cut)],
-                        )?;
-                        if removed > 0 {
-                            tx.execute(
-                                "UPDATE sessions SET retained_from = COALESCE(
-                                    (SELECT MIN(start_offset) FROM session_output WHERE session_id = ?1), output_end)
-                                 WHERE id = ?1",
-                                [&sid],
-                            )?;
-                        }
+                for (session_id, (end, retained)) in ends {
+                    // Trim in steps of an eighth of the budget, not on every batch.
+                    if end.saturating_sub(retained) > retain_bytes + retain_bytes / 8 {
+                        trim(tx, session_id, end - retain_bytes, end)?;
                     }
                     out.push(Stored { session_id, end });
                 }
@@ -129,7 +137,7 @@ impl Store {
             .read(move |c| {
                 let mut stmt = c.prepare_cached(
                     "SELECT start_offset, end_offset, at_ms, data FROM session_output
-                     WHERE session_id = ?1 AND end_offset > ?2 AND start_offset < ?3 ORDER BY start_offset",
+                     WHERE session_id = ?1 AND end_offset > ?2 AND start_offset < ?3 ORDER BY end_offset",
                 )?;
                 let mut rows = stmt.query(params![session.to_string(), i(from), i(to)])?;
                 let mut out = Vec::new();
@@ -153,14 +161,17 @@ impl Store {
         let cutoff = now() - i64::try_from(days.saturating_mul(86_400)).unwrap_or(i64::MAX / 2);
         self.db
             .write(move |tx| {
+                tx.execute(
+                    &format!(
+                        "UPDATE sessions AS s SET output_end = {STORED_END}, retained_from = {STORED_END}
+                         WHERE s.ended_at IS NOT NULL AND s.ended_at < ?1
+                           AND EXISTS (SELECT 1 FROM session_output o WHERE o.session_id = s.id)"
+                    ),
+                    [cutoff],
+                )?;
                 let n = tx.execute(
                     "DELETE FROM session_output WHERE session_id IN
                         (SELECT id FROM sessions WHERE ended_at IS NOT NULL AND ended_at < ?1)",
-                    [cutoff],
-                )?;
-                tx.execute(
-                    "UPDATE sessions SET retained_from = output_end
-                     WHERE ended_at IS NOT NULL AND ended_at < ?1 AND retained_from < output_end",
                     [cutoff],
                 )?;
                 Ok(n)

@@ -6,6 +6,7 @@ use sessionforge_shared::ids::{MachineId, OrgId, SessionId, UserId};
 use sessionforge_shared::protocol::{SessionInfo, SessionSource, SessionState};
 
 use super::orgs::OrgScope;
+use super::output::STORED_END;
 use super::{Store, StoreError, now, parse_col};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -58,8 +59,14 @@ pub struct SessionFilter {
 /// Most sessions a list returns (newest first).
 const LIST_LIMIT: i64 = 500;
 
-const COLS: &str = "id, org_id, machine_id, source, kind, command, args, cwd, pid, state, exit_code, reason, cols, rows, \
-     cpu_percent, memory_bytes, started_at, ended_at, updated_at, output_end, retained_from";
+/// Columns of a session row (`s` is the sessions table); the stored end is derived.
+fn cols() -> String {
+    format!(
+        "s.id, s.org_id, s.machine_id, s.source, s.kind, s.command, s.args, s.cwd, s.pid, s.state, s.exit_code, \
+         s.reason, s.cols, s.rows, s.cpu_percent, s.memory_bytes, s.started_at, s.ended_at, s.updated_at, \
+         {STORED_END}, s.retained_from"
+    )
+}
 
 pub fn source_str(s: SessionSource) -> &'static str {
     match s {
@@ -112,7 +119,7 @@ fn session_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
 }
 
 fn get_session(c: &rusqlite::Connection, id: SessionId) -> Result<Option<Session>, StoreError> {
-    let sql = format!("SELECT {COLS} FROM sessions WHERE id = ?1");
+    let sql = format!("SELECT {} FROM sessions s WHERE s.id = ?1", cols());
     Ok(c.query_row(&sql, [id.to_string()], session_from_row).optional()?)
 }
 
@@ -278,10 +285,11 @@ impl Store {
         self.db
             .read(move |c| {
                 let sql = format!(
-                    "SELECT {COLS} FROM sessions WHERE org_id = ?1
-                       AND (?2 IS NULL OR machine_id = ?2) AND (?3 IS NULL OR state = ?3)
-                       AND (?4 IS NULL OR kind = ?4) AND (?5 IS NULL OR source = ?5)
-                     ORDER BY started_at DESC, id DESC LIMIT {LIST_LIMIT}"
+                    "SELECT {} FROM sessions s WHERE s.org_id = ?1
+                       AND (?2 IS NULL OR s.machine_id = ?2) AND (?3 IS NULL OR s.state = ?3)
+                       AND (?4 IS NULL OR s.kind = ?4) AND (?5 IS NULL OR s.source = ?5)
+                     ORDER BY s.started_at DESC, s.id DESC LIMIT {LIST_LIMIT}",
+                    cols()
                 );
                 let mut stmt = c.prepare_cached(&sql)?;
                 let rows = stmt.query_map(
@@ -315,7 +323,7 @@ impl Store {
     pub async fn live_sessions(&self) -> Result<Vec<Session>, StoreError> {
         self.db
             .read(|c| {
-                let sql = format!("SELECT {COLS} FROM sessions WHERE state IN ('starting', 'running')");
+                let sql = format!("SELECT {} FROM sessions s WHERE s.state IN ('starting', 'running')", cols());
                 let mut stmt = c.prepare_cached(&sql)?;
                 let rows = stmt.query_map([], session_from_row)?;
                 Ok(rows.collect::<Result<Vec<_>, _>>()?)

@@ -1,5 +1,6 @@
 //! Integration tests: the real server binary, over HTTPS, with a temp data dir per test.
 
+#[cfg(unix)]
 mod agents;
 mod common;
 
@@ -9,5 +10,6 @@ mod bootstrap;
 mod cli;
 mod http_surface;
 mod openapi;
+#[cfg(unix)]
 mod relay;
 mod tenancy;
