@@ -104,25 +104,52 @@ fn latency_json(stats: &Stats) -> serde_json::Value {
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
+    // reqwest's TLS is shared with the agent in a workspace build, where it has no provider of
+    // its own; the load runs over plain HTTP but the client still wants one.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     server::raise_fd_limit();
     let bin = cli.server_bin.unwrap_or_else(server::default_bin);
     let srv = Server::start(&bin).await?;
-    let result = match cli.scenario {
-        Scenario::Throughput { agents, frame_bytes, seconds } => {
-            streaming(&srv, agents, 0, frame_bytes, Pace::Flat, seconds, None).await?
-        }
-        Scenario::Latency { idle, active, rate, frame_bytes, seconds } => {
-            streaming(&srv, active, idle, frame_bytes, Pace::Rate(rate), seconds, None).await?
-        }
-        Scenario::Idle { connections, source_ips } => idle_connections(&srv, connections, source_ips).await?,
-        Scenario::Paused { mbps, viewers, seconds, pause_one } => {
-            let frame = 16 * 1024;
-            let rate = mbps * 1_000_000.0 / frame as f64;
-            streaming(&srv, 1, 0, frame, Pace::Rate(rate), seconds, Some((viewers, pause_one))).await?
-        }
+    // Dropping `srv` stops the server, so an interrupted run must return rather than die.
+    let result = tokio::select! {
+        r = run(&srv, cli.scenario) => r?,
+        () = interrupted() => anyhow::bail!("interrupted"),
     };
     println!("{}", serde_json::to_string_pretty(&result)?);
     Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn interrupted() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn run(srv: &Server, scenario: Scenario) -> Result<serde_json::Value> {
+    Ok(match scenario {
+        Scenario::Throughput { agents, frame_bytes, seconds } => {
+            streaming(srv, agents, 0, frame_bytes, Pace::Flat, seconds, None).await?
+        }
+        Scenario::Latency { idle, active, rate, frame_bytes, seconds } => {
+            streaming(srv, active, idle, frame_bytes, Pace::Rate(rate), seconds, None).await?
+        }
+        Scenario::Idle { connections, source_ips } => idle_connections(srv, connections, source_ips).await?,
+        Scenario::Paused { mbps, viewers, seconds, pause_one } => {
+            let frame = 16 * 1024;
+            let rate = mbps * 1_000_000.0 / frame as f64;
+            streaming(srv, 1, 0, frame, Pace::Rate(rate), seconds, Some((viewers, pause_one))).await?
+        }
+    })
 }
 
 /// `active` streaming sessions (each with one viewer, or `viewers` for the paused scenario),
