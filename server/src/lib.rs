@@ -15,6 +15,7 @@ pub mod settings;
 pub mod state;
 pub mod store;
 pub mod tls;
+pub mod web;
 
 use std::future::Future;
 use std::net::SocketAddr;

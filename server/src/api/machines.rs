@@ -19,6 +19,7 @@ use crate::auth::principal::Auth;
 use crate::auth::{PURPOSE_ENROLL, PURPOSE_MACHINE, tokens};
 use crate::error::ApiError;
 use crate::http::middleware::client_ip;
+use crate::relay::events::Change;
 use crate::state::AppState;
 use crate::store::StoreError;
 use crate::store::api_keys::Scope;
@@ -298,6 +299,7 @@ impl MachinesApi {
         require_role(&scope, Role::Admin)?;
         state.store.revoke_machine(&scope, MachineId(id.0)).await?;
         state.relay.hub.disconnect_machine(MachineId(id.0));
+        state.relay.hub.events.notify(scope.org_id(), Change::Machines);
         Ok(Done::NoContent)
     }
 }

@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 mod cast;
 pub mod dto;
+mod events;
 mod health;
 mod keys;
 mod machines;
@@ -22,6 +23,7 @@ pub type Api = (
     auth::AuthApi,
     keys::KeysApi,
     orgs::OrgsApi,
+    events::EventsApi,
     machines::MachinesApi,
     sessions::SessionsApi,
     admin::AdminApi,
@@ -55,6 +57,7 @@ pub fn service() -> OpenApiService<Api, ()> {
             auth::AuthApi,
             keys::KeysApi,
             orgs::OrgsApi,
+            events::EventsApi,
             machines::MachinesApi,
             sessions::SessionsApi,
             admin::AdminApi,

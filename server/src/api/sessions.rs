@@ -19,6 +19,7 @@ use super::dto::ts;
 use super::orgs::{require_role, scope};
 use crate::auth::principal::Auth;
 use crate::error::ApiError;
+use crate::relay::events::Change;
 use crate::state::AppState;
 use crate::store::api_keys::Scope;
 use crate::store::sessions::{NewSession, Session, SessionFilter};
@@ -309,6 +310,7 @@ impl SessionsApi {
             requested_by: auth.user.id,
         };
         let session = state.store.create_requested_session(&scope, new).await?;
+        state.relay.hub.events.notify(scope.org_id(), Change::Sessions);
         let msg = ServerMessage::StartSession {
             request_id: session.id.to_string(),
             session_id: session.id,

@@ -11,7 +11,7 @@ use poem::web::Data;
 use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, get, handler};
 
 use crate::state::AppState;
-use crate::{api, relay};
+use crate::{api, relay, web};
 
 /// The whole application, ready to serve.
 pub fn app(state: AppState) -> impl Endpoint {
@@ -31,6 +31,9 @@ pub fn app(state: AppState) -> impl Endpoint {
         .at("/api/v1/agent/connect", get(relay::agent_socket::agent_connect))
         .at("/api/v1/orgs/:org/sessions/:session/attach", get(relay::viewer_socket::attach))
         .nest_no_strip("/api/v1", api)
+        .at("/assets/:name", get(web::asset))
+        .at("/", get(web::page))
+        .at("/*path", get(web::page))
         .around(middleware::limit_body)
         .catch_all_error(crate::error::render)
         .with_if(!cors_origins.is_empty(), cors)

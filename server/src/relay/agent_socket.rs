@@ -17,6 +17,7 @@ use sessionforge_shared::protocol::{
 };
 use tokio::sync::mpsc;
 
+use super::events::Change;
 use super::hub::{ConnId, Hub};
 use super::ws_config;
 use crate::auth::{PURPOSE_MACHINE, tokens};
@@ -126,6 +127,8 @@ async fn run(hub: Arc<Hub>, machine: Machine, socket: WebSocketStream) {
         hub.unregister_conn(conn);
         return;
     }
+    hub.events.notify(machine.org_id, Change::Machines);
+    hub.events.notify(machine.org_id, Change::Sessions);
 
     let writer = tokio::spawn(async move {
         while let Some(msg) = rx.recv().await {
@@ -171,6 +174,7 @@ async fn run(hub: Arc<Hub>, machine: Machine, socket: WebSocketStream) {
     if let Err(e) = hub.store().machine_seen(machine.id, None).await {
         tracing::warn!(error = %e, "cannot record machine last seen");
     }
+    hub.events.notify(machine.org_id, Change::Machines);
     tracing::info!(machine = %machine.id, "agent disconnected");
 }
 
@@ -178,10 +182,14 @@ async fn handle(hub: &Hub, conn: ConnId, machine: &Machine, msg: AgentMessage) {
     let store = hub.store();
     let result = match msg {
         AgentMessage::Heartbeat { load, memory_used_bytes, sessions, .. } => {
-            store.machine_seen(machine.id, Some((load, memory_used_bytes, sessions))).await.map(|_| ())
+            let seen = store.machine_seen(machine.id, Some((load, memory_used_bytes, sessions))).await;
+            hub.events.notify(machine.org_id, Change::Machines);
+            seen.map(|_| ())
         }
         AgentMessage::SessionDiscovered { session } => {
-            store.upsert_agent_session(machine.org_id, machine.id, session, SessionState::Running).await.map(|_| ())
+            let stored = store.upsert_agent_session(machine.org_id, machine.id, session, SessionState::Running).await;
+            hub.events.notify(machine.org_id, Change::Sessions);
+            stored.map(|_| ())
         }
         AgentMessage::SessionStarted { session, .. } => {
             let id = session.session_id;

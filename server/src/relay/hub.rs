@@ -17,6 +17,7 @@ use sessionforge_shared::ids::{MachineId, OrgId, SessionId};
 use sessionforge_shared::protocol::{AgentMode, ServerMessage, SessionState};
 use tokio::sync::{Notify, broadcast, mpsc};
 
+use super::events::{Change, OrgEvents};
 use super::persist::PersistMsg;
 use crate::store::output::OutputWrite;
 use crate::store::{Store, StoreError};
@@ -150,6 +151,8 @@ pub struct Hub {
     next_conn: AtomicU64,
     /// `None` once the server is shutting down.
     persist_tx: Mutex<Option<mpsc::Sender<PersistMsg>>>,
+    /// Change notices for dashboards.
+    pub events: OrgEvents,
 }
 
 impl std::fmt::Debug for Hub {
@@ -167,6 +170,7 @@ impl Hub {
             orphans: Mutex::default(),
             next_conn: AtomicU64::new(1),
             persist_tx: Mutex::new(Some(persist_tx)),
+            events: OrgEvents::default(),
         }
     }
 
@@ -295,6 +299,7 @@ impl Hub {
             lock(&self.orphans).remove(&id);
         }
         let _ = live.tx.send(Item::State { state, exit_code });
+        self.events.notify(live.org_id, Change::Sessions);
     }
 
     /// Output from an agent. Duplicates (already received) are dropped, overlaps trimmed, and

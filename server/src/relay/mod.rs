@@ -2,6 +2,7 @@
 //! behind it, and the sweeper that marks abandoned sessions stale and enforces retention.
 
 pub mod agent_socket;
+pub mod events;
 pub mod hub;
 pub mod persist;
 mod sweeper;

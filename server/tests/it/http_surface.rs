@@ -38,6 +38,8 @@ async fn every_error_is_json_with_the_right_status() {
     assert_eq!(error_code(unknown, StatusCode::NOT_FOUND).await, "NOT_FOUND");
     let outside = c.get(server.url("/definitely-not-here")).send().await.expect("send");
     assert_eq!(error_code(outside, StatusCode::NOT_FOUND).await, "NOT_FOUND");
+    let asset = c.get(server.url("/assets/no-such.js")).send().await.expect("send");
+    assert_eq!(error_code(asset, StatusCode::NOT_FOUND).await, "NOT_FOUND");
 
     let method = c.delete(server.url("/api/v1/health")).send().await.expect("send");
     assert_eq!(error_code(method, StatusCode::METHOD_NOT_ALLOWED).await, "METHOD_NOT_ALLOWED");

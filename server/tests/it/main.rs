@@ -8,6 +8,7 @@ mod accounts;
 mod api_keys;
 mod bootstrap;
 mod cli;
+mod dashboard;
 mod http_surface;
 mod openapi;
 #[cfg(unix)]

@@ -1,0 +1,64 @@
+//! `GET /api/v1/orgs/{org_id}/events`: a server-sent event stream telling a dashboard which of
+//! the org's lists changed (`machines`, `sessions`), so that it refetches them instead of
+//! polling. `resync` means notices were missed: refetch everything.
+
+use std::time::Duration;
+
+use futures_util::stream::{self, BoxStream, StreamExt};
+use poem::web::Data;
+use poem_openapi::param::Path;
+use poem_openapi::payload::EventStream;
+use poem_openapi::{Object, OpenApi};
+use sessionforge_shared::ids::OrgId;
+use tokio::sync::broadcast::error::RecvError;
+use uuid::Uuid;
+
+use super::ApiTags;
+use super::orgs::scope;
+use crate::auth::principal::Auth;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Comment lines sent on an idle stream, so that proxies and browsers keep it open.
+const KEEP_ALIVE: Duration = Duration::from_secs(20);
+
+pub struct EventsApi;
+
+#[derive(Object, Debug, Clone, PartialEq, Eq)]
+pub struct OrgEventDto {
+    /// `machines` or `sessions`: that list changed. `resync`: notices were missed, refetch all.
+    pub kind: String,
+}
+
+#[OpenApi(prefix_path = "/api/v1/orgs", tag = "ApiTags::Orgs")]
+impl EventsApi {
+    /// Live change notices for the org's machines and sessions (server-sent events).
+    #[oai(path = "/:org_id/events", method = "get")]
+    async fn events(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        org_id: Path<Uuid>,
+    ) -> Result<EventStream<BoxStream<'static, OrgEventDto>>, ApiError> {
+        let org = scope(&state, &auth, org_id.0).await?.org_id();
+        let rx = state.relay.hub.events.subscribe();
+        Ok(EventStream::new(notices(org, rx)).keep_alive(KEEP_ALIVE))
+    }
+}
+
+fn notices(
+    org: OrgId,
+    rx: tokio::sync::broadcast::Receiver<crate::relay::events::OrgEvent>,
+) -> BoxStream<'static, OrgEventDto> {
+    stream::unfold(rx, move |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(ev) if ev.org == org => return Some((OrgEventDto { kind: ev.change.as_str().into() }, rx)),
+                Ok(_) => {}
+                Err(RecvError::Lagged(_)) => return Some((OrgEventDto { kind: "resync".into() }, rx)),
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    })
+    .boxed()
+}

@@ -1,0 +1,173 @@
+// Real processes for the browser tests: a `sessionforge-server` on 127.0.0.1:0 with a temp data
+// dir (its own TLS certificate, which the browser is told to accept), and real
+// `sessionforge-agent` processes enrolled with it. Everything is killed when the test ends.
+import { spawn, execFile, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { request, type APIRequestContext } from "@playwright/test";
+
+const run = promisify(execFile);
+
+export const ADMIN_EMAIL = "admin@example.com";
+export const PASSWORD = "correct horse battery staple";
+/** How long a process may take to come up. */
+const START_TIMEOUT_MS = 30_000;
+
+/** Where cargo put the binaries: `SESSIONFORGE_BIN_DIR`, else `$CARGO_TARGET_DIR/debug`, else `target/debug`. */
+export function binDir(): string {
+  if (process.env.SESSIONFORGE_BIN_DIR) return process.env.SESSIONFORGE_BIN_DIR;
+  const target = process.env.CARGO_TARGET_DIR ?? path.join(__dirname, "..", "..", "..", "target");
+  return path.join(target, "debug");
+}
+
+const exe = (name: string) => path.join(binDir(), process.platform === "win32" ? `${name}.exe` : name);
+
+/** Polls `f` until it returns a value other than undefined, or fails after `timeoutMs`. */
+export async function waitFor<T>(what: string, f: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await f();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+class Proc {
+  out = "";
+  err = "";
+  constructor(readonly child: ChildProcess) {
+    child.stdout?.on("data", (d: Buffer) => (this.out += d.toString()));
+    child.stderr?.on("data", (d: Buffer) => (this.err += d.toString()));
+  }
+  get exited(): boolean {
+    return this.child.exitCode !== null || this.child.signalCode !== null;
+  }
+  kill(): void {
+    if (!this.exited) this.child.kill("SIGKILL");
+  }
+}
+
+export class TestServer {
+  readonly dirs: string[] = [];
+  readonly procs: Proc[] = [];
+  base = "";
+  setupToken = "";
+  api!: APIRequestContext;
+  private csrf = "";
+
+  static async start(): Promise<TestServer> {
+    const s = new TestServer();
+    const dir = mkdtempSync(path.join(tmpdir(), "sf-web-server-"));
+    s.dirs.push(dir);
+    const env = { ...process.env, SESSIONFORGE_LOG__LEVEL: "warn" };
+    const proc = new Proc(spawn(exe("sessionforge-server"), ["--data-dir", dir, "--listen", "127.0.0.1:0"], { env, stdio: ["ignore", "pipe", "pipe"] }));
+    s.procs.push(proc);
+    s.base = await waitFor(
+      "the server's banner",
+      () => {
+        if (proc.exited) throw new Error(`the server exited: ${proc.err}`);
+        return /listening on (\S+)/.exec(proc.out)?.[1];
+      },
+      START_TIMEOUT_MS,
+    );
+    s.setupToken = /setup\?token=(\w+)/.exec(proc.out)?.[1] ?? "";
+    s.api = await request.newContext({ baseURL: s.base, ignoreHTTPSErrors: true });
+    return s;
+  }
+
+  /** The link the server printed for first-run setup, on the address it listens on. */
+  setupLink(): string {
+    return `${this.base}/setup?token=${this.setupToken}`;
+  }
+
+  /** Completes setup through the API; the request context stays signed in as the admin. */
+  async setupAdmin(): Promise<string> {
+    await this.json("POST", "/api/v1/setup", { token: this.setupToken, email: ADMIN_EMAIL, password: PASSWORD });
+    const me = await this.json("GET", "/api/v1/auth/me");
+    this.csrf = me.csrf_token;
+    return me.orgs[0].id as string;
+  }
+
+  /** Signs the API context in (as browsers do) and returns the account's first org. */
+  async signInApi(email: string, password: string): Promise<string> {
+    await this.json("POST", "/api/v1/auth/login", { email, password });
+    const me = await this.json("GET", "/api/v1/auth/me");
+    this.csrf = me.csrf_token;
+    return me.orgs[0].id as string;
+  }
+
+  /** An API call as the signed-in admin; throws on any error status. */
+  async json(method: string, url: string, body?: unknown): Promise<any> {
+    const resp = await this.api.fetch(url, { method, data: body, headers: this.csrf ? { "x-csrf-token": this.csrf } : {} });
+    const text = await resp.text();
+    if (!resp.ok()) throw new Error(`${method} ${url}: ${resp.status()} ${text}`);
+    return text ? JSON.parse(text) : undefined;
+  }
+
+  /** Creates an account and makes it a member of `org` with `role`. */
+  async addUser(org: string, email: string, role: string): Promise<void> {
+    await this.json("POST", "/api/v1/admin/users", { email, password: PASSWORD, display_name: email.split("@")[0] });
+    await this.json("POST", `/api/v1/orgs/${org}/members`, { email, role });
+  }
+
+  /** Enrolls a real agent with the org (through `sessionforge-agent enroll`). */
+  async enrollAgent(org: string): Promise<TestAgent> {
+    const { token } = await this.json("POST", `/api/v1/orgs/${org}/enrollment-tokens`, {});
+    const dir = mkdtempSync(path.join(tmpdir(), "sf-web-agent-"));
+    this.dirs.push(dir);
+    const agent = new TestAgent(this, dir);
+    await run(exe("sessionforge-agent"), ["enroll", "--server", this.base, "--token", token], { env: agent.env() });
+    const cfg = readFileSync(path.join(dir, "agent.toml"), "utf8");
+    agent.machineId = /machine_id = "([^"]+)"/.exec(cfg)?.[1] ?? "";
+    return agent;
+  }
+
+  async stop(): Promise<void> {
+    for (const p of this.procs) p.kill();
+    await this.api?.dispose();
+    for (const d of this.dirs) rmSync(d, { recursive: true, force: true });
+  }
+}
+
+export class TestAgent {
+  machineId = "";
+  constructor(
+    private readonly server: TestServer,
+    readonly dir: string,
+  ) {}
+
+  env(): NodeJS.ProcessEnv {
+    const env: NodeJS.ProcessEnv = {};
+    for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("SESSIONFORGE_")) env[k] = v;
+    return { ...env, SESSIONFORGE_CONFIG_DIR: this.dir, SESSIONFORGE_CREDENTIAL_STORE: "file", SESSIONFORGE_LOG: "warn" };
+  }
+
+  /** Starts `sessionforge-agent run` (the daemon that takes start requests). */
+  async run(org: string): Promise<void> {
+    this.spawn(["run"]);
+    await waitFor("the machine to be online", async () => {
+      const m = await this.server.json("GET", `/api/v1/orgs/${org}/machines/${this.machineId}`);
+      return m.online ? true : undefined;
+    });
+  }
+
+  /** Starts `sessionforge-agent wrap -- <cmd>`, and returns its session once the server lists it. */
+  async wrap(org: string, cmd: string[]): Promise<string> {
+    const proc = this.spawn(["wrap", "--", ...cmd]);
+    return waitFor("the wrapped session to be listed", async () => {
+      if (proc.exited) throw new Error(`wrap exited: ${proc.err}`);
+      const list = await this.server.json("GET", `/api/v1/orgs/${org}/sessions?machine_id=${this.machineId}&state=running`);
+      const s = list.find((x: { command: string; args: string[] }) => [x.command, ...x.args].join(" ") === cmd.join(" "));
+      return s?.id as string | undefined;
+    });
+  }
+
+  private spawn(args: string[]): Proc {
+    const proc = new Proc(spawn(exe("sessionforge-agent"), args, { env: this.env(), stdio: ["pipe", "pipe", "pipe"] }));
+    this.server.procs.push(proc);
+    return proc;
+  }
+}
