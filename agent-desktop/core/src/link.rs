@@ -292,11 +292,12 @@ pub fn socket_url(server: &str) -> Result<String, String> {
 }
 
 /// Exponential backoff with jitter: 1 s, 2 s, 4 s … capped at 60 s, each scaled by a random
-/// factor in [0.5, 1.0] so that agents reconnecting after a server restart spread out.
+/// factor in [0.5, 1.0] so that agents reconnecting after a server restart spread out, and
+/// never outside [`BACKOFF_MIN`, `BACKOFF_MAX`].
 pub fn backoff(attempt: u32) -> Duration {
     let base = BACKOFF_MIN.saturating_mul(1u32 << attempt.min(6)).min(BACKOFF_MAX);
     let jitter = rand::thread_rng().gen_range(0.5..=1.0);
-    base.mul_f64(jitter).max(BACKOFF_MIN / 2)
+    base.mul_f64(jitter).clamp(BACKOFF_MIN, BACKOFF_MAX)
 }
 
 #[cfg(test)]
@@ -311,13 +312,15 @@ mod tests {
     }
 
     #[test]
-    fn backoff_grows_to_a_minute_with_jitter() {
-        for attempt in 0..20 {
-            let d = backoff(attempt);
+    fn backoff_grows_to_a_minute_with_jitter_and_stays_within_bounds() {
+        for attempt in 0..40 {
             let cap = BACKOFF_MIN.saturating_mul(1u32 << attempt.min(6)).min(BACKOFF_MAX);
-            assert!(d <= cap && d >= cap / 2 || d == BACKOFF_MIN / 2, "attempt {attempt}: {d:?}");
+            for _ in 0..500 {
+                let d = backoff(attempt);
+                assert!((BACKOFF_MIN..=BACKOFF_MAX).contains(&d), "attempt {attempt}: {d:?}");
+                assert!(d <= cap && d >= (cap / 2).max(BACKOFF_MIN), "attempt {attempt}: {d:?}");
+            }
         }
-        assert!(backoff(30) <= BACKOFF_MAX);
-        assert!(backoff(30) >= BACKOFF_MAX / 2);
+        assert!(backoff(u32::MAX) >= BACKOFF_MAX / 2);
     }
 }
