@@ -1,12 +1,16 @@
 //! Running a command in a pseudo-terminal (portable-pty): output is read on a blocking thread
-//! and handed to a callback; input, resize and kill go through [`PtyHandle`]; the exit status
+//! and handed to a callback; input, resize and stop go through [`PtyHandle`]; the exit status
 //! arrives on a channel once the process ends and its output is drained.
 
 use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use portable_pty::{ChildKiller, CommandBuilder, MasterPty, PtySize, native_pty_system};
 use tokio::sync::oneshot;
+
+#[cfg(unix)]
+mod stop;
 
 /// Bytes read from the PTY at a time; also the largest output frame the agent sends.
 pub const READ_CHUNK: usize = 16 * 1024;
@@ -44,7 +48,11 @@ pub struct Spawn {
 pub struct PtyHandle {
     writer: Arc<Mutex<Box<dyn Write + Send>>>,
     master: Arc<Mutex<Box<dyn MasterPty + Send>>>,
+    /// portable-pty's killer: TerminateProcess on Windows; on Unix only SIGHUP to the child,
+    /// so there it is the fallback for a child without a pid.
     killer: Arc<Mutex<Box<dyn ChildKiller + Send + Sync>>>,
+    /// Set once a stop began, so that repeated stops do not start more escalations.
+    stopping: Arc<AtomicBool>,
     pub pid: Option<u32>,
 }
 
@@ -73,8 +81,18 @@ impl PtyHandle {
         }
     }
 
-    /// Ends the process (SIGHUP then SIGKILL on Unix, TerminateProcess on Windows).
+    /// Ends the process without waiting for it. On Unix its whole process group gets SIGHUP,
+    /// then SIGTERM and finally SIGKILL if it is still there after a short grace each (see
+    /// `pty/stop.rs`); on Windows the process is terminated (TerminateProcess).
     pub fn kill(&self) {
+        if self.stopping.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        #[cfg(unix)]
+        if let Some(pid) = self.pid {
+            stop::escalate(pid);
+            return;
+        }
         if let Err(e) = lock(&self.killer).kill() {
             tracing::debug!(error = %e, "kill failed (the process may have exited already)");
         }
@@ -111,6 +129,7 @@ pub fn spawn(
         writer: Arc::new(Mutex::new(writer)),
         pid: child.process_id(),
         killer: Arc::new(Mutex::new(child.clone_killer())),
+        stopping: Arc::new(AtomicBool::new(false)),
         master: Arc::new(Mutex::new(pair.master)),
     };
 
