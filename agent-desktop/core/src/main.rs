@@ -123,6 +123,8 @@ async fn dispatch(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Run => {
+            // Listen before saying we run, so that a signal sent right after is never fatal.
+            let shutdown = shutdown_signal().context("cannot listen for shutdown signals")?;
             let mut agent = Agent::start(&cfg, &paths, AgentMode::Daemon, "daemon")?;
             println!("SessionForge agent {} relaying to {}", env!("CARGO_PKG_VERSION"), cfg.server_url);
             let mut link = agent.link.clone();
@@ -132,7 +134,7 @@ async fn dispatch(cli: Cli) -> Result<i32> {
                     tracing::info!(?state, "connection state");
                 }
             });
-            shutdown_signal().await;
+            shutdown.await;
             tracing::info!("shutting down");
             let _ = agent.connected(Duration::ZERO).await;
             agent.stop(Duration::from_secs(5)).await;
@@ -191,18 +193,26 @@ fn describe(state: &sessionforge_agent::link::LinkState) -> String {
     }
 }
 
-/// Resolves on SIGINT or SIGTERM (Ctrl-C on Windows).
-async fn shutdown_signal() {
+/// Starts listening for SIGINT and SIGTERM (Ctrl-C on Windows) at once; the returned future
+/// resolves when one arrives.
+fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        Ok(async move {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
+                _ = int.recv() => {}
                 _ = term.recv() => {}
             }
-            return;
-        }
+        })
     }
-    let _ = tokio::signal::ctrl_c().await;
+    #[cfg(windows)]
+    {
+        let mut ctrl_c = tokio::signal::windows::ctrl_c()?;
+        Ok(async move {
+            ctrl_c.recv().await;
+        })
+    }
 }
