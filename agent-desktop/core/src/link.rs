@@ -6,10 +6,12 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use rand::Rng;
 use sessionforge_shared::protocol::{AgentMessage, AgentMode, PROTOCOL_VERSION, ServerMessage, SessionInfo};
 use tokio::sync::{mpsc, watch};
+use tokio::time::MissedTickBehavior;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -35,8 +37,9 @@ const WELCOME_TIMEOUT: Duration = Duration::from_secs(15);
 /// Pings keep idle connections honest; silence for `DEAD_AFTER` means the server is gone.
 const PING_EVERY: Duration = Duration::from_secs(20);
 const DEAD_AFTER: Duration = Duration::from_secs(60);
-/// Messages sent per batch before checking for incoming messages again.
-const DRAIN_BATCH: usize = 64;
+/// Output frames sent per batch before incoming messages, heartbeats and shutdown get a turn
+/// (16 × 16 KiB: a quarter MiB, well under a second on any usable link).
+const DRAIN_BATCH: usize = 16;
 
 type Ws = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -178,38 +181,29 @@ impl Link {
 
         let mut heartbeat = tokio::time::interval(HEARTBEAT);
         let mut ping = tokio::time::interval(PING_EVERY);
+        heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut last_heard = Instant::now();
         loop {
-            loop {
-                let batch = self.sessions.drain(DRAIN_BATCH);
-                if batch.is_empty() {
-                    break;
-                }
-                for out in batch {
-                    let msg = match out {
-                        Outgoing::Message(m) => text(&m),
-                        Outgoing::Frame(f) => Message::Binary(f.into()),
-                    };
-                    sink.send(msg).await.map_err(offline)?;
+            // One bounded batch per turn: under sustained output, reads, heartbeats and
+            // shutdown still get their turn below.
+            let batch = self.sessions.drain(DRAIN_BATCH);
+            let more = !batch.is_empty() && self.sessions.has_pending();
+            if !batch.is_empty() {
+                tokio::select! {
+                    sent = send_all(&mut sink, batch) => sent.map_err(offline)?,
+                    // A server that stopped reading must not keep the agent from stopping.
+                    _ = shutdown.changed() => return Ok(()),
                 }
             }
             let changes = &mut self.changes;
             tokio::select! {
-                _ = self.sessions.changed.notified() => {}
-                msg = stream.next() => {
-                    last_heard = Instant::now();
-                    match msg {
-                        Some(Ok(Message::Text(t))) => self.handle(&t),
-                        Some(Ok(Message::Close(_))) | None => return Err(Failure::Offline("the server closed the connection".into())),
-                        Some(Ok(_)) => {}
-                        Some(Err(e)) => return Err(offline(e)),
-                    }
-                }
-                change = async { match changes { Some(rx) => rx.recv().await, None => std::future::pending().await } } => {
-                    match change {
-                        Some(c) => sink.send(text(&discovery_message(c))).await.map_err(offline)?,
-                        None => self.changes = None,
-                    }
+                // In this order: timers cannot starve the rest (they fire once per interval),
+                // and whatever else is ready goes before more output.
+                biased;
+                _ = shutdown.changed() => {
+                    let _ = sink.send(Message::Close(None)).await;
+                    return Ok(());
                 }
                 _ = heartbeat.tick() => {
                     let s = self.sampler.sample();
@@ -227,10 +221,23 @@ impl Link {
                     }
                     sink.send(Message::Ping(Vec::new().into())).await.map_err(offline)?;
                 }
-                _ = shutdown.changed() => {
-                    let _ = sink.send(Message::Close(None)).await;
-                    return Ok(());
+                msg = stream.next() => {
+                    last_heard = Instant::now();
+                    match msg {
+                        Some(Ok(Message::Text(t))) => self.handle(&t),
+                        Some(Ok(Message::Close(_))) | None => return Err(Failure::Offline("the server closed the connection".into())),
+                        Some(Ok(_)) => {}
+                        Some(Err(e)) => return Err(offline(e)),
+                    }
                 }
+                change = async { match changes { Some(rx) => rx.recv().await, None => std::future::pending().await } } => {
+                    match change {
+                        Some(c) => sink.send(text(&discovery_message(c))).await.map_err(offline)?,
+                        None => self.changes = None,
+                    }
+                }
+                _ = self.sessions.changed.notified() => {}
+                () = std::future::ready(()), if more => {}
             }
         }
     }
@@ -276,6 +283,18 @@ fn discovery_message(change: Change) -> AgentMessage {
     }
 }
 
+/// Sends a drained batch, whole.
+async fn send_all(sink: &mut SplitSink<Ws, Message>, batch: Vec<Outgoing>) -> Result<(), tungstenite::Error> {
+    for out in batch {
+        let msg = match out {
+            Outgoing::Message(m) => text(&m),
+            Outgoing::Frame(f) => Message::Binary(f.into()),
+        };
+        sink.send(msg).await?;
+    }
+    Ok(())
+}
+
 fn text<T: serde::Serialize>(v: &T) -> Message {
     Message::Text(serde_json::to_string(v).unwrap_or_else(|_| "{}".into()).into())
 }
@@ -301,26 +320,4 @@ pub fn backoff(attempt: u32) -> Duration {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn socket_urls() {
-        assert_eq!(socket_url("https://h:8443/").as_deref(), Ok("wss://h:8443/api/v1/agent/connect"));
-        assert_eq!(socket_url("http://127.0.0.1:9").as_deref(), Ok("ws://127.0.0.1:9/api/v1/agent/connect"));
-        assert!(socket_url("ftp://x").is_err());
-    }
-
-    #[test]
-    fn backoff_grows_to_a_minute_with_jitter_and_stays_within_bounds() {
-        for attempt in 0..40 {
-            let cap = BACKOFF_MIN.saturating_mul(1u32 << attempt.min(6)).min(BACKOFF_MAX);
-            for _ in 0..500 {
-                let d = backoff(attempt);
-                assert!((BACKOFF_MIN..=BACKOFF_MAX).contains(&d), "attempt {attempt}: {d:?}");
-                assert!(d <= cap && d >= (cap / 2).max(BACKOFF_MIN), "attempt {attempt}: {d:?}");
-            }
-        }
-        assert!(backoff(u32::MAX) >= BACKOFF_MAX / 2);
-    }
-}
+mod tests;

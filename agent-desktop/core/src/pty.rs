@@ -1,9 +1,12 @@
 //! Running a command in a pseudo-terminal (portable-pty): output is read on a blocking thread
-//! and handed to a callback; input, resize and stop go through [`PtyHandle`]; the exit status
-//! arrives on a channel once the process ends and its output is drained.
+//! and handed to a callback; input goes through a bounded queue to a writer thread of its own
+//! (a process that does not read its terminal never blocks the caller); resize and stop go
+//! through [`PtyHandle`]; the exit status arrives on a channel once the process ends and its
+//! output is drained.
 
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 
 use portable_pty::{ChildKiller, CommandBuilder, MasterPty, PtySize, native_pty_system};
@@ -16,6 +19,9 @@ mod stop;
 pub const READ_CHUNK: usize = 16 * 1024;
 /// How long to wait for the last output after the process exits.
 const DRAIN_AFTER_EXIT: std::time::Duration = std::time::Duration::from_secs(2);
+/// Input chunks queued for the writer thread. A process that leaves this many unread is not
+/// reading its terminal; further input is refused rather than blocking whoever sends it.
+const INPUT_QUEUE: usize = 64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PtyError {
@@ -23,6 +29,15 @@ pub enum PtyError {
     Open(String),
     #[error("cannot start {command}: {reason}")]
     Spawn { command: String, reason: String },
+}
+
+/// Why input did not reach the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum InputError {
+    #[error("the process is not reading its input; input dropped")]
+    Full,
+    #[error("the terminal is closed")]
+    Closed,
 }
 
 /// How a session's process ended.
@@ -46,7 +61,7 @@ pub struct Spawn {
 /// Control over a running PTY session. Cheap to clone.
 #[derive(Clone)]
 pub struct PtyHandle {
-    writer: Arc<Mutex<Box<dyn Write + Send>>>,
+    input: SyncSender<Vec<u8>>,
     master: Arc<Mutex<Box<dyn MasterPty + Send>>>,
     /// portable-pty's killer: TerminateProcess on Windows; on Unix only SIGHUP to the child,
     /// so there it is the fallback for a child without a pid.
@@ -67,11 +82,20 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl PtyHandle {
-    /// Writes input (keystrokes) to the process.
-    pub fn write(&self, data: &[u8]) -> std::io::Result<()> {
-        let mut w = lock(&self.writer);
-        w.write_all(data)?;
-        w.flush()
+    /// Queues input for the process without ever blocking: [`InputError::Full`] when the
+    /// process has left [`INPUT_QUEUE`] chunks unread (the input is dropped).
+    pub fn try_write(&self, data: &[u8]) -> Result<(), InputError> {
+        match self.input.try_send(data.to_vec()) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => Err(InputError::Full),
+            Err(TrySendError::Disconnected(_)) => Err(InputError::Closed),
+        }
+    }
+
+    /// Queues input, waiting while the queue is full. Only for threads that may block (the
+    /// local terminal of `wrap`), never on the async runtime.
+    pub fn write(&self, data: &[u8]) -> Result<(), InputError> {
+        self.input.send(data.to_vec()).map_err(|_| InputError::Closed)
     }
 
     pub fn resize(&self, cols: u16, rows: u16) {
@@ -125,13 +149,18 @@ pub fn spawn(
     drop(pair.slave);
     let reader = pair.master.try_clone_reader().map_err(|e| PtyError::Open(e.to_string()))?;
     let writer = pair.master.take_writer().map_err(|e| PtyError::Open(e.to_string()))?;
+    let (input, queued) = std::sync::mpsc::sync_channel(INPUT_QUEUE);
     let handle = PtyHandle {
-        writer: Arc::new(Mutex::new(writer)),
+        input,
         pid: child.process_id(),
         killer: Arc::new(Mutex::new(child.clone_killer())),
         stopping: Arc::new(AtomicBool::new(false)),
         master: Arc::new(Mutex::new(pair.master)),
     };
+    std::thread::Builder::new()
+        .name("pty-writer".into())
+        .spawn(move || write_loop(writer, queued))
+        .map_err(|e| PtyError::Open(e.to_string()))?;
 
     let (exit_tx, exit_rx) = oneshot::channel();
     let (drained_tx, drained_rx) = std::sync::mpsc::channel::<()>();
@@ -158,6 +187,16 @@ pub fn spawn(
         })
         .map_err(|e| PtyError::Open(e.to_string()))?;
     Ok((handle, exit_rx))
+}
+
+/// Writes queued input until every [`PtyHandle`] is gone or the terminal fails.
+fn write_loop(mut writer: Box<dyn Write + Send>, queued: Receiver<Vec<u8>>) {
+    for chunk in queued {
+        if let Err(e) = writer.write_all(&chunk).and_then(|()| writer.flush()) {
+            tracing::debug!(error = %e, "cannot write input (the process may have exited)");
+            break;
+        }
+    }
 }
 
 fn read_loop(mut reader: Box<dyn Read + Send>, mut on_output: impl FnMut(&[u8])) {
@@ -211,6 +250,26 @@ mod tests {
         let exit =
             tokio::time::timeout(std::time::Duration::from_secs(20), exit).await.expect("exits").expect("status");
         assert_ne!(exit.code, Some(0));
+    }
+
+    #[test]
+    fn input_to_a_process_that_does_not_read_never_blocks() {
+        let spec = Spawn { command: "sleep".into(), args: vec!["60".into()], cwd: String::new(), cols: 80, rows: 24 };
+        let (h, _exit) = spawn(&spec, |_| {}).expect("spawn");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let writer = h.clone();
+        std::thread::spawn(move || {
+            let paste = vec![b'x'; 64 * 1024];
+            let refused = loop {
+                if let Err(e) = writer.try_write(&paste) {
+                    break e;
+                }
+            };
+            let _ = tx.send(refused);
+        });
+        let refused = rx.recv_timeout(std::time::Duration::from_secs(20)).expect("try_write returned");
+        assert_eq!(refused, InputError::Full);
+        h.kill();
     }
 
     #[test]

@@ -1,21 +1,25 @@
 //! The agent's relayed sessions: each PTY process with its output buffer and what the server
 //! has been told about it. The connection task pulls whatever is pending ([`Sessions::drain`])
 //! whenever [`Sessions::changed`] fires, so output produced while offline simply waits in the
-//! bounded buffer and is resent after a reconnect.
+//! bounded buffer and is resent after a reconnect. A session is forgotten once it is over and
+//! fully delivered; the per-session state lives in [`local`].
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use sessionforge_shared::frame;
 use sessionforge_shared::ids::SessionId;
 use sessionforge_shared::protocol::{AgentMessage, KNOWN_AI_CLIS, ResumePoint, SessionInfo, SessionSource};
 use tokio::sync::Notify;
 
-use crate::outbuf::{OutputBuffer, Pending};
-use crate::pty::{self, PtyHandle, Spawn};
+use crate::pty::{self, InputError, PtyHandle, Spawn};
 
-/// Largest output frame sent (matches the PTY read size).
-pub const MAX_FRAME: usize = pty::READ_CHUNK;
+mod local;
+#[cfg(all(test, unix))]
+mod tests;
+
+use local::LocalSession;
+pub use local::{INPUT_DROPPED, MAX_FRAME};
 
 /// Receives a copy of every output chunk (the local terminal of `wrap`).
 pub type Echo = Box<dyn FnMut(&[u8]) + Send>;
@@ -26,20 +30,6 @@ pub enum Outgoing {
     Message(AgentMessage),
     /// An encoded binary output frame.
     Frame(Vec<u8>),
-}
-
-#[derive(Debug)]
-struct LocalSession {
-    info: SessionInfo,
-    buffer: OutputBuffer,
-    pty: Option<PtyHandle>,
-    /// Exit code (None for a signal) and end time, once the process ended.
-    exit: Option<(Option<i32>, i64)>,
-    /// Why it failed to start, if it did.
-    crashed: Option<String>,
-    request_id: Option<String>,
-    started_reported: bool,
-    exit_reported: bool,
 }
 
 /// A session as shown by `status` and the tray.
@@ -66,6 +56,8 @@ pub struct Sessions {
     /// Fires when there may be something to send.
     pub changed: Notify,
     buffer_limit: usize,
+    /// Counts drains, so that each one starts with a different session.
+    turn: AtomicUsize,
 }
 
 fn now() -> i64 {
@@ -86,6 +78,7 @@ impl Sessions {
             finished: Mutex::new(HashMap::new()),
             changed: Notify::new(),
             buffer_limit,
+            turn: AtomicUsize::new(0),
         })
     }
 
@@ -120,28 +113,13 @@ impl Sessions {
             cpu_percent: 0.0,
             memory_bytes: 0,
         };
-        self.lock().insert(
-            id,
-            LocalSession {
-                info,
-                buffer: OutputBuffer::new(self.buffer_limit),
-                pty: None,
-                exit: None,
-                crashed: None,
-                request_id,
-                started_reported: false,
-                exit_reported: false,
-            },
-        );
+        self.lock().insert(id, LocalSession::new(info, self.buffer_limit, request_id));
         let sink = Arc::clone(self);
         let spawned = pty::spawn(&spec, move |data| {
             if let Some(echo) = echo.as_mut() {
                 echo(data);
             }
-            if let Some(s) = sink.lock().get_mut(&id) {
-                s.buffer.push(data);
-            }
-            sink.changed.notify_one();
+            sink.output(id, data);
         });
         let (handle, exit) = match spawned {
             Ok(ok) => ok,
@@ -160,22 +138,66 @@ impl Sessions {
         let sessions = Arc::clone(self);
         tokio::spawn(async move {
             let code = exit.await.ok().and_then(|e| e.code);
-            if let Some(s) = sessions.lock().get_mut(&id) {
-                s.exit = Some((code, now()));
-                s.pty = None;
-            }
-            sessions.changed.notify_one();
+            sessions.exited(id, code);
         });
         self.changed.notify_one();
         Ok(handle)
     }
 
+    /// Adds a session without a process, fed through [`Self::output`] and [`Self::exited`].
+    #[cfg(test)]
+    pub(crate) fn insert_detached(&self, id: SessionId) {
+        let info = SessionInfo {
+            session_id: id,
+            source: SessionSource::Relayed,
+            kind: "other".into(),
+            command: "test".into(),
+            args: vec![],
+            cwd: String::new(),
+            pid: None,
+            started_at: now(),
+            cols: 80,
+            rows: 24,
+            cpu_percent: 0.0,
+            memory_bytes: 0,
+        };
+        self.lock().insert(id, LocalSession::new(info, self.buffer_limit, None));
+    }
+
+    /// Output of session `id` (from its PTY reader).
+    pub(crate) fn output(&self, id: SessionId, data: &[u8]) {
+        if let Some(s) = self.lock().get_mut(&id) {
+            s.buffer.push(data);
+        }
+        self.changed.notify_one();
+    }
+
+    /// Session `id`'s process ended (`code` is `None` for a signal).
+    pub(crate) fn exited(&self, id: SessionId, code: Option<i32>) {
+        if let Some(s) = self.lock().get_mut(&id) {
+            s.exit = Some((code, now()));
+            s.pty = None;
+        }
+        self.changed.notify_one();
+    }
+
+    /// Viewer input for session `id`. Never blocks: a process that is not reading gets its
+    /// input dropped, with a warning here and an error message to the server.
     pub fn input(&self, id: SessionId, data: &[u8]) {
-        let pty = self.lock().get(&id).and_then(|s| s.pty.clone());
-        if let Some(pty) = pty
-            && let Err(e) = pty.write(data)
-        {
-            tracing::warn!(session = %id, error = %e, "cannot write input");
+        let mut map = self.lock();
+        let Some(s) = map.get_mut(&id) else { return };
+        let Some(pty) = &s.pty else { return };
+        match pty.try_write(data) {
+            Ok(()) => {}
+            Err(InputError::Full) => {
+                if s.dropped_input == 0 {
+                    tracing::warn!(session = %id, "the process is not reading its input; dropping viewer input");
+                }
+                s.dropped_input = s.dropped_input.saturating_add(data.len());
+                drop(map);
+                self.changed.notify_one();
+            }
+            Err(e @ InputError::Closed) => tracing::debug!(session = %id, error = %e, "cannot write input"),
         }
     }
 
@@ -207,16 +229,19 @@ impl Sessions {
         }
     }
 
-    /// The sessions to list in `hello`. Everything about them will be (re)reported on this
-    /// connection: starts are implied by `hello`, exits are sent again.
+    /// The sessions to list in `hello`: those with something left to resume. Everything about
+    /// them will be (re)reported on this connection: starts are implied by `hello`, exits are
+    /// sent again (also for the sessions left out, whose output is all stored).
     pub fn for_hello(&self) -> Vec<SessionInfo> {
         let mut map = self.lock();
         map.values_mut()
-            .filter(|s| s.crashed.is_none())
-            .map(|s| {
-                s.started_reported = true;
+            .filter_map(|s| {
                 s.exit_reported = false;
-                s.info.clone()
+                if s.crashed.is_some() || s.output_settled() {
+                    return None;
+                }
+                s.started_reported = true;
+                Some(s.info.clone())
             })
             .collect()
     }
@@ -233,85 +258,95 @@ impl Sessions {
         self.changed.notify_one();
     }
 
+    /// The server stored session `id`'s output before `offset`.
     pub fn ack(&self, id: SessionId, offset: u64) {
         let mut map = self.lock();
         let Some(s) = map.get_mut(&id) else { return };
         s.buffer.ack(offset);
-        if s.exit_reported && s.buffer.fully_acked() {
-            let code = s.exit.and_then(|(c, _)| c);
-            map.remove(&id);
-            drop(map);
-            let mut finished = self.finished.lock().unwrap_or_else(|p| p.into_inner());
-            if finished.len() >= FINISHED_KEPT {
-                finished.clear();
-            }
-            finished.insert(id, code);
+        // Acks are read only after every drained batch went out, so a reported exit was sent.
+        if s.done() {
+            self.forget(&mut map, id);
         }
     }
 
-    /// Up to `max` pending messages and frames, in the order the server must see them.
+    /// Removes a session that is over and fully delivered, keeping its exit code.
+    fn forget(&self, map: &mut HashMap<SessionId, LocalSession>, id: SessionId) {
+        let Some(s) = map.remove(&id) else { return };
+        let mut finished = self.finished.lock().unwrap_or_else(|p| p.into_inner());
+        if finished.len() >= FINISHED_KEPT {
+            finished.clear();
+        }
+        finished.insert(id, s.exit.and_then(|(c, _)| c));
+    }
+
+    /// What is pending, in the order the server must see it (a session's start before its
+    /// output, its output before its exit): lifecycle messages and up to `max` output frames
+    /// or gaps. Output is taken one frame per session in turn, starting with a different
+    /// session each time, so that one busy session cannot crowd out the others.
     pub fn drain(&self, max: usize) -> Vec<Outgoing> {
         let mut out = Vec::new();
         let mut map = self.lock();
-        let mut finished = Vec::new();
-        for (id, s) in map.iter_mut() {
-            if let Some(reason) = &s.crashed {
-                out.push(Outgoing::Message(AgentMessage::SessionCrashed {
-                    session_id: *id,
-                    reason: reason.clone(),
-                    request_id: s.request_id.clone(),
-                }));
-                finished.push(*id);
-                continue;
+        // The connection sends each batch whole before it asks for the next one (and a new
+        // connection starts with `for_hello`), so exits reported by earlier drains were sent.
+        let done: Vec<SessionId> = map.iter().filter(|(_, s)| s.done()).map(|(id, _)| *id).collect();
+        for id in done {
+            self.forget(&mut map, id);
+        }
+        let mut ids: Vec<SessionId> = map.keys().copied().collect();
+        ids.sort_unstable();
+        if !ids.is_empty() {
+            let turn = self.turn.fetch_add(1, Ordering::Relaxed) % ids.len();
+            ids.rotate_left(turn);
+        }
+        ids.retain(|id| {
+            let Some(s) = map.get_mut(id) else { return false };
+            if let Some(crash) = s.crash_message() {
+                out.push(crash);
+                map.remove(id);
+                return false;
             }
-            if !s.started_reported {
-                s.started_reported = true;
-                out.push(Outgoing::Message(AgentMessage::SessionStarted {
-                    session: s.info.clone(),
-                    request_id: s.request_id.clone(),
-                }));
-            }
-            while out.len() < max {
-                match s.buffer.next_pending(MAX_FRAME) {
-                    Some(Pending::Data { offset, data }) => {
-                        out.push(Outgoing::Frame(frame::encode_output(*id, offset, &data)))
-                    }
-                    Some(Pending::Gap { offset, length }) => {
-                        out.push(Outgoing::Message(AgentMessage::Gap { session_id: *id, offset, length }))
-                    }
-                    None => break,
+            out.extend(s.start_message());
+            out.extend(s.dropped_input_message());
+            true
+        });
+        let mut busy = ids.clone();
+        let mut taken = 0;
+        while taken < max && !busy.is_empty() {
+            busy.retain(|id| {
+                if taken >= max {
+                    return true;
                 }
-            }
-            if let Some((code, ended_at)) = s.exit
-                && !s.exit_reported
-                && !s.buffer.has_pending()
+                let Some(next) = map.get_mut(id).and_then(LocalSession::next_output) else { return false };
+                out.push(next);
+                taken += 1;
+                true
+            });
+        }
+        let mut settled = false;
+        for id in &ids {
+            if let Some(s) = map.get_mut(id)
+                && let Some(exit) = s.exit_message()
             {
-                s.exit_reported = true;
-                out.push(Outgoing::Message(AgentMessage::SessionExited { session_id: *id, exit_code: code, ended_at }));
-            }
-            if out.len() >= max {
-                break;
+                out.push(exit);
+                settled |= s.done();
             }
         }
-        for id in finished {
-            map.remove(&id);
+        drop(map);
+        if settled {
+            // Come back once this batch is sent, to forget the sessions it finished.
+            self.changed.notify_one();
         }
         out
     }
 
     /// Whether there is anything left to send.
     pub fn has_pending(&self) -> bool {
-        self.lock().values().any(|s| {
-            s.crashed.is_some()
-                || !s.started_reported
-                || s.buffer.has_pending()
-                || (s.exit.is_some() && !s.exit_reported)
-        })
+        self.lock().values().any(LocalSession::has_pending)
     }
 
     /// Whether the session is over and the server has everything (or it is gone).
     pub fn settled(&self, id: SessionId) -> bool {
-        self.lock().get(&id).is_none_or(|s| s.exit_reported && s.buffer.fully_acked())
+        self.lock().get(&id).is_none_or(LocalSession::done)
     }
 
     /// `Some(exit code)` once the session's process has ended (the code is `None` for a signal).
@@ -332,82 +367,8 @@ impl Sessions {
     }
 
     pub fn summaries(&self) -> Vec<Summary> {
-        let mut v: Vec<Summary> = self
-            .lock()
-            .values()
-            .map(|s| Summary {
-                session_id: s.info.session_id,
-                kind: s.info.kind.clone(),
-                command: s.info.command.clone(),
-                pid: s.info.pid,
-                running: s.exit.is_none() && s.crashed.is_none(),
-                exit_code: s.exit.and_then(|(c, _)| c),
-                unacked_bytes: s.buffer.held(),
-            })
-            .collect();
+        let mut v: Vec<Summary> = self.lock().values().map(LocalSession::summary).collect();
         v.sort_by_key(|s| s.session_id);
         v
-    }
-}
-
-#[cfg(all(test, unix))]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-
-    async fn drain_until(s: &Sessions, pred: impl Fn(&[Outgoing]) -> bool) -> Vec<Outgoing> {
-        let mut all = Vec::new();
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while !pred(&all) {
-            assert!(std::time::Instant::now() < deadline, "timed out; got {all:?}");
-            all.extend(s.drain(64));
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        all
-    }
-
-    #[tokio::test]
-    async fn reports_start_output_and_exit_in_order() {
-        let s = Sessions::new(1 << 20);
-        let id = SessionId::new();
-        let spec = Spawn {
-            command: "sh".into(),
-            args: vec!["-c".into(), "printf abc; exit 3".into()],
-            cwd: String::new(),
-            cols: 80,
-            rows: 24,
-        };
-        s.start(id, spec, Some("req".into()), None).expect("start");
-        let out =
-            drain_until(&s, |o| o.iter().any(|m| matches!(m, Outgoing::Message(AgentMessage::SessionExited { .. }))))
-                .await;
-        assert!(
-            matches!(&out[0], Outgoing::Message(AgentMessage::SessionStarted { request_id: Some(r), .. }) if r == "req")
-        );
-        let mut data = Vec::new();
-        for o in &out {
-            if let Outgoing::Frame(f) = o {
-                data.extend_from_slice(frame::decode(f).expect("frame").data);
-            }
-        }
-        assert_eq!(data, b"abc");
-        assert!(matches!(out.last(), Some(Outgoing::Message(AgentMessage::SessionExited { exit_code: Some(3), .. }))));
-        assert!(!s.settled(id), "not settled until the server acks");
-        s.ack(id, 3);
-        assert!(s.settled(id));
-    }
-
-    #[tokio::test]
-    async fn a_failed_start_is_reported_as_a_crash() {
-        let s = Sessions::new(1 << 20);
-        let id = SessionId::new();
-        let spec = Spawn { command: "/no/such/binary".into(), args: vec![], cwd: String::new(), cols: 80, rows: 24 };
-        assert!(s.start(id, spec, Some("r1".into()), None).is_err());
-        let out = s.drain(10);
-        assert!(
-            matches!(&out[..], [Outgoing::Message(AgentMessage::SessionCrashed { request_id: Some(r), .. })] if r == "r1")
-        );
-        assert!(s.settled(id));
     }
 }
