@@ -3,8 +3,9 @@
 //! Bytes live in `[acked, end)`; `[acked, sent)` is in flight, `[sent, end)` not yet sent.
 //! The buffer is bounded: when a push would exceed the bound the oldest bytes are dropped, and
 //! if any of them had not been sent, the loss is reported as an explicit gap, never silently.
-//! After a reconnect the server says where its stored output ends, and sending resumes there
-//! (reporting a gap if the agent no longer holds those bytes).
+//! After a reconnect the server says where its *stored* output ends (which may be behind what
+//! it received): bytes before that are forgotten and sending resumes there, reporting a gap if
+//! the agent no longer holds those bytes.
 
 use std::collections::VecDeque;
 
@@ -202,6 +203,28 @@ mod tests {
             drain(&mut b),
             vec![Pending::Data { offset: 3, data: b"defg".to_vec() }, Pending::Data { offset: 7, data: b"h".to_vec() }]
         );
+    }
+
+    /// `welcome` carries where the server's *stored* output ends, which may lie behind what it
+    /// received: only the stored bytes are forgotten, everything after them is sent again.
+    #[test]
+    fn resume_from_the_stored_end_resends_received_but_unstored_bytes() {
+        let mut b = OutputBuffer::new(100);
+        b.push(b"0123456789");
+        drain(&mut b); // all ten received by the server…
+        b.ack(4); // …which stored and acked four, stored six, then the connection dropped.
+        b.resume_from(6);
+        assert_eq!(b.held(), 4, "stored bytes are forgotten");
+        assert_eq!(drain(&mut b), vec![Pending::Data { offset: 6, data: b"6789".to_vec() }]);
+        // The stored end equals the acked end: nothing is forgotten twice, the rest is resent.
+        let mut b = OutputBuffer::new(100);
+        b.push(b"abcdef");
+        drain(&mut b);
+        b.ack(3);
+        b.resume_from(3);
+        assert_eq!(drain(&mut b), vec![Pending::Data { offset: 3, data: b"def".to_vec() }]);
+        b.ack(6);
+        assert!(b.fully_acked());
     }
 
     #[test]
