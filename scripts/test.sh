@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # The README's test command. On a fresh Debian/Ubuntu machine with only Rust it installs what
-# the checks need (idempotently), then runs formatting, lints and every test, and prints the
-# test runner's summary. Exits non-zero if anything fails.
+# the checks need (idempotently), then runs formatting, lints, the dashboard's type and build
+# checks, every Rust test and the browser tests, and prints each runner's summary. Exits
+# non-zero if anything fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/common.sh
 
-# C toolchain for the bundled SQLite and aws-lc; pkg-config for -sys crates.
-ensure_apt build-essential pkg-config ca-certificates
+# C toolchain for the bundled SQLite and aws-lc; pkg-config for -sys crates; Node.js for the
+# dashboard; Debian's Chromium for the browser tests.
+ensure_apt build-essential pkg-config ca-certificates chromium
+ensure_node
+ensure_npm_deps server/web
 
 say "cargo fmt --check"
 cargo fmt --all --check
@@ -15,12 +19,17 @@ cargo fmt --all --check
 say "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
 
+say "dashboard: type check, and the committed build is current"
+(cd server/web && npm run --silent typecheck && npm run --silent check)
+
 say "building every binary (the end-to-end tests run the real server and agent)"
 cargo build --workspace --bins --locked
 
-say "tests"
+failed=()
+
+say "Rust tests"
 if cargo nextest --version >/dev/null 2>&1; then
-    cargo nextest run --locked --no-fail-fast
+    cargo nextest run --locked --no-fail-fast || failed+=("rust")
 else
     warn "cargo-nextest not found; using cargo test"
     log=$(mktemp)
@@ -28,5 +37,13 @@ else
     cargo test --locked --no-fail-fast 2>&1 | tee "$log" || status=$?
     # cargo test prints one result line per test binary; sum them into one summary.
     awk -v status="$status" '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) g += $i } }
-         END { printf "\nSummary: %d passed, %d failed, %d ignored\n", p, f, g; exit (f > 0 || status != 0) }' "$log"
+         END { printf "\nSummary: %d passed, %d failed, %d ignored\n", p, f, g; exit (f > 0 || status != 0) }' "$log" || failed+=("rust")
 fi
+
+say "browser tests (headless Chromium; screenshots of failures in test-artifacts/web)"
+(cd server/web && SF_BIN_DIR="$(cargo_target_dir)/debug" npx --no-install playwright test) || failed+=("browser")
+
+if [ ${#failed[@]} -gt 0 ]; then
+    die "failed: ${failed[*]}"
+fi
+say "all checks and tests passed"

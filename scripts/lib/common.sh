@@ -24,3 +24,32 @@ ensure_apt() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
+
+# Node.js 18 or newer with npm, from the distribution unless one is already installed.
+ensure_node() {
+    command -v node >/dev/null 2>&1 || ensure_apt nodejs
+    command -v npm >/dev/null 2>&1 || ensure_apt npm
+    local major
+    major=$(node -p 'process.versions.node.split(".")[0]')
+    [ "$major" -ge 18 ] || die "Node.js 18 or newer is needed (found $(node --version))"
+}
+
+# `npm ci` in DIR, skipped when node_modules already matches its package-lock.json.
+ensure_npm_deps() {
+    local dir=$1 stamp=$1/node_modules/.sessionforge-lock
+    if [ -f "$stamp" ] && cmp -s "$dir/package-lock.json" "$stamp"; then
+        return 0
+    fi
+    say "installing npm packages in $dir"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    cp "$dir/package-lock.json" "$stamp"
+}
+
+# Where cargo puts its builds.
+cargo_target_dir() {
+    if [ -n "${CARGO_TARGET_DIR:-}" ]; then
+        printf '%s\n' "$CARGO_TARGET_DIR"
+    else
+        cargo metadata --format-version 1 --no-deps | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))'
+    fi
+}

@@ -244,6 +244,9 @@ pub enum ViewerEvent {
         /// Whether this viewer may send input and resize.
         can_input: bool,
         state: SessionState,
+        /// The exit code, when the session has already exited with one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exit_code: Option<i32>,
         /// The first offset that will be sent (the requested one, or the oldest retained).
         from: u64,
         /// Where output currently ends.

@@ -111,6 +111,7 @@ impl Viewer {
             session_id: self.live.id,
             can_input: self.can_input,
             state,
+            exit_code: sub.exit_code,
             from: self.pos.max(sub.retained_from),
             end: sub.live_end,
         })

@@ -63,7 +63,7 @@ function orgSwitcher(me: Me, org: Org | undefined): Node | null {
   const select = h(
     "select",
     { id: "org-switch", "aria-label": "Organisation" },
-    me.orgs.map((o) => h("option", { value: o.id, selected: o.id === org.id }, o.personal ? `${o.name} (personal)` : o.name)),
+    me.orgs.map((o) => h("option", { value: o.id, selected: o.id === org.id }, o.name)),
   );
   select.addEventListener("change", () => navigate(orgPath(select.value, "/sessions")));
   return select;

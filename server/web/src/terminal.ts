@@ -23,14 +23,14 @@ export type Conn = "connecting" | "replaying" | "live" | "reconnecting" | "close
 
 export interface ViewerHandlers {
   conn(state: Conn): void;
-  attached(canInput: boolean, from: number, end: number): void;
+  attached(canInput: boolean): void;
   gap(offset: number, length: number): void;
   state(state: Session["state"], exitCode: number | undefined): void;
   error(code: string, message: string): void;
 }
 
 type ViewerEvent =
-  | { type: "attached"; can_input: boolean; state: Session["state"]; from: number; end: number }
+  | { type: "attached"; can_input: boolean; state: Session["state"]; exit_code?: number; from: number; end: number }
   | { type: "gap"; offset: number; length: number }
   | { type: "state"; state: Session["state"]; exit_code?: number | null }
   | { type: "resync"; from: number }
@@ -45,6 +45,7 @@ export class SessionViewer {
   private ws: WebSocket | null = null;
   private stopped = false;
   private attempt = 0;
+  private seenOutput = false;
   private timer: number | undefined;
   canInput = false;
 
@@ -68,7 +69,9 @@ export class SessionViewer {
     return this.pending;
   }
 
-  connect(): void {
+  /** Attaches from `from` (the first time) or from where the terminal is (after a reconnect). */
+  connect(from?: number): void {
+    if (from !== undefined) this.pos = from;
     if (this.stopped) return;
     this.on.conn(this.attempt === 0 ? "connecting" : "reconnecting");
     const ws = new WebSocket(this.attachUrl(this.pos));
@@ -116,12 +119,13 @@ export class SessionViewer {
     }
     switch (ev.type) {
       case "attached":
+        performance.mark("sessionforge:attached");
         this.attempt = 0;
         this.canInput = ev.can_input;
         // Output before `from` is gone (retention): there is nothing to wait for below it.
         if (ev.from > this.pos) this.pos = ev.from;
-        this.on.attached(ev.can_input, ev.from, ev.end);
-        this.on.state(ev.state, undefined);
+        this.on.attached(ev.can_input);
+        this.on.state(ev.state, ev.exit_code);
         this.on.conn(ev.end > this.pos ? "replaying" : "live");
         break;
       case "gap":
@@ -137,6 +141,7 @@ export class SessionViewer {
         this.on.conn("replaying");
         break;
       case "live":
+        performance.mark("sessionforge:live");
         this.on.conn("live");
         break;
       case "error":
@@ -156,6 +161,10 @@ export class SessionViewer {
     const end = offset + data.length;
     if (end <= this.pos) return;
     const chunk = data.subarray(Math.max(0, this.pos - offset));
+    if (!this.seenOutput) {
+      this.seenOutput = true;
+      performance.mark("sessionforge:first-output");
+    }
     this.pos = end;
     this.pending += chunk.length;
     this.term.write(chunk, () => {

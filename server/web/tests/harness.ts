@@ -5,6 +5,7 @@ import { spawn, execFile, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { request, type APIRequestContext } from "@playwright/test";
 
@@ -15,11 +16,18 @@ export const PASSWORD = "correct horse battery staple";
 /** How long a process may take to come up. */
 const START_TIMEOUT_MS = 30_000;
 
-/** Where cargo put the binaries: `SESSIONFORGE_BIN_DIR`, else `$CARGO_TARGET_DIR/debug`, else `target/debug`. */
+/** Where cargo put the binaries: `SF_BIN_DIR`, else `$CARGO_TARGET_DIR/debug`, else `target/debug`. */
 export function binDir(): string {
-  if (process.env.SESSIONFORGE_BIN_DIR) return process.env.SESSIONFORGE_BIN_DIR;
-  const target = process.env.CARGO_TARGET_DIR ?? path.join(__dirname, "..", "..", "..", "target");
+  if (process.env.SF_BIN_DIR) return process.env.SF_BIN_DIR;
+  const target = process.env.CARGO_TARGET_DIR ?? path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "target");
   return path.join(target, "debug");
+}
+
+/** The environment minus `SESSIONFORGE_*` settings, so that the developer's own never leak in. */
+function withoutOurVariables(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("SESSIONFORGE_")) env[k] = v;
+  return env;
 }
 
 const exe = (name: string) => path.join(binDir(), process.platform === "win32" ? `${name}.exe` : name);
@@ -62,7 +70,8 @@ export class TestServer {
     const s = new TestServer();
     const dir = mkdtempSync(path.join(tmpdir(), "sf-web-server-"));
     s.dirs.push(dir);
-    const env = { ...process.env, SESSIONFORGE_LOG__LEVEL: "warn" };
+    // Many sign-ins from one address in a few seconds are the tests, not an attack.
+    const env = { ...withoutOurVariables(), SESSIONFORGE_LOG__LEVEL: "warn", SESSIONFORGE_RATE_LIMIT__LOGIN_PER_IP_PER_MINUTE: "1000" };
     const proc = new Proc(spawn(exe("sessionforge-server"), ["--data-dir", dir, "--listen", "127.0.0.1:0"], { env, stdio: ["ignore", "pipe", "pipe"] }));
     s.procs.push(proc);
     s.base = await waitFor(
@@ -140,9 +149,7 @@ export class TestAgent {
   ) {}
 
   env(): NodeJS.ProcessEnv {
-    const env: NodeJS.ProcessEnv = {};
-    for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("SESSIONFORGE_")) env[k] = v;
-    return { ...env, SESSIONFORGE_CONFIG_DIR: this.dir, SESSIONFORGE_CREDENTIAL_STORE: "file", SESSIONFORGE_LOG: "warn" };
+    return { ...withoutOurVariables(), SESSIONFORGE_CONFIG_DIR: this.dir, SESSIONFORGE_CREDENTIAL_STORE: "file", SESSIONFORGE_LOG: "warn" };
   }
 
   /** Starts `sessionforge-agent run` (the daemon that takes start requests). */

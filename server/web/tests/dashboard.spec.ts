@@ -1,0 +1,170 @@
+// The dashboard against one server with an admin, a member, a viewer and a running agent:
+// roles in the terminal, sign-in errors, the phone layout, starting sessions, API keys,
+// members, adding a machine and changing a password.
+import { expect, test, type Browser, type Page } from "@playwright/test";
+import { ADMIN_EMAIL, PASSWORD, TestServer, waitFor, type TestAgent } from "./harness";
+import { expectTerminal, signIn, terminalText } from "./pages";
+
+let server: TestServer;
+let org: string;
+let agent: TestAgent;
+
+test.beforeAll(async () => {
+  server = await TestServer.start();
+  org = await server.setupAdmin();
+  await server.addUser(org, "member@example.com", "member");
+  await server.addUser(org, "viewer@example.com", "viewer");
+  agent = await server.enrollAgent(org);
+  await agent.run(org);
+});
+
+test.afterAll(async () => {
+  await server?.stop();
+});
+
+async function pageAs(browser: Browser, email: string, viewport?: { width: number; height: number }): Promise<Page> {
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: viewport ?? { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  await signIn(page, server.base, email, PASSWORD);
+  return page;
+}
+
+test("a wrong password is refused in words", async ({ page }) => {
+  await page.goto(`${server.base}/login`);
+  await page.getByLabel("Email").fill(ADMIN_EMAIL);
+  await page.getByLabel("Password").fill("not the password");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page.getByRole("alert")).toHaveText(/wrong email or password/i);
+  await expect(page).toHaveURL(/\/login$/);
+});
+
+test("a viewer sees the terminal but cannot type; a member can", async ({ browser }) => {
+  const session = await agent.wrap(org, ["sh", "-c", "echo roles-marker; exec bash --norc --noprofile -i"]);
+  const viewer = await pageAs(browser, "viewer@example.com");
+  await viewer.goto(`${server.base}/orgs/${org}/sessions/${session}`);
+  await expectTerminal(viewer, /roles-marker/);
+  await expect(viewer.getByText(/Read-only: your role in this org is viewer/)).toBeVisible();
+  await expect(viewer.getByRole("button", { name: "Stop session" })).toBeDisabled();
+  await viewer.locator(".xterm").click();
+  await viewer.keyboard.type("echo from-viewer-$((1+1))\n");
+
+  // The member's input goes through; had the viewer's gone through first, it would show first.
+  const member = await pageAs(browser, "member@example.com");
+  await member.goto(`${server.base}/orgs/${org}/sessions/${session}`);
+  await expect(member.locator(".conn")).toHaveText("live");
+  await member.locator(".xterm").click();
+  await member.keyboard.type("echo from-member-$((2+2))\n");
+  await expectTerminal(member, /^from-member-4$/m);
+  await expectTerminal(viewer, /^from-member-4$/m);
+  expect(await terminalText(viewer)).not.toMatch(/from-viewer-2/);
+  expect(await terminalText(member)).not.toMatch(/from-viewer-2/);
+});
+
+test("a long session opens on its latest output, and its full history loads on request", async ({ page }) => {
+  const script = "echo FIRST-MARKER; head -c 1500000 /dev/zero | tr '\\0' x | fold -w 100; echo; echo LAST-MARKER; exec sleep 120";
+  const id = await agent.wrap(org, ["sh", "-c", script]);
+  await waitFor("1.5 MB stored", async () => {
+    const s = await server.json("GET", `/api/v1/orgs/${org}/sessions/${id}`);
+    return s.output_end > 1_500_000 ? true : undefined;
+  });
+  await signIn(page, server.base, ADMIN_EMAIL, PASSWORD);
+  await page.goto(`${server.base}/orgs/${org}/sessions/${id}`);
+  await expectTerminal(page, /LAST-MARKER/);
+  await expect(page.locator("[data-history=tail]")).toContainText("Showing the last");
+  expect(await terminalText(page)).not.toContain("FIRST-MARKER");
+  await page.getByRole("button", { name: "Load the full history" }).click();
+  await expectTerminal(page, /^FIRST-MARKER$/m);
+  await expectTerminal(page, /LAST-MARKER/);
+  await expect(page.locator("[data-history=tail]")).toHaveCount(0);
+});
+
+test("the sessions list works on a phone-sized screen", async ({ browser }) => {
+  await agent.wrap(org, ["sh", "-c", "echo phone; sleep 60"]);
+  const page = await pageAs(browser, ADMIN_EMAIL, { width: 390, height: 844 });
+  const list = page.getByRole("list", { name: "Sessions" });
+  await expect(list.locator("li").first()).toBeVisible();
+  // Nothing is wider than the screen, and the navigation folds behind a menu button.
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  expect(overflow).toBeLessThanOrEqual(0);
+  await expect(page.getByRole("link", { name: "Machines" })).toBeHidden();
+  await page.getByRole("button", { name: "Menu" }).click();
+  await page.getByRole("link", { name: "Machines" }).click();
+  await expect(page.getByRole("heading", { name: "Machines" })).toBeVisible();
+  await page.screenshot({ path: test.info().outputPath("phone-machines.png"), fullPage: true });
+});
+
+test("a member starts a session on a machine and lands in its live view", async ({ browser }) => {
+  await server.json("PUT", `/api/v1/orgs/${org}/allowed-commands`, { commands: ["sh", "claude"] });
+  const page = await pageAs(browser, "member@example.com");
+  await page.getByRole("link", { name: "New session" }).first().click();
+  await page.getByLabel("Command").selectOption("sh");
+  await page.getByLabel("Arguments").fill(`-c 'echo started-from-ui-$((40+2))'`);
+  await page.getByLabel("Working directory").fill("/tmp");
+  await page.getByRole("button", { name: "Start session" }).click();
+  await expect(page).toHaveURL(/\/sessions\/[0-9a-f-]{36}$/);
+  await expectTerminal(page, /^started-from-ui-42$/m);
+  await expect(page.locator(".session-head .badge", { hasText: "exited (0)" })).toBeVisible();
+});
+
+test("API keys are shown once, listed and revoked", async ({ browser }) => {
+  const page = await pageAs(browser, ADMIN_EMAIL);
+  await page.getByRole("link", { name: "API keys" }).click();
+  await page.getByLabel("Name").fill("browser-test key");
+  await page.getByRole("button", { name: "Create key" }).click();
+  const key = (await page.locator("[data-new-key]").textContent()) ?? "";
+  expect(key).toMatch(/^sfk_/);
+  const row = page.getByRole("row", { name: /browser-test key/ });
+  await expect(row).toContainText("active");
+  expect((await server.api.get("/api/v1/orgs", { headers: { authorization: `Bearer ${key}` } })).status()).toBe(200);
+
+  page.once("dialog", (d) => void d.accept());
+  await row.getByRole("button", { name: "Revoke browser-test key" }).click();
+  await expect(page.getByRole("row", { name: /browser-test key/ })).toContainText("revoked");
+  expect((await server.api.get("/api/v1/orgs", { headers: { authorization: `Bearer ${key}` } })).status()).toBe(401);
+  // Reloading never shows the secret again.
+  await page.reload();
+  await expect(page.getByText(key)).toHaveCount(0);
+});
+
+test("admins change a member's role", async ({ browser }) => {
+  await server.addUser(org, "promote@example.com", "viewer");
+  const page = await pageAs(browser, ADMIN_EMAIL);
+  await page.getByRole("link", { name: "Members" }).click();
+  await page.getByLabel("Role of promote@example.com").selectOption("member");
+  await expect(page.locator('[data-member="promote@example.com"]')).toContainText("saved");
+  const members = await server.json("GET", `/api/v1/orgs/${org}/members`);
+  expect(members.find((m: { email: string }) => m.email === "promote@example.com").role).toBe("member");
+});
+
+test("adding a machine shows the install lines with a fresh token and its expiry", async ({ browser }) => {
+  const page = await pageAs(browser, ADMIN_EMAIL);
+  await page.getByRole("link", { name: "Add machine" }).click();
+  await page.getByRole("button", { name: "Create install command" }).click();
+  const sh = (await page.locator('[data-command="sh"]').textContent()) ?? "";
+  const ps = (await page.locator('[data-command="powershell"]').textContent()) ?? "";
+  expect(sh).toMatch(/^curl -fsSL https:\/\/\S+\/install\.sh \| sh -s -- --token sfe_\w+$/);
+  expect(ps).toMatch(/SESSIONFORGE_TOKEN='sfe_\w+'.*irm https:\/\/\S+\/install\.ps1 \| iex/);
+  const token = /--token (sfe_\w+)/.exec(sh)?.[1];
+  expect(ps).toContain(token);
+  const expires = Date.parse((await page.locator("[data-expires]").getAttribute("data-expires")) ?? "");
+  expect(expires - Date.now()).toBeGreaterThan(55 * 60 * 1000);
+  expect(expires - Date.now()).toBeLessThan(65 * 60 * 1000);
+});
+
+test("changing the password keeps this browser signed in and takes effect", async ({ browser }) => {
+  await server.json("POST", "/api/v1/admin/users", { email: "pw@example.com", password: PASSWORD });
+  const page = await pageAs(browser, "pw@example.com");
+  await page.getByRole("link", { name: "Account" }).click();
+  await page.getByLabel("Current password").fill(PASSWORD);
+  await page.getByLabel("New password", { exact: true }).fill("a brand new passphrase");
+  await page.getByLabel("New password again").fill("a brand new passphrase");
+  await page.getByRole("button", { name: "Change password" }).click();
+  await expect(page.getByRole("status")).toHaveText(/Password changed/);
+  // Still signed in: a state-changing request with the refreshed CSRF token works.
+  await page.getByRole("link", { name: "API keys" }).click();
+  await page.getByLabel("Name").fill("after password change");
+  await page.getByRole("button", { name: "Create key" }).click();
+  await expect(page.locator("[data-new-key]")).toBeVisible();
+  const old = await server.api.post("/api/v1/auth/login", { data: { email: "pw@example.com", password: PASSWORD } });
+  expect(old.status()).toBe(401);
+});
