@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Dashboard benchmark (issue: web dashboard): headless Chromium against a debug-built server and
+# Dashboard benchmark (issue: web dashboard): headless Chromium against a release-built server and
 # agent on loopback. Prints one JSON line per scenario (opening 10 MB of stored output; a
 # session printing 5 MB/s). Figures go to BENCHMARKS.md; nothing here is pass/fail.
 set -euo pipefail
@@ -8,6 +8,6 @@ cd "$(dirname "$0")/.."
 ensure_apt chromium
 ensure_node
 ensure_npm_deps server/web
-cargo build --locked -p sessionforge-server -p sessionforge-agent
+cargo build --release --locked -p sessionforge-server -p sessionforge-agent
 cd server/web
-SF_BIN_DIR="$(cd ../.. && cargo_target_dir)/debug" npx --no-install playwright test -c bench/playwright.config.ts --reporter=line
+SF_BIN_DIR="$(cd ../.. && cargo_target_dir)/release" npx --no-install playwright test -c bench/playwright.config.ts --reporter=line
