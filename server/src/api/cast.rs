@@ -1,17 +1,36 @@
 //! Renders a session's stored output as an asciinema v2 recording: a JSON header line, then one
 //! `[seconds, "o", text]` event per stored chunk. UTF-8 sequences split across chunks are
-//! reassembled; gaps become `"m"` (marker) events.
+//! reassembled; gaps become `"m"` (marker) events. The recording is streamed a page of stored
+//! output at a time, so a long session never sits in memory whole.
 
+use bytes::Bytes;
+use futures_util::Stream;
+use futures_util::stream;
 use sessionforge_shared::ids::SessionId;
 
-use crate::error::ApiError;
 use crate::store::Store;
 use crate::store::sessions::Session;
 
-/// Stored output read per database round trip.
+/// Stored output read per database round trip (and per streamed piece).
 const PAGE: usize = 1024 * 1024;
 
-pub async fn render(store: &Store, session: &Session) -> Result<String, ApiError> {
+/// Where a recording in progress is.
+struct Cursor {
+    store: Store,
+    id: SessionId,
+    started_ms: i64,
+    pos: u64,
+    end: u64,
+    decoder: Utf8Carry,
+    /// Time of the last event, so that a final flush keeps the events in order.
+    last_t: f64,
+    header: Option<String>,
+    done: bool,
+}
+
+/// The recording as a stream of pieces. A storage error ends it early (and is logged): the
+/// response has started by then, so it cannot become an error status.
+pub fn render(store: Store, session: &Session) -> impl Stream<Item = std::io::Result<Bytes>> + Send + 'static {
     let header = serde_json::json!({
         "version": 2,
         "width": session.cols,
@@ -20,50 +39,80 @@ pub async fn render(store: &Store, session: &Session) -> Result<String, ApiError
         "title": format!("{} {}", session.command, session.args.join(" ")).trim_end(),
         "env": { "TERM": "xterm-256color" },
     });
-    let mut out = header.to_string();
-    out.push('\n');
-    let started_ms = session.started_at.saturating_mul(1000);
-    let mut decoder = Utf8Carry::default();
-    let mut pos = session.retained_from;
-    while pos < session.output_end {
-        let chunks = read(store, session.id, pos, session.output_end).await?;
-        if chunks.is_empty() {
-            break;
+    let cursor = Cursor {
+        store,
+        id: session.id,
+        started_ms: session.started_at.saturating_mul(1000),
+        pos: session.retained_from,
+        end: session.output_end,
+        decoder: Utf8Carry::default(),
+        last_t: 0.0,
+        header: Some(format!("{header}\n")),
+        done: false,
+    };
+    stream::unfold(cursor, |mut c| async move {
+        if let Some(h) = c.header.take() {
+            return Some((Ok(Bytes::from(h)), c));
         }
-        for c in chunks {
-            let t = (c.at_ms - started_ms).max(0) as f64 / 1000.0;
-            let event = match &c.data {
-                Some(data) => {
-                    let skip = usize::try_from(pos.saturating_sub(c.start)).unwrap_or(0).min(data.len());
-                    let text = decoder.push(&data[skip..]);
-                    if text.is_empty() {
-                        pos = c.end;
-                        continue;
-                    }
-                    serde_json::json!([t, "o", text])
-                }
-                None => serde_json::json!([t, "m", format!("{} bytes of output were lost", c.end - c.start)]),
-            };
-            out.push_str(&event.to_string());
-            out.push('\n');
-            pos = c.end;
+        if c.done {
+            return None;
         }
-    }
-    let rest = decoder.finish();
-    if !rest.is_empty() {
-        out.push_str(&serde_json::json!([0.0, "o", rest]).to_string());
-        out.push('\n');
-    }
-    Ok(out)
+        let piece = c.next_page().await;
+        Some((Ok(Bytes::from(piece)), c))
+    })
 }
 
-async fn read(
-    store: &Store,
-    id: SessionId,
-    from: u64,
-    to: u64,
-) -> Result<Vec<crate::store::output::StoredChunk>, ApiError> {
-    Ok(store.read_output(id, from, to, PAGE).await?)
+impl Cursor {
+    /// The events of the next page of stored output; the last page also flushes the decoder.
+    async fn next_page(&mut self) -> String {
+        let mut out = String::new();
+        let chunks = if self.pos < self.end {
+            match self.store.read_output(self.id, self.pos, self.end, PAGE).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(session = %self.id, error = %e, "recording cut short");
+                    Vec::new()
+                }
+            }
+        } else {
+            Vec::new()
+        };
+        if chunks.is_empty() {
+            self.done = true;
+            let rest = self.decoder.finish();
+            if !rest.is_empty() {
+                push_event(&mut out, self.last_t, "o", &rest);
+            }
+            return out;
+        }
+        for chunk in chunks {
+            let t = (chunk.at_ms.saturating_sub(self.started_ms)).max(0) as f64 / 1000.0;
+            // Chunk times come from the server's clock; keep the events in order regardless.
+            let t = t.max(self.last_t);
+            match &chunk.data {
+                Some(data) => {
+                    let skip = usize::try_from(self.pos.saturating_sub(chunk.start)).unwrap_or(0).min(data.len());
+                    let text = self.decoder.push(&data[skip..]);
+                    if !text.is_empty() {
+                        push_event(&mut out, t, "o", &text);
+                        self.last_t = t;
+                    }
+                }
+                None => {
+                    let lost = format!("{} bytes of output were lost", chunk.end - chunk.start);
+                    push_event(&mut out, t, "m", &lost);
+                    self.last_t = t;
+                }
+            }
+            self.pos = chunk.end;
+        }
+        out
+    }
+}
+
+fn push_event(out: &mut String, t: f64, kind: &str, text: &str) {
+    out.push_str(&serde_json::json!([t, kind, text]).to_string());
+    out.push('\n');
 }
 
 /// Decodes UTF-8 across chunk boundaries, replacing invalid bytes with U+FFFD.

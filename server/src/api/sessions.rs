@@ -5,7 +5,7 @@
 use base64::Engine;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
-use poem_openapi::payload::{Json, PlainText};
+use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use sessionforge_shared::ids::{MachineId, SessionId};
 use sessionforge_shared::protocol::{KNOWN_AI_CLIS, ServerMessage, SessionSource, SessionState};
@@ -150,7 +150,7 @@ pub enum Stopping {
 pub enum Recording {
     /// An asciinema v2 recording.
     #[oai(status = 200, content_type = "application/x-asciicast")]
-    Ok(PlainText<String>, #[oai(header = "Content-Disposition")] String),
+    Ok(Binary<poem::Body>, #[oai(header = "Content-Disposition")] String),
 }
 
 fn parse_state(s: &str) -> Result<SessionState, ApiError> {
@@ -261,9 +261,9 @@ impl SessionsApi {
     ) -> Result<Recording, ApiError> {
         let scope = scope(&state, &auth, org_id.0).await?;
         let session = state.store.session(&scope, SessionId(id.0)).await?;
-        let text = cast::render(&state.store, &session).await?;
+        let body = poem::Body::from_bytes_stream(cast::render(state.store.clone(), &session));
         let disposition = format!("attachment; filename=\"session-{}.cast\"", session.id);
-        Ok(Recording::Ok(PlainText(text), disposition))
+        Ok(Recording::Ok(Binary(body), disposition))
     }
 
     /// Start a session on a machine. Members and above; the command must be allowed.
@@ -310,6 +310,9 @@ impl SessionsApi {
             requested_by: auth.user.id,
         };
         let session = state.store.create_requested_session(&scope, new).await?;
+        // Until the agent confirms the start, nobody relays it: if nobody ever does, the
+        // sweeper marks it crashed instead of leaving it "starting" forever.
+        state.relay.hub.adopt_orphans([session.id]);
         state.relay.hub.events.notify(scope.org_id(), Change::Sessions);
         let msg = ServerMessage::StartSession {
             request_id: session.id.to_string(),

@@ -101,9 +101,9 @@ async fn run(hub: Arc<Hub>, machine: Machine, socket: WebSocketStream) {
         let id = s.session_id;
         let source = s.source;
         match hub.store().upsert_agent_session(machine.org_id, machine.id, s, SessionState::Running).await {
-            Ok(_) if source == SessionSource::Relayed => match hub.claim(conn, id).await {
+            Ok(stored) if source == SessionSource::Relayed => match hub.claim(conn, id).await {
                 Ok(offset) => {
-                    hub.set_state(id, SessionState::Running, None).await;
+                    hub.set_state(id, stored.state, stored.exit_code).await;
                     resume.push(ResumePoint { session_id: id, offset });
                 }
                 Err(e) => tracing::warn!(session = %id, error = %e, "cannot resume session"),
@@ -194,11 +194,11 @@ async fn handle(hub: &Hub, conn: ConnId, machine: &Machine, msg: AgentMessage) {
         AgentMessage::SessionStarted { session, .. } => {
             let id = session.session_id;
             match store.upsert_agent_session(machine.org_id, machine.id, session, SessionState::Running).await {
-                Ok(_) => {
+                Ok(stored) => {
                     if let Err(e) = hub.claim(conn, id).await {
                         tracing::warn!(error = %e, "cannot claim session");
                     }
-                    hub.set_state(id, SessionState::Running, None).await;
+                    hub.set_state(id, stored.state, stored.exit_code).await;
                     Ok(())
                 }
                 Err(e) => Err(e),

@@ -1,71 +1,31 @@
-//! The hub: which agent connections exist, which connection relays which session, and for each
-//! live session its output position, the tail not yet stored, and the broadcast to viewers.
+//! The hub: which agent connections exist, which connection relays which session, and the
+//! sessions being tracked (each a [`LiveSession`]: position, unstored tail, viewers).
 //!
 //! Output flows agent → [`Hub::output`] → (tail + broadcast to viewers, and the persister) →
 //! SQLite → ack to the agent. Viewers attach with [`Hub::subscribe`], which hands them the
 //! unstored tail and a receiver under one lock, so stored output + tail + live has no holes.
 //! Locks are plain mutexes held for a few instructions, never across an await.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use sessionforge_shared::frame;
-use sessionforge_shared::ids::{MachineId, OrgId, SessionId};
+use sessionforge_shared::ids::{MachineId, SessionId};
 use sessionforge_shared::protocol::{AgentMode, ServerMessage, SessionState};
-use tokio::sync::{Notify, broadcast, mpsc};
+use tokio::sync::mpsc;
 
 use super::events::{Change, OrgEvents};
+use super::live::{Item, LiveSession, MAX_OFFSET, Subscription, lock};
 use super::persist::PersistMsg;
 use crate::store::output::OutputWrite;
 use crate::store::{Store, StoreError};
 
-/// Output items kept in each session's broadcast ring. With agents sending at most 16 KiB per
-/// frame this bounds the ring at about 1 MiB per session, however slow or paused a viewer is:
-/// a viewer that falls further behind gets `Lagged` and resyncs from storage.
-const BROADCAST_CAPACITY: usize = 64;
 /// Unstored output a session may accumulate before its agent's socket stops being read.
 const TAIL_LIMIT: usize = 4 * 1024 * 1024;
 
 pub type ConnId = u64;
-
-/// What viewers receive.
-#[derive(Clone, Debug)]
-pub enum Item {
-    /// `frame` is a complete binary output frame, ready to send as is.
-    Output {
-        offset: u64,
-        end: u64,
-        frame: Bytes,
-    },
-    Gap {
-        offset: u64,
-        length: u64,
-    },
-    State {
-        state: SessionState,
-        exit_code: Option<i32>,
-    },
-}
-
-impl Item {
-    fn end(&self) -> u64 {
-        match self {
-            Item::Output { end, .. } => *end,
-            Item::Gap { offset, length } => offset + length,
-            Item::State { .. } => 0,
-        }
-    }
-
-    fn bytes(&self) -> usize {
-        match self {
-            Item::Output { frame, .. } => frame.len(),
-            _ => 0,
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {
@@ -73,6 +33,8 @@ pub enum RelayError {
     NotYours(SessionId),
     #[error("the session's machine is not connected")]
     NotConnected,
+    #[error("output offset {0} is out of range")]
+    BadOffset(u64),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -81,65 +43,6 @@ struct AgentConn {
     machine_id: MachineId,
     mode: AgentMode,
     tx: mpsc::Sender<ServerMessage>,
-}
-
-#[derive(Debug)]
-struct LiveState {
-    /// Offset just past the last output received.
-    live_end: u64,
-    /// Offset just past the last output stored.
-    persisted_end: u64,
-    /// Items received but not yet stored, in order.
-    tail: VecDeque<Item>,
-    tail_bytes: usize,
-    owner: Option<ConnId>,
-    state: SessionState,
-    exit_code: Option<i32>,
-    retained_from: u64,
-}
-
-/// One session the hub is tracking.
-#[derive(Debug)]
-pub struct LiveSession {
-    pub id: SessionId,
-    pub org_id: OrgId,
-    pub machine_id: MachineId,
-    state: Mutex<LiveState>,
-    tx: broadcast::Sender<Item>,
-    stored: Notify,
-}
-
-/// What a viewer needs to start following a session.
-#[derive(Debug)]
-pub struct Subscription {
-    /// Unstored items (the viewer sends those after replaying storage up to `tail_start`).
-    pub snapshot: Vec<Item>,
-    pub rx: broadcast::Receiver<Item>,
-    pub tail_start: u64,
-    pub live_end: u64,
-    pub state: SessionState,
-    pub exit_code: Option<i32>,
-    pub retained_from: u64,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding one of these short locks leaves consistent data; keep going.
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-impl LiveSession {
-    fn tail_bytes(&self) -> usize {
-        lock(&self.state).tail_bytes
-    }
-
-    pub fn state(&self) -> (SessionState, Option<i32>) {
-        let st = lock(&self.state);
-        (st.state, st.exit_code)
-    }
-
-    pub fn viewers(&self) -> usize {
-        self.tx.receiver_count()
-    }
 }
 
 pub struct Hub {
@@ -193,12 +96,8 @@ impl Hub {
         let sessions: Vec<Arc<LiveSession>> = lock(&self.sessions).values().cloned().collect();
         let mut orphans = lock(&self.orphans);
         for s in sessions {
-            let mut st = lock(&s.state);
-            if st.owner == Some(conn) {
-                st.owner = None;
-                if st.state.is_live() {
-                    orphans.insert(s.id, now);
-                }
+            if s.release(conn) {
+                orphans.insert(s.id, now);
             }
         }
     }
@@ -243,27 +142,7 @@ impl Hub {
         }
         let row = self.store.session_by_id(id).await?;
         let mut sessions = lock(&self.sessions);
-        let entry = sessions.entry(id).or_insert_with(|| {
-            let (tx, _) = broadcast::channel(BROADCAST_CAPACITY);
-            Arc::new(LiveSession {
-                id,
-                org_id: row.org_id,
-                machine_id: row.machine_id,
-                state: Mutex::new(LiveState {
-                    live_end: row.output_end,
-                    persisted_end: row.output_end,
-                    tail: VecDeque::new(),
-                    tail_bytes: 0,
-                    owner: None,
-                    state: row.state,
-                    exit_code: row.exit_code,
-                    retained_from: row.retained_from,
-                }),
-                tx,
-                stored: Notify::new(),
-            })
-        });
-        Ok(entry.clone())
+        Ok(sessions.entry(id).or_insert_with(|| Arc::new(LiveSession::new(&row))).clone())
     }
 
     /// The session, if `conn`'s machine owns it.
@@ -278,55 +157,34 @@ impl Hub {
         Ok(live)
     }
 
-    /// Records that `conn` relays the session now; returns where stored output ends.
+    /// Records that `conn` relays the session now; returns where its *stored* output ends, which
+    /// is where the agent resends from (anything received but not stored may still be lost).
     pub async fn claim(&self, conn: ConnId, id: SessionId) -> Result<u64, RelayError> {
         let live = self.live_for_conn(conn, id).await?;
         lock(&self.orphans).remove(&id);
-        let mut st = lock(&live.state);
-        st.owner = Some(conn);
-        Ok(st.live_end)
+        Ok(live.claim(conn))
     }
 
-    /// Publishes a state change to viewers.
+    /// Publishes a state change to viewers and dashboards.
     pub async fn set_state(&self, id: SessionId, state: SessionState, exit_code: Option<i32>) {
         let Ok(live) = self.live(id).await else { return };
-        {
-            let mut st = lock(&live.state);
-            st.state = state;
-            st.exit_code = exit_code;
-        }
+        live.set_state(state, exit_code);
         if !state.is_live() {
             lock(&self.orphans).remove(&id);
         }
-        let _ = live.tx.send(Item::State { state, exit_code });
         self.events.notify(live.org_id, Change::Sessions);
     }
 
     /// Output from an agent. Duplicates (already received) are dropped, overlaps trimmed, and
     /// a hole before the data is recorded as a gap. Waits while too much is unstored.
     pub async fn output(&self, conn: ConnId, id: SessionId, offset: u64, data: &[u8]) -> Result<(), RelayError> {
+        if offset > MAX_OFFSET || data.len() as u64 > MAX_OFFSET - offset {
+            return Err(RelayError::BadOffset(offset));
+        }
         let live = self.live_for_conn(conn, id).await?;
-        let end = offset + data.len() as u64;
-        let mut items = Vec::with_capacity(2);
-        {
-            let mut st = lock(&live.state);
-            if end <= st.live_end || data.is_empty() {
-                return Ok(());
-            }
-            let start = offset.max(st.live_end);
-            if start > st.live_end {
-                items.push(Item::Gap { offset: st.live_end, length: start - st.live_end });
-            }
-            let skip = usize::try_from(start - offset).unwrap_or(0);
-            let frame = Bytes::from(frame::encode_output(id, start, &data[skip..]));
-            items.push(Item::Output { offset: start, end, frame });
-            for item in &items {
-                st.tail_bytes += item.bytes();
-                st.tail.push_back(item.clone());
-                let _ = live.tx.send(item.clone());
-            }
-            st.live_end = end;
-            st.owner = Some(conn);
+        let items = live.output(conn, offset, data);
+        if items.is_empty() {
+            return Ok(());
         }
         self.enqueue(conn, id, items).await;
         self.wait_for_room(&live).await;
@@ -335,20 +193,13 @@ impl Hub {
 
     /// A gap the agent reported: bytes it lost before sending them.
     pub async fn gap(&self, conn: ConnId, id: SessionId, offset: u64, length: u64) -> Result<(), RelayError> {
+        if offset > MAX_OFFSET || length > MAX_OFFSET - offset {
+            return Err(RelayError::BadOffset(offset));
+        }
         let live = self.live_for_conn(conn, id).await?;
-        let item = {
-            let mut st = lock(&live.state);
-            let end = offset.saturating_add(length);
-            if end <= st.live_end {
-                return Ok(());
-            }
-            let item = Item::Gap { offset: st.live_end, length: end - st.live_end };
-            st.tail.push_back(item.clone());
-            let _ = live.tx.send(item.clone());
-            st.live_end = end;
-            item
-        };
-        self.enqueue(conn, id, vec![item]).await;
+        if let Some(item) = live.gap(offset + length) {
+            self.enqueue(conn, id, vec![item]).await;
+        }
         Ok(())
     }
 
@@ -387,58 +238,26 @@ impl Hub {
         }
     }
 
-    /// The persister stored the session's output up to `end`: trim the tail and ack the agent.
-    pub fn stored(&self, id: SessionId, end: u64) {
+    /// The persister stored the session's output up to `end`, and the session keeps output from
+    /// `retained_from`: trim the tail and ack the agent.
+    pub fn stored(&self, id: SessionId, end: u64, retained_from: u64) {
         let Some(live) = lock(&self.sessions).get(&id).cloned() else { return };
-        let owner = {
-            let mut st = lock(&live.state);
-            st.persisted_end = st.persisted_end.max(end);
-            while st.tail.front().is_some_and(|i| i.end() <= st.persisted_end) {
-                if let Some(item) = st.tail.pop_front() {
-                    st.tail_bytes -= item.bytes();
-                }
-            }
-            st.owner
-        };
-        live.stored.notify_waiters();
+        let owner = live.stored_up_to(end, retained_from);
         if let Some(tx) = owner.and_then(|c| lock(&self.conns).get(&c).map(|c| c.tx.clone())) {
             // Acks are cumulative: if this one cannot be queued, a later one covers it.
             let _ = tx.try_send(ServerMessage::Ack { session_id: id, offset: end });
         }
     }
 
-    /// Where the session's stored output begins, for retention-aware replays.
-    pub fn note_retained_from(&self, id: SessionId, retained_from: u64) {
-        if let Some(live) = lock(&self.sessions).get(&id) {
-            let mut st = lock(&live.state);
-            st.retained_from = st.retained_from.max(retained_from);
-        }
-    }
-
     /// Starts following a session from `from`.
     pub fn subscribe(&self, live: &LiveSession, from: u64) -> Subscription {
-        let st = lock(&live.state);
-        let rx = live.tx.subscribe();
-        let snapshot: Vec<Item> = st.tail.iter().filter(|i| i.end() > from).cloned().collect();
-        let tail_start = match st.tail.front() {
-            Some(Item::Output { offset, .. }) | Some(Item::Gap { offset, .. }) => *offset,
-            _ => st.live_end,
-        };
-        Subscription {
-            snapshot,
-            rx,
-            tail_start,
-            live_end: st.live_end,
-            state: st.state,
-            exit_code: st.exit_code,
-            retained_from: st.retained_from,
-        }
+        live.subscribe(from)
     }
 
     /// Sends a message to the connection relaying the session.
     pub fn send_to_owner(&self, id: SessionId, msg: ServerMessage) -> Result<(), RelayError> {
         let live = lock(&self.sessions).get(&id).cloned().ok_or(RelayError::NotConnected)?;
-        let owner = lock(&live.state).owner.ok_or(RelayError::NotConnected)?;
+        let owner = live.owner().ok_or(RelayError::NotConnected)?;
         let tx = lock(&self.conns).get(&owner).map(|c| c.tx.clone()).ok_or(RelayError::NotConnected)?;
         tx.try_send(msg).map_err(|_| RelayError::NotConnected)
     }
@@ -462,9 +281,6 @@ impl Hub {
 
     /// Drops sessions nobody relays or watches and that have nothing unstored.
     pub fn forget_idle_sessions(&self) {
-        lock(&self.sessions).retain(|_, s| {
-            let st = lock(&s.state);
-            st.owner.is_some() || !st.tail.is_empty() || s.tx.receiver_count() > 0
-        });
+        lock(&self.sessions).retain(|_, s| !s.idle());
     }
 }

@@ -4,8 +4,10 @@
 pub mod agent_socket;
 pub mod events;
 pub mod hub;
+pub mod live;
 pub mod persist;
 mod sweeper;
+mod viewer;
 pub mod viewer_socket;
 
 use std::sync::Arc;

@@ -50,7 +50,7 @@ pub async fn run(hub: Arc<Hub>, mut rx: tokio::sync::mpsc::Receiver<PersistMsg>,
             match hub.store().append_output(batch.clone(), retain_bytes).await {
                 Ok(stored) => {
                     for s in stored {
-                        hub.stored(s.session_id, s.end);
+                        hub.stored(s.session_id, s.end, s.retained_from);
                     }
                     break;
                 }

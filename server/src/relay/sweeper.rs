@@ -5,8 +5,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sessionforge_shared::protocol::SessionState;
-
 use super::hub::Hub;
 use crate::settings::RelaySettings;
 
@@ -26,8 +24,8 @@ pub async fn run(hub: Arc<Hub>, settings: RelaySettings) {
             match hub.store().mark_sessions_stale(expired).await {
                 Ok(stale) => {
                     for s in stale {
-                        tracing::info!(session = %s.id, "session is stale: its agent did not come back");
-                        hub.set_state(s.id, SessionState::Stale, None).await;
+                        tracing::info!(session = %s.id, state = ?s.state, "its agent did not come back");
+                        hub.set_state(s.id, s.state, s.exit_code).await;
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "cannot mark sessions stale"),

@@ -32,8 +32,11 @@ pub struct StoredChunk {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stored {
     pub session_id: SessionId,
-    /// Offset just past everything stored for the session.
+    /// Offset just past everything stored for the session (for a session that no longer
+    /// exists: past everything it was sent, which was dropped).
     pub end: u64,
+    /// Output before this offset is no longer kept (retention).
+    pub retained_from: u64,
 }
 
 fn i(v: u64) -> i64 {
@@ -49,18 +52,20 @@ fn u(v: i64) -> u64 {
 pub(super) const STORED_END: &str =
     "COALESCE((SELECT MAX(o.end_offset) FROM session_output o WHERE o.session_id = s.id), s.output_end)";
 
-/// Deletes chunks ending at or before `cut`, recording where stored output now begins and ends.
-fn trim(tx: &rusqlite::Transaction<'_>, session: SessionId, cut: u64, end: u64) -> Result<(), StoreError> {
+/// Deletes chunks ending at or before `cut`, recording where stored output now begins and ends;
+/// returns the new beginning.
+fn trim(tx: &rusqlite::Transaction<'_>, session: SessionId, cut: u64, end: u64) -> Result<u64, StoreError> {
     let sid = session.to_string();
     tx.prepare_cached("DELETE FROM session_output WHERE session_id = ?1 AND end_offset <= ?2")?
         .execute(params![sid, i(cut)])?;
-    tx.prepare_cached(
-        "UPDATE sessions SET output_end = ?2, retained_from = COALESCE(
-            (SELECT MIN(start_offset) FROM session_output WHERE session_id = ?1), ?2)
-         WHERE id = ?1",
-    )?
-    .execute(params![sid, i(end)])?;
-    Ok(())
+    let retained: i64 = tx
+        .prepare_cached(
+            "UPDATE sessions SET output_end = ?2, retained_from = COALESCE(
+                (SELECT MIN(start_offset) FROM session_output WHERE session_id = ?1), ?2)
+             WHERE id = ?1 RETURNING retained_from",
+        )?
+        .query_row(params![sid, i(end)], |r| r.get(0))?;
+    Ok(u(retained))
 }
 
 fn now_ms() -> i64 {
@@ -72,14 +77,17 @@ impl Store {
     /// below a session's stored end are skipped, and a hole before a chunk is stored as a gap.
     /// Keeps at most about `retain_bytes` per session, dropping the oldest chunks.
     ///
+    /// Every session in the batch gets a [`Stored`], including one deleted meanwhile (its
+    /// writes are dropped), so that nothing waits forever for output that will never be stored.
+    ///
     /// Only `session_output` is written on the common path: a session's stored end is derived
     /// from its chunks, so a batch touching many sessions does not rewrite their rows too.
     pub async fn append_output(&self, batch: Vec<OutputWrite>, retain_bytes: u64) -> Result<Vec<Stored>, StoreError> {
         self.db
             .write(move |tx| {
                 let at_ms = now_ms();
-                // Per session: (stored end, retained from).
-                let mut ends: HashMap<SessionId, (u64, u64)> = HashMap::new();
+                // Per session: (stored end, retained from, whether the session exists).
+                let mut ends: HashMap<SessionId, (u64, u64, bool)> = HashMap::new();
                 let mut insert = tx.prepare_cached(
                     "INSERT INTO session_output (session_id, start_offset, end_offset, at_ms, data)
                      VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -87,19 +95,21 @@ impl Store {
                 let mut stored = tx
                     .prepare_cached(&format!("SELECT {STORED_END}, s.retained_from FROM sessions s WHERE s.id = ?1"))?;
                 for w in &batch {
-                    let (end, retained) = match ends.get(&w.session_id) {
+                    let (end, retained, exists) = match ends.get(&w.session_id) {
                         Some(e) => *e,
                         None => {
                             let row: Option<(i64, i64)> = stored
                                 .query_row([w.session_id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
                                 .optional()?;
-                            match row {
-                                Some((e, r)) => (u(e), u(r)),
-                                None => continue, // the session is gone
-                            }
+                            row.map_or((0, 0, false), |(e, r)| (u(e), u(r), true))
                         }
                     };
+                    if !exists {
+                        ends.insert(w.session_id, (end.max(w.end), retained, false));
+                        continue;
+                    }
                     if w.end <= end {
+                        ends.insert(w.session_id, (end, retained, true));
                         continue;
                     }
                     let sid = w.session_id.to_string();
@@ -109,16 +119,16 @@ impl Store {
                     let start = w.start.max(end);
                     let data = w.data.as_ref().map(|d| &d[usize::try_from(start - w.start).unwrap_or(0)..]);
                     insert.execute(params![sid, i(start), i(w.end), at_ms, data])?;
-                    ends.insert(w.session_id, (w.end, retained));
+                    ends.insert(w.session_id, (w.end, retained, true));
                 }
                 drop((insert, stored));
                 let mut out = Vec::with_capacity(ends.len());
-                for (session_id, (end, retained)) in ends {
+                for (session_id, (end, mut retained_from, exists)) in ends {
                     // Trim in steps of an eighth of the budget, not on every batch.
-                    if end.saturating_sub(retained) > retain_bytes + retain_bytes / 8 {
-                        trim(tx, session_id, end - retain_bytes, end)?;
+                    if exists && end.saturating_sub(retained_from) > retain_bytes.saturating_add(retain_bytes / 8) {
+                        retained_from = trim(tx, session_id, end - retain_bytes, end)?;
                     }
-                    out.push(Stored { session_id, end });
+                    out.push(Stored { session_id, end, retained_from });
                 }
                 Ok(out)
             })

@@ -34,6 +34,36 @@ pub struct Session {
     pub retained_from: u64,
 }
 
+#[cfg(test)]
+impl Session {
+    /// A running relayed session with nothing stored, for unit tests.
+    pub fn for_tests(id: SessionId) -> Self {
+        Self {
+            id,
+            org_id: OrgId::new(),
+            machine_id: MachineId::new(),
+            source: SessionSource::Relayed,
+            kind: "other".into(),
+            command: "sh".into(),
+            args: vec![],
+            cwd: String::new(),
+            pid: None,
+            state: SessionState::Running,
+            exit_code: None,
+            reason: None,
+            cols: 80,
+            rows: 24,
+            cpu_percent: 0.0,
+            memory_bytes: 0,
+            started_at: 0,
+            ended_at: None,
+            updated_at: 0,
+            output_end: 0,
+            retained_from: 0,
+        }
+    }
+}
+
 /// A session a user asked a machine to start.
 #[derive(Clone, Debug)]
 pub struct NewSession {
@@ -171,9 +201,13 @@ impl Store {
                         cpu_percent, memory_bytes, started_at, updated_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
                      ON CONFLICT (id) DO UPDATE SET
-                        pid = excluded.pid, state = excluded.state, cols = excluded.cols, rows = excluded.rows,
+                        pid = excluded.pid, cols = excluded.cols, rows = excluded.rows,
                         cpu_percent = excluded.cpu_percent, memory_bytes = excluded.memory_bytes,
-                        ended_at = NULL, exit_code = NULL, reason = NULL, updated_at = excluded.updated_at
+                        updated_at = excluded.updated_at,
+                        -- An agent re-announcing a session it still holds output for never brings
+                        -- an ended session back to life; a stale one (agent was away) it does.
+                        state = CASE WHEN sessions.state IN ('exited', 'crashed') THEN sessions.state
+                                     ELSE excluded.state END
                      WHERE sessions.machine_id = excluded.machine_id",
                     params![
                         info.session_id.to_string(),
@@ -230,15 +264,22 @@ impl Store {
             .await
     }
 
-    /// Marks live sessions stale (their agent went away and never reported them again).
+    /// Marks live sessions stale (their agent went away and never reported them again), or
+    /// crashed when they never started. Returns the sessions it changed.
     pub async fn mark_sessions_stale(&self, ids: Vec<SessionId>) -> Result<Vec<Session>, StoreError> {
         self.db
             .write(move |tx| {
                 let at = now();
                 let mut out = Vec::new();
                 for id in ids {
+                    // A session that never started (its machine never confirmed it) has
+                    // crashed; one that was running just lost its agent, which may come back.
                     let n = tx.execute(
-                        "UPDATE sessions SET state = 'stale', updated_at = ?1
+                        "UPDATE sessions SET updated_at = ?1,
+                            state = CASE state WHEN 'starting' THEN 'crashed' ELSE 'stale' END,
+                            ended_at = CASE state WHEN 'starting' THEN ?1 ELSE ended_at END,
+                            reason = CASE state WHEN 'starting' THEN 'the machine never started the session'
+                                                ELSE reason END
                          WHERE id = ?2 AND state IN ('starting', 'running')",
                         params![at, id.to_string()],
                     )?;

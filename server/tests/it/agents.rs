@@ -284,8 +284,13 @@ impl Viewer {
             }
             Ok(Message::Text(t)) => {
                 let ev: ViewerEvent = serde_json::from_str(&t).expect("viewer event");
-                if let ViewerEvent::Attached { from, .. } = &ev {
-                    self.pos = *from;
+                match &ev {
+                    ViewerEvent::Attached { from, .. } => self.pos = *from,
+                    ViewerEvent::Gap { offset, length } => {
+                        assert_eq!(*offset, self.pos, "a gap must start where output stopped");
+                        self.pos = offset + length;
+                    }
+                    _ => {}
                 }
                 self.events.push(ev);
             }

@@ -12,5 +12,9 @@ mod dashboard;
 mod http_surface;
 mod openapi;
 #[cfg(unix)]
+mod raw_agent;
+#[cfg(unix)]
 mod relay;
+#[cfg(unix)]
+mod relay_edges;
 mod tenancy;

@@ -3966,6 +3966,7 @@ export interface components {
         /**
          * EnrollRequest
          * @description `POST /api/v1/agent/enroll`: exchange a one-time enrollment token for a machine credential.
+         *     `Debug` never shows the token.
          */
         EnrollRequest: {
             /** @description The one-time enrollment token (`sfe_…`). */

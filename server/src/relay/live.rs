@@ -1,0 +1,313 @@
+//! One session the hub tracks: where its output ends (received and stored), the tail received
+//! but not yet stored, who relays it, and the broadcast its viewers follow.
+//!
+//! Every change happens under one short lock, so a viewer subscribing gets the unstored tail and
+//! its receiver atomically: stored output + tail + live has no holes and no overlaps.
+
+use std::collections::VecDeque;
+use std::sync::{Mutex, MutexGuard};
+
+use bytes::Bytes;
+use sessionforge_shared::frame;
+use sessionforge_shared::ids::{MachineId, OrgId, SessionId};
+use sessionforge_shared::protocol::SessionState;
+use tokio::sync::{Notify, broadcast};
+
+use super::hub::ConnId;
+use crate::store::sessions::Session;
+
+/// Output items kept in each session's broadcast ring. With agents sending at most 16 KiB per
+/// frame this bounds the ring at about 1 MiB per session, however slow or paused a viewer is:
+/// a viewer that falls further behind gets `Lagged` and resyncs from storage.
+const BROADCAST_CAPACITY: usize = 64;
+
+/// Highest offset a session's output may reach (2^50 bytes, a petabyte). Offsets come from
+/// agents; this keeps every sum of an offset and a length far from overflowing, in memory and
+/// in SQLite's signed 64-bit integers.
+pub const MAX_OFFSET: u64 = 1 << 50;
+
+/// What viewers receive.
+#[derive(Clone, Debug)]
+pub enum Item {
+    /// `frame` is a complete binary output frame, ready to send as is.
+    Output {
+        offset: u64,
+        end: u64,
+        frame: Bytes,
+    },
+    Gap {
+        offset: u64,
+        length: u64,
+    },
+    State {
+        state: SessionState,
+        exit_code: Option<i32>,
+    },
+}
+
+impl Item {
+    pub fn end(&self) -> u64 {
+        match self {
+            Item::Output { end, .. } => *end,
+            Item::Gap { offset, length } => offset.saturating_add(*length),
+            Item::State { .. } => 0,
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        match self {
+            Item::Output { frame, .. } => frame.len(),
+            _ => 0,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct LiveState {
+    /// Offset just past the last output received.
+    live_end: u64,
+    /// Offset just past the last output stored.
+    persisted_end: u64,
+    /// Items received but not yet stored, in order.
+    tail: VecDeque<Item>,
+    tail_bytes: usize,
+    owner: Option<ConnId>,
+    state: SessionState,
+    exit_code: Option<i32>,
+    retained_from: u64,
+}
+
+/// One session the hub is tracking.
+#[derive(Debug)]
+pub struct LiveSession {
+    pub id: SessionId,
+    pub org_id: OrgId,
+    pub machine_id: MachineId,
+    state: Mutex<LiveState>,
+    tx: broadcast::Sender<Item>,
+    /// Woken whenever stored output catches up, for agents waiting for tail room.
+    pub stored: Notify,
+}
+
+/// What a viewer needs to start following a session.
+#[derive(Debug)]
+pub struct Subscription {
+    /// Unstored items (the viewer sends those after replaying storage up to `tail_start`).
+    pub snapshot: Vec<Item>,
+    pub rx: broadcast::Receiver<Item>,
+    pub tail_start: u64,
+    pub live_end: u64,
+    pub state: SessionState,
+    pub exit_code: Option<i32>,
+    pub retained_from: u64,
+}
+
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding one of these short locks leaves consistent data; keep going.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl LiveSession {
+    /// Starts tracking a stored session.
+    pub fn new(row: &Session) -> Self {
+        let (tx, _) = broadcast::channel(BROADCAST_CAPACITY);
+        Self {
+            id: row.id,
+            org_id: row.org_id,
+            machine_id: row.machine_id,
+            state: Mutex::new(LiveState {
+                live_end: row.output_end,
+                persisted_end: row.output_end,
+                tail: VecDeque::new(),
+                tail_bytes: 0,
+                owner: None,
+                state: row.state,
+                exit_code: row.exit_code,
+                retained_from: row.retained_from,
+            }),
+            tx,
+            stored: Notify::new(),
+        }
+    }
+
+    pub fn tail_bytes(&self) -> usize {
+        lock(&self.state).tail_bytes
+    }
+
+    pub fn state(&self) -> (SessionState, Option<i32>) {
+        let st = lock(&self.state);
+        (st.state, st.exit_code)
+    }
+
+    pub fn viewers(&self) -> usize {
+        self.tx.receiver_count()
+    }
+
+    pub fn owner(&self) -> Option<ConnId> {
+        lock(&self.state).owner
+    }
+
+    /// Makes `conn` the relaying connection; returns where *stored* output ends, which is where
+    /// the agent must resend from (it may hold bytes received here but not yet stored).
+    pub fn claim(&self, conn: ConnId) -> u64 {
+        let mut st = lock(&self.state);
+        st.owner = Some(conn);
+        st.persisted_end
+    }
+
+    /// Forgets `conn` as the owner; returns whether it was, while the session is live.
+    pub fn release(&self, conn: ConnId) -> bool {
+        let mut st = lock(&self.state);
+        if st.owner != Some(conn) {
+            return false;
+        }
+        st.owner = None;
+        st.state.is_live()
+    }
+
+    pub fn set_state(&self, state: SessionState, exit_code: Option<i32>) {
+        {
+            let mut st = lock(&self.state);
+            st.state = state;
+            st.exit_code = exit_code;
+        }
+        let _ = self.tx.send(Item::State { state, exit_code });
+    }
+
+    /// New output from `conn` at `offset`. Bytes already received are dropped, overlaps trimmed,
+    /// and a hole before the data becomes a gap. Returns what to store (nothing for duplicates).
+    pub fn output(&self, conn: ConnId, offset: u64, data: &[u8]) -> Vec<Item> {
+        let end = offset + data.len() as u64;
+        let mut st = lock(&self.state);
+        if end <= st.live_end || data.is_empty() {
+            return Vec::new();
+        }
+        let mut items = Vec::with_capacity(2);
+        let start = offset.max(st.live_end);
+        if start > st.live_end {
+            items.push(Item::Gap { offset: st.live_end, length: start - st.live_end });
+        }
+        let skip = usize::try_from(start - offset).unwrap_or(0);
+        let frame = Bytes::from(frame::encode_output(self.id, start, &data[skip..]));
+        items.push(Item::Output { offset: start, end, frame });
+        for item in &items {
+            st.tail_bytes += item.bytes();
+            st.tail.push_back(item.clone());
+            let _ = self.tx.send(item.clone());
+        }
+        st.live_end = end;
+        st.owner = Some(conn);
+        items
+    }
+
+    /// Bytes the agent lost up to `end`; returns the gap to store, if it covers anything new.
+    pub fn gap(&self, end: u64) -> Option<Item> {
+        let mut st = lock(&self.state);
+        if end <= st.live_end {
+            return None;
+        }
+        let item = Item::Gap { offset: st.live_end, length: end - st.live_end };
+        st.tail.push_back(item.clone());
+        let _ = self.tx.send(item.clone());
+        st.live_end = end;
+        Some(item)
+    }
+
+    /// Output is stored up to `end` (and kept from `retained_from`): drops it from the tail and
+    /// returns the connection to acknowledge it to.
+    pub fn stored_up_to(&self, end: u64, retained_from: u64) -> Option<ConnId> {
+        let owner = {
+            let mut st = lock(&self.state);
+            st.persisted_end = st.persisted_end.max(end);
+            st.retained_from = st.retained_from.max(retained_from);
+            while st.tail.front().is_some_and(|i| i.end() <= st.persisted_end) {
+                if let Some(item) = st.tail.pop_front() {
+                    st.tail_bytes -= item.bytes();
+                }
+            }
+            st.owner
+        };
+        self.stored.notify_waiters();
+        owner
+    }
+
+    /// Starts following from `from`: the unstored tail after it, and a receiver for what follows.
+    pub fn subscribe(&self, from: u64) -> Subscription {
+        let st = lock(&self.state);
+        let rx = self.tx.subscribe();
+        let snapshot: Vec<Item> = st.tail.iter().filter(|i| i.end() > from).cloned().collect();
+        let tail_start = match st.tail.front() {
+            Some(Item::Output { offset, .. }) | Some(Item::Gap { offset, .. }) => *offset,
+            _ => st.live_end,
+        };
+        Subscription {
+            snapshot,
+            rx,
+            tail_start,
+            live_end: st.live_end,
+            state: st.state,
+            exit_code: st.exit_code,
+            retained_from: st.retained_from,
+        }
+    }
+
+    /// Whether the hub can forget this session: nobody relays or watches it, nothing unstored.
+    pub fn idle(&self) -> bool {
+        let st = lock(&self.state);
+        st.owner.is_none() && st.tail.is_empty() && self.tx.receiver_count() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session() -> LiveSession {
+        let row = Session::for_tests(SessionId::new());
+        LiveSession::new(&row)
+    }
+
+    #[test]
+    fn duplicates_are_dropped_overlaps_trimmed_and_holes_become_gaps() {
+        let s = session();
+        assert_eq!(s.output(1, 0, b"hello").len(), 1);
+        assert!(s.output(1, 0, b"hello").is_empty(), "a resend of stored bytes is dropped");
+        let overlap = s.output(1, 3, b"lo world");
+        match &overlap[..] {
+            [Item::Output { offset: 5, end: 11, frame }] => {
+                assert_eq!(&frame[frame::HEADER_LEN..], b" world");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        let hole = s.output(1, 20, b"!");
+        assert!(matches!(hole[..], [Item::Gap { offset: 11, length: 9 }, Item::Output { offset: 20, end: 21, .. }]));
+    }
+
+    #[test]
+    fn claims_resume_from_stored_not_received() {
+        let s = session();
+        s.output(1, 0, b"0123456789");
+        assert_eq!(s.claim(2), 0, "nothing stored yet: the agent must resend everything");
+        assert_eq!(s.stored_up_to(4, 0), Some(2));
+        assert_eq!(s.claim(3), 4);
+        assert_eq!(s.tail_bytes(), frame::HEADER_LEN + 10, "the chunk is only partly stored: it stays");
+        s.stored_up_to(10, 0);
+        assert_eq!(s.tail_bytes(), 0);
+        assert!(!s.idle(), "still owned");
+        assert!(s.release(3));
+        assert!(s.idle());
+    }
+
+    #[test]
+    fn a_subscriber_gets_the_unstored_tail_then_live_items() {
+        let s = session();
+        s.output(1, 0, b"stored");
+        s.stored_up_to(6, 0);
+        s.output(1, 6, b"tail");
+        let mut sub = s.subscribe(0);
+        assert_eq!(sub.tail_start, 6);
+        assert_eq!(sub.snapshot.len(), 1);
+        s.output(1, 10, b"live");
+        assert!(matches!(sub.rx.try_recv(), Ok(Item::Output { offset: 10, .. })));
+    }
+}

@@ -1,0 +1,292 @@
+//! One attached viewer: replays stored output from the offset it asked for, then follows live
+//! output, and forwards its input and resizes to the agent when its role allows.
+//!
+//! Flow control: `pause` stops sending (during a replay as well as live); `resume` carries on.
+//! A paused or slow viewer never holds anyone up: it lags on the session's bounded broadcast and
+//! is resynced from storage. A viewer whose socket accepts nothing for [`WRITE_TIMEOUT`] is
+//! dropped. Its messages are read by a separate task into a small queue, so that replays and
+//! live sending can look at them between pages without ever cancelling a half-done write.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use poem::web::websocket::{Message, WebSocketStream};
+use sessionforge_shared::frame;
+use sessionforge_shared::protocol::{ServerMessage, ViewerEvent, ViewerMessage};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TryRecvError;
+
+use super::hub::Hub;
+use super::live::{Item, LiveSession, Subscription};
+
+/// Stored output read per database round trip during a replay.
+const REPLAY_PAGE: usize = 256 * 1024;
+/// Most queued live items written before one flush.
+const WRITE_BATCH: usize = 64;
+/// Largest input message a viewer may send.
+const MAX_INPUT: usize = 64 * 1024;
+/// A viewer whose socket takes nothing for this long is gone (its TCP window stays shut).
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Viewer messages queued before the reader stops reading the socket.
+const CONTROL_QUEUE: usize = 64;
+
+type WsResult = io::Result<()>;
+
+/// What the reader task hands over.
+enum Control {
+    Msg(ViewerMessage),
+    Bad(String),
+}
+
+/// Serves one viewer socket until either side closes it.
+pub async fn serve(hub: Arc<Hub>, live: Arc<LiveSession>, socket: WebSocketStream, from: u64, can_input: bool) {
+    let (sink, stream) = socket.split();
+    let (tx, ctrl) = mpsc::channel(CONTROL_QUEUE);
+    let reader = tokio::spawn(read_controls(stream, tx));
+    let mut viewer = Viewer { hub, live, sink, pos: from, can_input, ctrl, paused: false };
+    match viewer.run().await {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => {}
+        Err(e) => tracing::debug!(error = %e, "viewer disconnected"),
+    }
+    reader.abort();
+}
+
+async fn read_controls(mut stream: SplitStream<WebSocketStream>, tx: mpsc::Sender<Control>) {
+    while let Some(msg) = stream.next().await {
+        let control = match msg {
+            Ok(Message::Text(text)) => match serde_json::from_str::<ViewerMessage>(&text) {
+                Ok(ViewerMessage::Unknown) => {
+                    tracing::debug!("ignoring an unknown message kind from a viewer");
+                    continue;
+                }
+                Ok(m) => Control::Msg(m),
+                Err(e) => Control::Bad(e.to_string()),
+            },
+            Ok(Message::Close(_)) | Err(_) => break,
+            Ok(_) => continue,
+        };
+        if tx.send(control).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// The viewer went away (its socket closed); not an error worth logging.
+fn gone() -> io::Error {
+    io::Error::new(io::ErrorKind::ConnectionAborted, "viewer gone")
+}
+
+struct Viewer {
+    hub: Arc<Hub>,
+    live: Arc<LiveSession>,
+    sink: SplitSink<WebSocketStream, Message>,
+    /// Everything before this offset has been delivered (or reported as a gap).
+    pos: u64,
+    can_input: bool,
+    ctrl: mpsc::Receiver<Control>,
+    paused: bool,
+}
+
+impl Viewer {
+    async fn run(&mut self) -> WsResult {
+        // A viewer may ask for an offset beyond what the server has (it saw live output that
+        // was not stored before a crash): it then waits for the agent to resend from there.
+        let mut sub = self.live.subscribe(self.pos);
+        // Output before `retained_from` is gone (retention): `from` says where it starts. Later
+        // resyncs report anything lost meanwhile as a gap instead.
+        self.pos = self.pos.max(sub.retained_from);
+        self.event(&ViewerEvent::Attached {
+            session_id: self.live.id,
+            can_input: self.can_input,
+            state: sub.state,
+            exit_code: sub.exit_code,
+            from: self.pos,
+            end: sub.live_end,
+        })
+        .await?;
+        self.catch_up(&mut sub).await?;
+        loop {
+            tokio::select! {
+                item = sub.rx.recv(), if !self.paused => match item {
+                    Ok(item) => {
+                        // Send whatever else is already waiting in one flush.
+                        self.feed(&item).await?;
+                        for _ in 0..WRITE_BATCH {
+                            match sub.rx.try_recv() {
+                                Ok(next) => self.feed(&next).await?,
+                                Err(_) => break,
+                            }
+                        }
+                        self.flush().await?;
+                    }
+                    Err(RecvError::Lagged(_)) => {
+                        self.event(&ViewerEvent::Resync { from: self.pos }).await?;
+                        sub = self.live.subscribe(self.pos);
+                        self.catch_up(&mut sub).await?;
+                    }
+                    Err(RecvError::Closed) => return Ok(()),
+                },
+                control = self.ctrl.recv() => match control {
+                    Some(c) => self.control(c).await?,
+                    None => return Ok(()),
+                },
+            }
+        }
+    }
+
+    /// Replays storage from `pos` up to the subscription's unstored tail, then the tail, then
+    /// says "live". Looks at the viewer's messages between pages, and stops while paused.
+    async fn catch_up(&mut self, sub: &mut Subscription) -> WsResult {
+        if self.pos < sub.retained_from {
+            let (offset, length) = (self.pos, sub.retained_from - self.pos);
+            self.event(&ViewerEvent::Gap { offset, length }).await?;
+            self.pos = sub.retained_from;
+        }
+        while self.pos < sub.tail_start {
+            self.controls_between_pages().await?;
+            let chunks = self
+                .hub
+                .store()
+                .read_output(self.live.id, self.pos, sub.tail_start, REPLAY_PAGE)
+                .await
+                .map_err(io::Error::other)?;
+            if chunks.is_empty() {
+                break;
+            }
+            for c in chunks {
+                let item = match c.data {
+                    Some(data) => Item::Output {
+                        offset: c.start,
+                        end: c.end,
+                        frame: frame::encode_output(self.live.id, c.start, &data).into(),
+                    },
+                    None => Item::Gap { offset: c.start, length: c.end - c.start },
+                };
+                self.feed(&item).await?;
+            }
+            self.flush().await?;
+        }
+        for item in std::mem::take(&mut sub.snapshot) {
+            self.feed(&item).await?;
+        }
+        let offset = self.pos;
+        self.event(&ViewerEvent::Live { offset }).await
+    }
+
+    /// Handles the viewer's waiting messages; while it is paused, waits until it resumes.
+    async fn controls_between_pages(&mut self) -> WsResult {
+        loop {
+            let control = if self.paused {
+                self.ctrl.recv().await.ok_or_else(gone)?
+            } else {
+                match self.ctrl.try_recv() {
+                    Ok(c) => c,
+                    Err(TryRecvError::Empty) => return Ok(()),
+                    Err(TryRecvError::Disconnected) => return Err(gone()),
+                }
+            };
+            self.control(control).await?;
+        }
+    }
+
+    async fn control(&mut self, control: Control) -> WsResult {
+        match control {
+            Control::Msg(ViewerMessage::Pause) => self.paused = true,
+            Control::Msg(ViewerMessage::Resume) => self.paused = false,
+            Control::Msg(m) => self.command(m).await?,
+            Control::Bad(e) => self.error("BAD_MESSAGE", &format!("cannot parse message: {e}")).await?,
+        }
+        Ok(())
+    }
+
+    /// Queues an item without flushing, skipping or trimming what the viewer already has, and
+    /// reporting any hole before it as a gap.
+    async fn feed(&mut self, item: &Item) -> WsResult {
+        match item {
+            Item::Output { offset, end, frame: bytes } => {
+                if *end <= self.pos {
+                    return Ok(());
+                }
+                if *offset > self.pos {
+                    let gap = ViewerEvent::Gap { offset: self.pos, length: offset - self.pos };
+                    self.put(event_message(&gap)).await?;
+                    self.pos = *offset;
+                }
+                let msg = if *offset == self.pos {
+                    bytes.to_vec()
+                } else {
+                    let skip = usize::try_from(self.pos - offset).unwrap_or(0);
+                    frame::encode_output(self.live.id, self.pos, &bytes[frame::HEADER_LEN + skip..])
+                };
+                self.put(Message::Binary(msg)).await?;
+                self.pos = *end;
+            }
+            Item::Gap { offset, length } => {
+                let end = offset.saturating_add(*length);
+                if end <= self.pos {
+                    return Ok(());
+                }
+                // Anything between what was delivered and the gap is missing too: one gap.
+                let start = self.pos;
+                self.put(event_message(&ViewerEvent::Gap { offset: start, length: end - start })).await?;
+                self.pos = end;
+            }
+            Item::State { state, exit_code } => {
+                self.put(event_message(&ViewerEvent::State { state: *state, exit_code: *exit_code })).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn command(&mut self, msg: ViewerMessage) -> WsResult {
+        let session_id = self.live.id;
+        let to_agent = match msg {
+            ViewerMessage::Input { data } if data.len() <= MAX_INPUT => ServerMessage::Input { session_id, data },
+            ViewerMessage::Input { .. } => {
+                return self.error("INPUT_TOO_LARGE", "input messages are limited to 64 KiB").await;
+            }
+            ViewerMessage::Resize { cols, rows } if cols > 0 && rows > 0 => {
+                ServerMessage::Resize { session_id, cols, rows }
+            }
+            ViewerMessage::Resize { .. } => return self.error("BAD_SIZE", "cols and rows must be positive").await,
+            _ => return Ok(()),
+        };
+        if !self.can_input {
+            return self.error("READ_ONLY", "your role in this org can watch this session but not type into it").await;
+        }
+        if self.hub.send_to_owner(session_id, to_agent).is_err() {
+            return self.error("NOT_CONNECTED", "the session's agent is not connected").await;
+        }
+        Ok(())
+    }
+
+    async fn put(&mut self, msg: Message) -> WsResult {
+        tokio::time::timeout(WRITE_TIMEOUT, self.sink.feed(msg)).await.map_err(|_| stalled())?
+    }
+
+    async fn flush(&mut self) -> WsResult {
+        tokio::time::timeout(WRITE_TIMEOUT, self.sink.flush()).await.map_err(|_| stalled())?
+    }
+
+    async fn event(&mut self, ev: &ViewerEvent) -> WsResult {
+        self.put(event_message(ev)).await?;
+        self.flush().await
+    }
+
+    async fn error(&mut self, code: &str, message: &str) -> WsResult {
+        self.event(&ViewerEvent::Error { code: code.into(), message: message.into() }).await
+    }
+}
+
+fn stalled() -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, "the viewer accepted nothing for 30 s")
+}
+
+fn event_message(ev: &ViewerEvent) -> Message {
+    Message::Text(serde_json::to_string(ev).unwrap_or_else(|_| "{}".into()))
+}
