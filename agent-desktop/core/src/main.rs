@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use sessionforge_agent::agent::Agent;
 use sessionforge_agent::config::{AgentConfig, CredentialStore, Paths};
 use sessionforge_agent::{enroll, status, wrap};
@@ -31,19 +31,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Exchange a one-time enrollment token for this machine's credential.
-    Enroll {
-        /// The server, such as https://sessionforge.example.com:8443
-        #[arg(long, env = "SESSIONFORGE_SERVER_URL")]
-        server: String,
-        #[arg(long, env = "SESSIONFORGE_TOKEN")]
-        token: String,
-        /// Expected SHA-256 fingerprint of a self-signed server certificate (as the server prints it).
-        #[arg(long)]
-        fingerprint: Option<String>,
-        /// Where to keep the credential.
-        #[arg(long, value_enum)]
-        credential_store: Option<StoreArg>,
-    },
+    Enroll(EnrollArgs),
     /// Connect to the server, relay sessions and discover AI CLIs until stopped.
     Run,
     /// Run a command in a terminal relayed to the server: `sessionforge-agent wrap -- claude`.
@@ -56,6 +44,34 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+// `enroll`'s flags (a plain comment: a doc comment here would replace the subcommand's help).
+// `Debug` is written by hand so that the token never shows.
+#[derive(Args)]
+struct EnrollArgs {
+    /// The server, such as https://sessionforge.example.com:8443
+    #[arg(long, env = "SESSIONFORGE_SERVER_URL")]
+    server: String,
+    #[arg(long, env = "SESSIONFORGE_TOKEN")]
+    token: String,
+    /// Expected SHA-256 fingerprint of a self-signed server certificate (as the server prints it).
+    #[arg(long)]
+    fingerprint: Option<String>,
+    /// Where to keep the credential.
+    #[arg(long, value_enum)]
+    credential_store: Option<StoreArg>,
+}
+
+impl std::fmt::Debug for EnrollArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnrollArgs")
+            .field("server", &self.server)
+            .field("token", &"<redacted>")
+            .field("fingerprint", &self.fingerprint)
+            .field("credential_store", &self.credential_store)
+            .finish()
+    }
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -98,7 +114,7 @@ async fn dispatch(cli: Cli) -> Result<i32> {
     let paths = Paths::resolve(cli.config_dir.as_deref());
     let mut cfg = AgentConfig::load(&paths)?;
     match cli.command {
-        Command::Enroll { server, token, fingerprint, credential_store } => {
+        Command::Enroll(EnrollArgs { server, token, fingerprint, credential_store }) => {
             if let Some(store) = credential_store {
                 cfg.credential_store = match store {
                     StoreArg::Auto => CredentialStore::Auto,
@@ -214,5 +230,27 @@ fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
         Ok(async move {
             ctrl_c.recv().await;
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_of_parsed_flags_hides_the_enrollment_token() {
+        let token = "sfe_enrollment_token_that_must_stay_secret";
+        let cli =
+            Cli::try_parse_from(["sessionforge-agent", "enroll", "--server", "https://sf.example", "--token", token])
+                .expect("parses");
+        let debug = format!("{cli:?}");
+        assert!(!debug.contains(token), "enrollment token leaked: {debug}");
+        assert!(debug.contains("<redacted>") && debug.contains("https://sf.example"), "{debug}");
+    }
+
+    #[test]
+    fn enroll_keeps_its_help_text() {
+        let help = <Cli as clap::CommandFactory>::command().render_help().to_string();
+        assert!(help.contains("Exchange a one-time enrollment token"), "{help}");
     }
 }

@@ -29,13 +29,22 @@ struct ApiKeyScheme(Bearer);
 #[allow(dead_code)]
 struct SessionScheme(ApiKey);
 
-/// How the caller authenticated.
-#[derive(Clone, Debug)]
+/// How the caller authenticated. `Debug` never shows the sign-in token.
+#[derive(Clone)]
 pub enum Via {
     /// A browser sign-in; carries the cookie token (needed to sign out).
     Session { token: String },
     /// A personal API key, with its scopes.
     ApiKey(StoredKey),
+}
+
+impl std::fmt::Debug for Via {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Via::Session { .. } => f.debug_struct("Session").field("token", &"<redacted>").finish(),
+            Via::ApiKey(key) => f.debug_tuple("ApiKey").field(key).finish(),
+        }
+    }
 }
 
 /// An authenticated caller.
@@ -147,5 +156,29 @@ impl<'a> ApiExtractor<'a> for Auth {
         _opts: ExtractParamOptions<()>,
     ) -> poem::Result<Self> {
         Auth::from_poem_request(req).await.map_err(Into::into)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sessionforge_shared::ids::UserId;
+
+    use super::*;
+
+    #[test]
+    fn debug_hides_the_sign_in_token() {
+        let token = "cookie-token-that-must-stay-secret";
+        let user = User {
+            id: UserId::new(),
+            email: "a@example.com".into(),
+            display_name: "A".into(),
+            is_admin: false,
+            created_at: 0,
+        };
+        let auth = Auth { user, via: Via::Session { token: token.into() } };
+        let debug = format!("{auth:?}");
+        assert!(!debug.contains(token), "sign-in token leaked: {debug}");
+        assert!(debug.contains("<redacted>"), "{debug}");
+        assert!(debug.contains("a@example.com"), "the rest stays visible: {debug}");
     }
 }

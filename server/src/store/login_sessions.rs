@@ -9,13 +9,26 @@ use super::{Store, StoreError, now, parse_col};
 /// How often `last_seen_at` is refreshed, in seconds (see the API-key equivalent).
 const LAST_SEEN_GRANULARITY: i64 = 60;
 
-#[derive(Clone, Debug)]
+/// A browser sign-in to store. `Debug` never shows the token hash.
+#[derive(Clone)]
 pub struct NewLogin {
     pub token_hash: Vec<u8>,
     pub user_id: UserId,
     pub expires_at: i64,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+}
+
+impl std::fmt::Debug for NewLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewLogin")
+            .field("token_hash", &"<redacted>")
+            .field("user_id", &self.user_id)
+            .field("expires_at", &self.expires_at)
+            .field("ip", &self.ip)
+            .field("user_agent", &self.user_agent)
+            .finish()
+    }
 }
 
 impl Store {
@@ -82,5 +95,24 @@ impl Store {
                 Ok(())
             })
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_the_token_hash() {
+        let new = NewLogin {
+            token_hash: vec![0xab; 32],
+            user_id: UserId::new(),
+            expires_at: 1,
+            ip: Some("10.0.0.1".into()),
+            user_agent: None,
+        };
+        let debug = format!("{new:?}");
+        assert!(!debug.contains("171"), "token hash bytes leaked: {debug}");
+        assert!(debug.contains("<redacted>") && debug.contains("10.0.0.1"), "{debug}");
     }
 }

@@ -28,12 +28,24 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
-#[derive(Clone, Debug)]
+/// An account to create. `Debug` never shows the password hash.
+#[derive(Clone)]
 pub struct NewUser {
     pub email: String,
     pub display_name: String,
     pub password_hash: String,
     pub is_admin: bool,
+}
+
+impl std::fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUser")
+            .field("email", &self.email)
+            .field("display_name", &self.display_name)
+            .field("password_hash", &"<redacted>")
+            .field("is_admin", &self.is_admin)
+            .finish()
+    }
 }
 
 const USER_COLS: &str = "id, email, display_name, is_admin, created_at";
@@ -164,4 +176,28 @@ fn insert_user(tx: &rusqlite::Transaction<'_>, new: &NewUser) -> Result<(User, O
         params![org.to_string(), user.id.to_string(), Role::Owner.as_str(), user.created_at],
     )?;
     Ok((user, org))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_password_hashes() {
+        let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo";
+        let new = NewUser {
+            email: "a@example.com".into(),
+            display_name: "A".into(),
+            password_hash: hash.into(),
+            is_admin: true,
+        };
+        let debug = format!("{new:?}");
+        assert!(!debug.contains(hash) && !debug.contains("argon2"), "password hash leaked: {debug}");
+        assert!(debug.contains("a@example.com"), "{debug}");
+
+        let user =
+            User { id: UserId::new(), email: new.email, display_name: new.display_name, is_admin: true, created_at: 0 };
+        let debug = format!("{:?}", Credentials { user, password_hash: hash.into() });
+        assert!(!debug.contains(hash) && !debug.contains("argon2"), "password hash leaked: {debug}");
+    }
 }
