@@ -1,10 +1,11 @@
 //! The state every handler shares: settings, keys, the store, rate limits and metrics.
 
+use std::fmt;
 use std::ops::Deref;
 use std::sync::{Arc, Mutex};
 
 use crate::auth::ratelimit::RateLimits;
-use crate::keys::{Keys, SECRETS_FILE};
+use crate::keys::{Keys, KeysError, SECRETS_FILE};
 use crate::metrics::Metrics;
 use crate::relay::Relay;
 use crate::settings::Settings;
@@ -14,7 +15,6 @@ use crate::store::Store;
 #[derive(Clone, Debug)]
 pub struct AppState(Arc<Inner>);
 
-#[derive(Debug)]
 pub struct Inner {
     pub settings: Settings,
     pub keys: Keys,
@@ -28,6 +28,28 @@ pub struct Inner {
     pub tls_fingerprint: Option<String>,
     /// The one-time admin setup token while no admin exists.
     setup_token: Mutex<Option<String>>,
+}
+
+/// Written by hand so that the setup token never reaches logs: it shows only whether one is set.
+impl fmt::Debug for Inner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `try_lock`: formatting must never block or deadlock, even while the token is being consumed.
+        let setup_token = match self.setup_token.try_lock() {
+            Ok(token) => token.as_ref().map(|_| "<redacted>"),
+            Err(_) => Some("<unavailable>"),
+        };
+        f.debug_struct("Inner")
+            .field("settings", &self.settings)
+            .field("keys", &self.keys)
+            .field("store", &self.store)
+            .field("limits", &self.limits)
+            .field("metrics", &self.metrics)
+            .field("relay", &self.relay)
+            .field("public_url", &self.public_url)
+            .field("tls_fingerprint", &self.tls_fingerprint)
+            .field("setup_token", &setup_token)
+            .finish()
+    }
 }
 
 impl Deref for AppState {
@@ -72,13 +94,77 @@ impl Inner {
         self.setup_token.lock().map(|t| t.clone()).unwrap_or(None)
     }
 
-    /// Forgets the setup token in memory and on disk once the first admin exists.
-    pub fn consume_setup_token(&self) -> Result<(), crate::keys::KeysError> {
+    /// Forgets the setup token in memory and on disk once the first admin exists. The file is
+    /// written on the blocking pool, so that a slow disk never stalls the async runtime.
+    pub async fn consume_setup_token(&self) -> Result<(), KeysError> {
         if let Ok(mut token) = self.setup_token.lock() {
             *token = None;
         }
         let mut keys = self.keys.clone();
         keys.setup_token = None;
-        keys.save(&self.settings.data_dir.join(SECRETS_FILE))
+        let path = self.settings.data_dir.join(SECRETS_FILE);
+        let shown = path.display().to_string();
+        tokio::task::spawn_blocking(move || keys.save(&path))
+            .await
+            .map_err(|e| KeysError::Io { path: shown, source: std::io::Error::other(e) })?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::relay::RelayTasks;
+
+    const TOKEN: &str = "setup-token-that-must-stay-secret";
+
+    /// A state whose settings point at `data_dir`, with its store in `db_dir`.
+    async fn state(data_dir: &Path, db_dir: &Path) -> (AppState, RelayTasks) {
+        let settings = Settings { data_dir: data_dir.to_path_buf(), ..Settings::default() };
+        let store = Store::open(&db_dir.join("test.db"), 1, Duration::from_secs(5)).expect("store");
+        let mut keys = Keys::generate();
+        keys.setup_token = Some(TOKEN.into());
+        let (relay, tasks) = Relay::start(store.clone(), settings.relay.clone()).await.expect("relay");
+        let state = AppState::new(settings, keys, store, Metrics::new(), relay, "https://localhost:8443".into(), None);
+        (state, tasks)
+    }
+
+    #[tokio::test]
+    async fn debug_shows_only_that_a_setup_token_exists() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (state, tasks) = state(dir.path(), dir.path()).await;
+        let debug = format!("{state:?}");
+        assert!(!debug.contains(TOKEN), "setup token leaked: {debug}");
+        assert!(debug.contains(r#"setup_token: Some("<redacted>")"#), "{debug}");
+        tasks.persister.abort();
+        tasks.sweeper.abort();
+    }
+
+    #[tokio::test]
+    async fn consuming_the_setup_token_forgets_it_in_memory_and_on_disk() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (state, tasks) = state(dir.path(), dir.path()).await;
+        state.keys.save(&dir.path().join(SECRETS_FILE)).expect("save");
+        state.consume_setup_token().await.expect("consume");
+        assert_eq!(state.setup_token(), None);
+        let on_disk = Keys::load(&dir.path().join(SECRETS_FILE)).expect("load").expect("present");
+        assert_eq!(on_disk.setup_token, None);
+        assert!(format!("{state:?}").contains("setup_token: None"));
+        tasks.persister.abort();
+        tasks.sweeper.abort();
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_is_reported_and_the_token_is_still_forgotten() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let missing = dir.path().join("no-such-dir");
+        let (state, tasks) = state(&missing, dir.path()).await;
+        let err = state.consume_setup_token().await.expect_err("the data dir does not exist");
+        assert!(matches!(err, KeysError::Io { .. }), "{err}");
+        assert_eq!(state.setup_token(), None);
+        tasks.persister.abort();
+        tasks.sweeper.abort();
     }
 }

@@ -65,7 +65,7 @@ impl SetupApi {
             StoreError::Conflict(_) => ApiError::conflict("SETUP_DONE", "setup is already complete; sign in instead"),
             other => other.into(),
         })?;
-        if let Err(e) = state.consume_setup_token() {
+        if let Err(e) = state.consume_setup_token().await {
             tracing::error!(error = %e, "could not remove the used setup token from disk");
         }
         tracing::info!(user = %user.id, "first administrator created");
