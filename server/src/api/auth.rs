@@ -129,6 +129,9 @@ impl AuthApi {
         if !matches!(auth.via, Via::Session { .. }) {
             return Err(ApiError::forbidden("SESSION_REQUIRED", "change your password from a browser sign-in"));
         }
+        // It checks a password and mints a sign-in, so it shares the sign-in limits (per address
+        // and per account) rather than being a way around them.
+        state.limits.login(client_ip(req, state.settings.behind_proxy), &auth.user.email)?;
         validate::password_policy(&body.new_password)?;
         let current = state.store.password_hash(auth.user.id).await?;
         if !password::verify(body.current_password.clone(), Some(current)).await {

@@ -11,6 +11,7 @@ mod cli;
 mod dashboard;
 mod http_surface;
 mod openapi;
+mod rate_limits;
 #[cfg(unix)]
 mod raw_agent;
 #[cfg(unix)]
