@@ -72,14 +72,20 @@ fn daemon_lock(paths: &Paths) -> Result<File, AgentError> {
 
 impl Agent {
     /// Starts the agent. `mode_label` names it in status files (`daemon`, `wrap`, `tray`).
-    pub fn start(cfg: &AgentConfig, paths: &Paths, mode: AgentMode, mode_label: &str) -> Result<Agent, AgentError> {
+    /// Async because loading the credential may wait on the Secret Service (on a blocking thread).
+    pub async fn start(
+        cfg: &AgentConfig,
+        paths: &Paths,
+        mode: AgentMode,
+        mode_label: &str,
+    ) -> Result<Agent, AgentError> {
         let machine_id = cfg.machine_id.filter(|_| cfg.is_enrolled()).ok_or(AgentError::NotEnrolled)?;
         let lock = match mode {
             AgentMode::Daemon => Some(daemon_lock(paths)?),
             AgentMode::Wrap => None,
         };
         let location = cfg.credential_location.unwrap_or(CredentialStore::Auto);
-        let credential = credentials::load(location, &paths.state_dir, &machine_id.to_string())?;
+        let credential = credentials::load_async(location, paths.state_dir.clone(), machine_id.to_string()).await?;
         let sessions = Sessions::new(cfg.buffer_bytes);
         let discovered = Arc::new(Mutex::new(Vec::new()));
         let (shutdown_tx, shutdown_rx) = watch::channel(false);

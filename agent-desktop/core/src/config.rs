@@ -27,17 +27,38 @@ pub enum ConfigError {
     Write { path: String, source: std::io::Error },
 }
 
-/// Where the agent keeps its machine credential.
+/// Where the agent keeps its machine credential: what `credential_store` asks for, and what
+/// `credential_location` records (always a concrete store: `secret-service`, `keyutils`,
+/// `keyring` or `file`). See [`crate::credentials`] for how `auto` chooses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum CredentialStore {
-    /// The OS keyring when one works, else a 0600 file (with a warning).
+    /// The best store that works: on Linux the Secret Service, then kernel keyutils; elsewhere
+    /// the OS keyring; else a 0600 file (with a warning).
     #[default]
     Auto,
-    /// The OS keyring only (macOS Keychain, Windows Credential Manager, Linux kernel keyutils).
+    /// The OS keyring only: macOS Keychain, Windows Credential Manager, and on Linux the Secret
+    /// Service, then kernel keyutils. As a recorded location on Linux (written by agents before
+    /// the Secret Service was supported) it means kernel keyutils.
     Keyring,
+    /// Linux: the freedesktop Secret Service over D-Bus (GNOME Keyring, KWallet, KeePassXC).
+    SecretService,
+    /// Linux: the kernel's keyutils user keyring (works headless; lost on reboot).
+    Keyutils,
     /// A file readable only by the user.
     File,
+}
+
+impl std::fmt::Display for CredentialStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CredentialStore::Auto => "best available credential store",
+            CredentialStore::Keyring => "OS keyring",
+            CredentialStore::SecretService => "Secret Service",
+            CredentialStore::Keyutils => "kernel keyutils keyring",
+            CredentialStore::File => "credential file",
+        })
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -51,7 +72,7 @@ pub struct AgentConfig {
     /// self-signed. Empty means normal WebPKI validation.
     pub server_fingerprint: String,
     pub credential_store: CredentialStore,
-    /// Where enrollment actually stored the credential (`keyring` or `file`).
+    /// Where enrollment actually stored the credential, so that loading looks there.
     pub credential_location: Option<CredentialStore>,
     /// Unacknowledged output kept per session before the oldest is dropped (and reported).
     pub buffer_bytes: usize,
@@ -170,13 +191,31 @@ mod tests {
         cfg.server_url = "https://example.test:8443".into();
         cfg.machine_id = Some(Uuid::new_v4());
         cfg.server_fingerprint = "AB:CD".into();
-        cfg.credential_location = Some(CredentialStore::File);
+        cfg.credential_location = Some(CredentialStore::SecretService);
         cfg.save_enrollment(&paths).expect("save");
+        let text = std::fs::read_to_string(&paths.config_file).expect("read");
+        assert!(text.contains("credential_location = \"secret-service\""), "{text}");
         let again = AgentConfig::load(&paths).expect("reload");
         assert_eq!(again.server_url, "https://example.test:8443");
         assert_eq!(again.machine_id, cfg.machine_id);
         assert_eq!(again.buffer_bytes, 65536, "user keys survive");
-        assert_eq!(again.credential_location, Some(CredentialStore::File));
+        assert_eq!(again.credential_location, Some(CredentialStore::SecretService));
         assert!(again.is_enrolled());
+    }
+
+    #[test]
+    fn every_credential_store_name_parses() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let paths = Paths::resolve(Some(dir.path()));
+        for (name, store) in [
+            ("auto", CredentialStore::Auto),
+            ("keyring", CredentialStore::Keyring),
+            ("secret-service", CredentialStore::SecretService),
+            ("keyutils", CredentialStore::Keyutils),
+            ("file", CredentialStore::File),
+        ] {
+            std::fs::write(&paths.config_file, format!("credential_store = \"{name}\"\n")).expect("write");
+            assert_eq!(AgentConfig::load(&paths).expect(name).credential_store, store);
+        }
     }
 }

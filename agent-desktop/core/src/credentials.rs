@@ -1,10 +1,35 @@
-//! The machine credential: kept in the OS keyring (macOS Keychain, Windows Credential Manager,
-//! Linux kernel keyutils, which works headless), or, where no keyring works at all, in a file
-//! only the user can read, with a warning. It never appears in logs or `Debug` output.
+//! The machine credential, stored with the `keyring` crate. It never appears in logs or
+//! `Debug` output.
 //!
-//! Note on Linux: keyutils keys live in kernel memory and do not survive a reboot. An agent
-//! that finds its credential gone says so and asks to be enrolled again; set
-//! `credential_store = "file"` on machines that reboot unattended.
+//! With `credential_store = "auto"` (the default) enrollment uses the first store that works,
+//! where "works" means the write reads back:
+//! - on Linux, the Secret Service (GNOME Keyring, KWallet, KeePassXC) when a D-Bus session bus
+//!   is present and the service answers; else the kernel's keyutils keyring, which works
+//!   headless but loses its keys on reboot; else
+//! - on macOS and Windows, the Keychain or Credential Manager; else
+//! - a file only the user can read (0600), with a warning.
+//!
+//! `"keyring"` means the OS keyring only (on Linux the Secret Service, then keyutils);
+//! `"secret-service"`, `"keyutils"` (Linux) and `"file"` name one store. Enrollment records
+//! the store it used as `credential_location` in agent.toml, and loading looks there.
+//!
+//! Secret Service calls block (up to 20 s when the service does not answer) and must not run
+//! on an async runtime's threads: async callers use [`save_async`] and [`load_async`].
+//!
+//! Note on keyutils: an agent that finds its credential gone after a reboot says so and asks
+//! to be enrolled again; machines that reboot unattended without a Secret Service should set
+//! `credential_store = "file"`.
+
+#[cfg(target_os = "linux")]
+mod linux;
+#[cfg(not(target_os = "linux"))]
+mod native;
+mod select;
+
+#[cfg(target_os = "linux")]
+use linux as platform;
+#[cfg(not(target_os = "linux"))]
+use native as platform;
 
 use std::path::{Path, PathBuf};
 
@@ -16,18 +41,31 @@ use crate::config::CredentialStore;
 const SERVICE: &str = "sessionforge-agent";
 /// File name of the fallback credential file inside the state dir.
 const FILE: &str = "credential";
+/// Whether the Linux stores (Secret Service, keyutils) exist here.
+const LINUX: bool = cfg!(target_os = "linux");
 
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialError {
-    #[error("the OS keyring is not available: {0}")]
-    NoKeyring(String),
-    #[error(
-        "the machine credential is missing from the {0}; enroll this machine again \
-         (keyutils keys do not survive a reboot: set credential_store = \"file\" to keep it on disk)"
-    )]
-    Missing(&'static str),
+    #[error("the {store} is not available: {reason}")]
+    Unavailable { store: CredentialStore, reason: String },
+    #[error("the {0} exists only on Linux; use credential_store = \"keyring\", \"file\" or \"auto\"")]
+    Unsupported(CredentialStore),
+    #[error("no credential store worked ({0})")]
+    NoStore(String),
+    #[error("the machine credential is missing from the {place}; enroll this machine again{}", reboot_note(*.reboot_hint))]
+    Missing { place: String, reboot_hint: bool },
     #[error("cannot read or write {path}: {source}")]
     Io { path: String, source: std::io::Error },
+    #[error("the credential task failed: {0}")]
+    Task(String),
+}
+
+fn reboot_note(show: bool) -> &'static str {
+    if show {
+        " (keyutils keys do not survive a reboot: set credential_store = \"file\" to keep it on disk)"
+    } else {
+        ""
+    }
 }
 
 /// A machine credential. `Debug` never shows it.
@@ -53,96 +91,123 @@ fn file_path(state_dir: &Path) -> PathBuf {
     state_dir.join(FILE)
 }
 
-/// On Linux the entry lives in the kernel's *user* keyring (shared by the user's login shells,
-/// systemd user services and desktop session), and is linked into the persistent keyring when
-/// there is one. keyring's default, the session keyring, is per login session: an agent started
-/// by systemd would not see a credential enrolled from a terminal.
-#[cfg(target_os = "linux")]
-fn keyring_entry(machine_id: &str) -> Result<keyring::Entry, CredentialError> {
-    use linux_keyutils::{KeyRing, KeyRingIdentifier};
-    let user = KeyRing::from_special_id(KeyRingIdentifier::User, true)
-        .map_err(|e| CredentialError::NoKeyring(format!("kernel keyutils: {e:?}")))?;
-    let credential = keyring::keyutils::KeyutilsCredential {
-        session: user,
-        persistent: KeyRing::get_persistent(KeyRingIdentifier::User).ok(),
-        description: format!("{SERVICE}:{machine_id}"),
-    };
-    Ok(keyring::Entry::new_with_credential(Box::new(credential)))
+fn missing(store: CredentialStore) -> CredentialError {
+    CredentialError::Missing { place: store.to_string(), reboot_hint: store == CredentialStore::Keyutils }
 }
 
-#[cfg(not(target_os = "linux"))]
-fn keyring_entry(machine_id: &str) -> Result<keyring::Entry, CredentialError> {
-    keyring::Entry::new(SERVICE, machine_id).map_err(|e| CredentialError::NoKeyring(e.to_string()))
-}
-
-fn save_keyring(machine_id: &str, secret: &Secret) -> Result<(), CredentialError> {
-    let entry = keyring_entry(machine_id)?;
-    entry.set_password(secret.expose()).map_err(|e| CredentialError::NoKeyring(e.to_string()))?;
-    // Read it back: some "keyrings" accept writes they cannot serve.
-    match entry.get_password() {
-        Ok(back) if back == secret.expose() => Ok(()),
-        Ok(_) => Err(CredentialError::NoKeyring("the keyring returned a different value".into())),
-        Err(e) => Err(CredentialError::NoKeyring(e.to_string())),
+/// Writes to one concrete store, and reads the value back: some keyrings accept writes they
+/// cannot serve.
+fn save_to(store: CredentialStore, state_dir: &Path, machine_id: &str, secret: &Secret) -> Result<(), CredentialError> {
+    if store == CredentialStore::File {
+        let path = file_path(state_dir);
+        let io = |source| CredentialError::Io { path: path.display().to_string(), source };
+        files::create_private_dir(state_dir).map_err(io)?;
+        return files::write_private_atomic(&path, secret.expose().as_bytes()).map_err(io);
     }
+    let secret = secret.clone();
+    platform::with_entry(store, machine_id, move |entry| {
+        let failed = |reason: String| CredentialError::Unavailable { store, reason };
+        entry.set_password(secret.expose()).map_err(|e| failed(e.to_string()))?;
+        let back = match entry.get_password() {
+            Ok(back) if back == secret.expose() => return Ok(()),
+            Ok(_) => failed("it returned a different value than was written".into()),
+            Err(e) => failed(format!("it cannot read back what was written: {e}")),
+        };
+        let _ = entry.delete_credential();
+        Err(back)
+    })
 }
 
-fn save_file(state_dir: &Path, secret: &Secret) -> Result<(), CredentialError> {
-    let path = file_path(state_dir);
-    let io = |source| CredentialError::Io { path: path.display().to_string(), source };
-    files::create_private_dir(state_dir).map_err(io)?;
-    files::write_private_atomic(&path, secret.expose().as_bytes()).map_err(io)
+/// Reads from one concrete store.
+fn load_from(store: CredentialStore, state_dir: &Path, machine_id: &str) -> Result<Secret, CredentialError> {
+    if store == CredentialStore::File {
+        let path = file_path(state_dir);
+        return match std::fs::read_to_string(&path) {
+            Ok(s) if !s.trim().is_empty() => Ok(Secret(s.trim().to_string())),
+            Ok(_) => Err(missing(store)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(missing(store)),
+            Err(source) => Err(CredentialError::Io { path: path.display().to_string(), source }),
+        };
+    }
+    platform::with_entry(store, machine_id, move |entry| match entry.get_password() {
+        Ok(s) => Ok(Secret(s)),
+        Err(keyring::Error::NoEntry) => Err(missing(store)),
+        Err(e) => Err(CredentialError::Unavailable { store, reason: e.to_string() }),
+    })
 }
 
-/// Stores the credential as `preference` says; returns where it went (`Keyring` or `File`).
+/// Stores the credential as `preference` says; returns the store it went to, to be recorded
+/// as `credential_location`. Blocks: async callers use [`save_async`].
 pub fn save(
     preference: CredentialStore,
     state_dir: &Path,
     machine_id: &str,
     secret: &Secret,
 ) -> Result<CredentialStore, CredentialError> {
-    match preference {
-        CredentialStore::File => save_file(state_dir, secret).map(|_| CredentialStore::File),
-        CredentialStore::Keyring => save_keyring(machine_id, secret).map(|_| CredentialStore::Keyring),
-        CredentialStore::Auto => match save_keyring(machine_id, secret) {
-            Ok(()) => Ok(CredentialStore::Keyring),
-            Err(e) => {
-                tracing::warn!(
-                    error = %e,
-                    path = %file_path(state_dir).display(),
-                    "no usable OS keyring; storing the machine credential in a file readable only by you"
-                );
-                save_file(state_dir, secret).map(|_| CredentialStore::File)
-            }
-        },
+    let order = select::save_order(preference, LINUX)?;
+    let chosen = select::first_that_works(&order, |store| save_to(store, state_dir, machine_id, secret))?;
+    for (store, reason) in &chosen.passed_over {
+        tracing::info!(%store, %reason, "not storing the machine credential here");
     }
+    if select::fell_back_to_file(preference, &chosen) {
+        tracing::warn!(
+            path = %file_path(state_dir).display(),
+            "no usable OS keyring; storing the machine credential in a file readable only by you"
+        );
+    }
+    tracing::info!(store = %chosen.store, "machine credential stored");
+    Ok(chosen.store)
 }
 
-/// Loads the credential from where enrollment put it.
+/// Loads the credential from where enrollment put it (`location`, or `Auto` when none was
+/// recorded: then every store is searched). Blocks: async callers use [`load_async`].
 pub fn load(location: CredentialStore, state_dir: &Path, machine_id: &str) -> Result<Secret, CredentialError> {
-    match location {
-        CredentialStore::File => {
-            let path = file_path(state_dir);
-            match std::fs::read_to_string(&path) {
-                Ok(s) if !s.trim().is_empty() => Ok(Secret(s.trim().to_string())),
-                Ok(_) => Err(CredentialError::Missing("credential file")),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(CredentialError::Missing("credential file")),
-                Err(source) => Err(CredentialError::Io { path: path.display().to_string(), source }),
-            }
-        }
-        CredentialStore::Keyring | CredentialStore::Auto => match keyring_entry(machine_id)?.get_password() {
-            Ok(s) => Ok(Secret(s)),
-            Err(keyring::Error::NoEntry) => Err(CredentialError::Missing("OS keyring")),
-            Err(e) => Err(CredentialError::NoKeyring(e.to_string())),
-        },
-    }
+    let order = select::load_order(location, LINUX)?;
+    Ok(select::first_that_works(&order, |store| load_from(store, state_dir, machine_id))?.value)
 }
 
-/// Removes the credential from both places (signing the machine out).
+/// Removes the credential from every store (signing the machine out). Blocks.
 pub fn delete(state_dir: &Path, machine_id: &str) {
-    if let Ok(entry) = keyring_entry(machine_id) {
-        let _ = entry.delete_credential();
+    let stores: &[CredentialStore] =
+        if LINUX { &[CredentialStore::SecretService, CredentialStore::Keyutils] } else { &[CredentialStore::Keyring] };
+    for &store in stores {
+        let _ = platform::with_entry(store, machine_id, |entry| Ok(entry.delete_credential()));
     }
     let _ = std::fs::remove_file(file_path(state_dir));
+}
+
+/// [`save`] on a blocking thread, for async callers.
+pub async fn save_async(
+    preference: CredentialStore,
+    state_dir: PathBuf,
+    machine_id: String,
+    secret: Secret,
+) -> Result<CredentialStore, CredentialError> {
+    blocking(move || save(preference, &state_dir, &machine_id, &secret)).await
+}
+
+/// [`load`] on a blocking thread, for async callers.
+pub async fn load_async(
+    location: CredentialStore,
+    state_dir: PathBuf,
+    machine_id: String,
+) -> Result<Secret, CredentialError> {
+    blocking(move || load(location, &state_dir, &machine_id)).await
+}
+
+/// [`delete`] on a blocking thread, for async callers.
+pub async fn delete_async(state_dir: PathBuf, machine_id: String) {
+    let _ = blocking(move || {
+        delete(&state_dir, &machine_id);
+        Ok(())
+    })
+    .await;
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, CredentialError> + Send + 'static,
+) -> Result<T, CredentialError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| CredentialError::Task(e.to_string()))?
 }
 
 #[cfg(test)]
@@ -164,7 +229,7 @@ mod tests {
         }
         assert!(!format!("{secret:?}").contains("sfm_"));
         delete(dir.path(), "m1");
-        assert!(matches!(load(CredentialStore::File, dir.path(), "m1"), Err(CredentialError::Missing(_))));
+        assert!(matches!(load(CredentialStore::File, dir.path(), "m1"), Err(CredentialError::Missing { .. })));
     }
 
     /// The kernel keyring works headless on Linux (no D-Bus, no desktop session).
@@ -174,11 +239,14 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let machine = format!("test-{}", uuid::Uuid::new_v4());
         let secret = Secret::new(format!("sfm_{}", uuid::Uuid::new_v4().simple()));
-        let used = save(CredentialStore::Keyring, dir.path(), &machine, &secret).expect("keyutils works headless");
-        assert_eq!(used, CredentialStore::Keyring);
-        assert_eq!(load(CredentialStore::Keyring, dir.path(), &machine).expect("load").expose(), secret.expose());
+        let used = save(CredentialStore::Keyutils, dir.path(), &machine, &secret).expect("keyutils works headless");
+        assert_eq!(used, CredentialStore::Keyutils);
+        assert_eq!(load(CredentialStore::Keyutils, dir.path(), &machine).expect("load").expose(), secret.expose());
+        // Agents before Secret Service support recorded "keyring" for keyutils.
+        assert_eq!(load(CredentialStore::Keyring, dir.path(), &machine).expect("legacy").expose(), secret.expose());
         assert!(!dir.path().join(FILE).exists(), "nothing written to disk");
         delete(dir.path(), &machine);
-        assert!(load(CredentialStore::Keyring, dir.path(), &machine).is_err());
+        let err = load(CredentialStore::Keyutils, dir.path(), &machine).expect_err("deleted");
+        assert!(matches!(err, CredentialError::Missing { reboot_hint: true, .. }), "{err}");
     }
 }

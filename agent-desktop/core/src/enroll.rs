@@ -42,6 +42,7 @@ pub struct Enrolled {
     pub response: EnrollResponse,
     /// The pinned fingerprint, when the certificate was not publicly trusted.
     pub pinned: Option<String>,
+    /// The store the credential went to (never `Auto`; `Keyring` only outside Linux).
     pub stored_in: crate::config::CredentialStore,
 }
 
@@ -138,12 +139,14 @@ pub async fn enroll(
         resp.json().await.map_err(|e| EnrollError::Server { status: status.as_u16(), message: e.to_string() })?;
 
     // Replace any previous enrollment's credential before saving the new one.
+    // Keyring calls block (the Secret Service for up to its timeout): off the async threads.
     if let Some(old) = cfg.machine_id {
-        credentials::delete(&paths.state_dir, &old.to_string());
+        credentials::delete_async(paths.state_dir.clone(), old.to_string()).await;
     }
     let secret = Secret::new(response.credential.clone());
     let stored_in =
-        credentials::save(cfg.credential_store, &paths.state_dir, &response.machine_id.to_string(), &secret)?;
+        credentials::save_async(cfg.credential_store, paths.state_dir.clone(), response.machine_id.to_string(), secret)
+            .await?;
     cfg.server_url = server;
     cfg.machine_id = Some(response.machine_id);
     cfg.org_id = Some(response.org_id);

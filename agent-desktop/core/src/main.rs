@@ -76,8 +76,15 @@ impl std::fmt::Debug for EnrollArgs {
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 enum StoreArg {
+    /// The best store that works (Linux: Secret Service, then keyutils), else a 0600 file.
     Auto,
+    /// The OS keyring only (Linux: Secret Service, then keyutils).
     Keyring,
+    /// Linux: the Secret Service (GNOME Keyring, KWallet, KeePassXC).
+    SecretService,
+    /// Linux: the kernel keyutils keyring (headless; lost on reboot).
+    Keyutils,
+    /// A file readable only by you.
     File,
 }
 
@@ -119,6 +126,8 @@ async fn dispatch(cli: Cli) -> Result<i32> {
                 cfg.credential_store = match store {
                     StoreArg::Auto => CredentialStore::Auto,
                     StoreArg::Keyring => CredentialStore::Keyring,
+                    StoreArg::SecretService => CredentialStore::SecretService,
+                    StoreArg::Keyutils => CredentialStore::Keyutils,
                     StoreArg::File => CredentialStore::File,
                 };
             }
@@ -128,12 +137,7 @@ async fn dispatch(cli: Cli) -> Result<i32> {
             }
             println!(
                 "Enrolled machine {} with {} (credential in the {}).",
-                done.response.machine_id,
-                cfg.server_url,
-                match done.stored_in {
-                    CredentialStore::File => "credential file",
-                    _ => "OS keyring",
-                }
+                done.response.machine_id, cfg.server_url, done.stored_in
             );
             println!("Start relaying with: sessionforge-agent run");
             Ok(0)
@@ -141,7 +145,7 @@ async fn dispatch(cli: Cli) -> Result<i32> {
         Command::Run => {
             // Listen before saying we run, so that a signal sent right after is never fatal.
             let shutdown = shutdown_signal().context("cannot listen for shutdown signals")?;
-            let mut agent = Agent::start(&cfg, &paths, AgentMode::Daemon, "daemon")?;
+            let mut agent = Agent::start(&cfg, &paths, AgentMode::Daemon, "daemon").await?;
             println!("SessionForge agent {} relaying to {}", env!("CARGO_PKG_VERSION"), cfg.server_url);
             let mut link = agent.link.clone();
             tokio::spawn(async move {
@@ -176,7 +180,12 @@ async fn dispatch(cli: Cli) -> Result<i32> {
             } else if all.is_empty() {
                 println!("No SessionForge agent is running.");
                 if cfg.is_enrolled() {
-                    println!("Enrolled with {} as machine {}.", cfg.server_url, cfg.machine_id.unwrap_or_default());
+                    println!(
+                        "Enrolled with {} as machine {} (credential in the {}).",
+                        cfg.server_url,
+                        cfg.machine_id.unwrap_or_default(),
+                        credential_place(&cfg)
+                    );
                 } else {
                     println!("Not enrolled.");
                 }
@@ -192,9 +201,21 @@ async fn dispatch(cli: Cli) -> Result<i32> {
                         );
                     }
                 }
+                if cfg.is_enrolled() {
+                    println!("Credential in the {}.", credential_place(&cfg));
+                }
             }
             Ok(if all.is_empty() { 3 } else { 0 })
         }
+    }
+}
+
+/// Where enrollment stored the credential, for people.
+fn credential_place(cfg: &AgentConfig) -> String {
+    match cfg.credential_location {
+        Some(CredentialStore::Keyring) if cfg!(target_os = "linux") => "OS keyring (kernel keyutils)".into(),
+        Some(store) => store.to_string(),
+        None => "store chosen at enrollment (not recorded)".into(),
     }
 }
 

@@ -51,7 +51,7 @@ pub async fn run(
     command: String,
     args: Vec<String>,
 ) -> Result<Option<i32>, WrapError> {
-    let agent = Agent::start(cfg, paths, AgentMode::Wrap, "wrap")?;
+    let agent = Agent::start(cfg, paths, AgentMode::Wrap, "wrap").await?;
     let (cols, rows) = crossterm::terminal::size().unwrap_or((80, 24));
     let spec = Spawn { command, args, cwd: String::new(), cols, rows };
     let id = SessionId::new();
