@@ -164,4 +164,5 @@ fn status_shows_a_running_agent_that_cannot_connect() {
     assert_eq!(out.status.code(), Some(3), "no agent runs: {text}");
     assert!(text.contains("No SessionForge agent is running."), "{text}");
     assert!(text.contains(&format!("Enrolled with {SERVER}")), "{text}");
+    assert!(text.contains("(credential in the credential file)"), "status names the store: {text}");
 }
