@@ -72,6 +72,10 @@ impl ApiError {
     pub fn not_found() -> Self {
         Self::NotFound(body("NOT_FOUND", "no such resource"))
     }
+    /// 404 with a more helpful sentence, for lookups that are not about access.
+    pub fn not_found_because(message: impl Into<String>) -> Self {
+        Self::NotFound(body("NOT_FOUND", message))
+    }
     pub fn conflict(code: &str, message: impl Into<String>) -> Self {
         Self::Conflict(body(code, message))
     }
@@ -101,6 +105,35 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(msg) => ApiError::conflict("CONFLICT", msg),
             other => ApiError::internal(other),
         }
+    }
+}
+
+impl From<crate::releases::ReleaseError> for ApiError {
+    fn from(err: crate::releases::ReleaseError) -> Self {
+        use crate::releases::ReleaseError as E;
+        use crate::releases::artifacts::ArtifactError as A;
+        match err {
+            E::BadVersion(_) => ApiError::bad_request("INVALID_VERSION", err.to_string()),
+            E::UnknownTarget(_) => ApiError::bad_request("UNKNOWN_TARGET", err.to_string()),
+            E::UnknownChannel(_) => ApiError::bad_request("UNKNOWN_CHANNEL", err.to_string()),
+            E::NotesTooLong => ApiError::bad_request("INVALID_NOTES", err.to_string()),
+            E::Artifact(A::Empty) => ApiError::bad_request("EMPTY_ARTIFACT", err.to_string()),
+            E::Artifact(A::TooLarge(limit)) => ApiError::payload_too_large(limit),
+            E::Store(StoreError::Conflict(msg)) => ApiError::conflict("DUPLICATE_RELEASE", msg),
+            E::Store(e) => e.into(),
+            E::Artifact(A::Io(e)) => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<crate::releases::links::LinkError> for ApiError {
+    fn from(err: crate::releases::links::LinkError) -> Self {
+        use crate::releases::links::LinkError as E;
+        let code = match err {
+            E::Expired => "LINK_EXPIRED",
+            E::Invalid => "INVALID_SIGNATURE",
+        };
+        ApiError::forbidden(code, err.to_string())
     }
 }
 

@@ -8,9 +8,11 @@ pub mod auth;
 pub mod bootstrap;
 pub mod error;
 pub mod http;
+pub mod installers;
 pub mod keys;
 pub mod metrics;
 pub mod relay;
+pub mod releases;
 pub mod settings;
 pub mod state;
 pub mod store;
@@ -71,7 +73,10 @@ impl Server {
             .first()
             .and_then(|a| a.as_socket_addr().copied())
             .ok_or_else(|| bind_err(std::io::Error::other("no local address")))?;
-        let fingerprint = boot.tls.as_ref().map(|t| t.fingerprint.clone());
+        let tls_info = state::TlsInfo {
+            fingerprint: boot.tls.as_ref().map(|t| t.fingerprint.clone()),
+            pin: boot.tls.as_ref().filter(|t| t.self_signed).and_then(|t| tls::spki_pin(&t.key_pem)),
+        };
         let gauge = metrics.open_connections.clone();
         let tcp = http::conn::NoDelay(tcp);
         let acceptor = match &boot.tls {
@@ -84,7 +89,7 @@ impl Server {
         };
         let (relay, relay_tasks) = relay::Relay::start(boot.store.clone(), settings.relay.clone()).await?;
         let public_url = settings.public_url_for(local_addr);
-        let state = AppState::new(settings, boot.keys, boot.store, metrics, relay, public_url, fingerprint);
+        let state = AppState::new(settings, boot.keys, boot.store, metrics, relay, public_url, tls_info);
         Ok(Self { state, acceptor, local_addr, generated: boot.generated, relay_tasks })
     }
 

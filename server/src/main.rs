@@ -65,6 +65,37 @@ enum Command {
     /// Administer accounts directly in the database.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Publish, list and yank agent releases (works while the server runs).
+    #[command(subcommand)]
+    Release(ReleaseCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum ReleaseCommand {
+    /// Publish an agent build: `release publish --version 1.2.0 --target x86_64-unknown-linux-musl FILE`.
+    Publish {
+        #[arg(long)]
+        version: String,
+        /// Rust target triple of the build.
+        #[arg(long)]
+        target: String,
+        #[arg(long, default_value = "stable", value_parser = ["stable", "beta"])]
+        channel: String,
+        /// Release notes shown to people updating.
+        #[arg(long, default_value = "")]
+        notes: String,
+        /// The agent binary.
+        file: PathBuf,
+    },
+    /// Take a release out of the manifests.
+    Yank {
+        #[arg(long)]
+        version: String,
+        #[arg(long)]
+        target: String,
+    },
+    /// List every release.
+    List,
 }
 
 #[derive(Subcommand, Debug)]
@@ -138,6 +169,7 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Admin(cmd) => admin(settings, cmd).await,
+        Command::Release(cmd) => release(settings, cmd).await,
         Command::DefaultConfig | Command::ExportOpenapi { .. } => Ok(()),
     }
 }
@@ -225,6 +257,38 @@ async fn admin(settings: Settings, cmd: AdminCommand) -> Result<()> {
             let hash = password::hash(pw).await?;
             store.set_password(user.id, hash).await?;
             println!("password reset for {}; their browser sign-ins have ended", user.email);
+        }
+    }
+    Ok(())
+}
+
+async fn release(settings: Settings, cmd: ReleaseCommand) -> Result<()> {
+    use sessionforge_server::releases::{self, Publish, artifacts::Artifacts};
+    let boot = bootstrap(&settings).await?;
+    let store = boot.store;
+    match cmd {
+        ReleaseCommand::Publish { version, target, channel, notes, file } => {
+            let req = Publish { version, target, channel, notes, file_name: None };
+            req.validate()?;
+            let f = tokio::fs::File::open(&file).await.with_context(|| format!("cannot open {}", file.display()))?;
+            let body = tokio_util::io::ReaderStream::new(f);
+            let artifacts = Artifacts::new(&settings.data_dir);
+            let limit = settings.releases.max_upload_bytes;
+            let r = releases::publish(&store, &artifacts, req, body, limit, None).await?;
+            println!("published {} {} on {} ({} bytes, sha256 {})", r.target, r.version, r.channel, r.size, r.sha256);
+        }
+        ReleaseCommand::Yank { version, target } => {
+            let r = store
+                .yank_release(target.clone(), version.clone())
+                .await
+                .with_context(|| format!("no release {version} for {target}"))?;
+            println!("yanked {} {}; it is no longer offered", r.target, r.version);
+        }
+        ReleaseCommand::List => {
+            for r in store.releases().await? {
+                let yanked = if r.yanked_at.is_some() { " (yanked)" } else { "" };
+                println!("{:<28} {:<14} {:<7} {:>10}  {}{yanked}", r.target, r.version, r.channel, r.size, r.sha256);
+            }
         }
     }
     Ok(())

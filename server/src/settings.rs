@@ -43,6 +43,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub rate_limit: RateLimitSettings,
     pub relay: RelaySettings,
+    pub releases: ReleaseSettings,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -89,6 +90,18 @@ pub struct RateLimitSettings {
     pub login_per_ip_per_minute: u32,
     pub login_per_account_per_minute: u32,
     pub tokens_per_minute: u32,
+    pub downloads_per_ip_per_minute: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReleaseSettings {
+    /// Largest artifact that may be published, in bytes.
+    pub max_upload_bytes: u64,
+    /// Lifetime of the download links in manifests and installers, in seconds.
+    pub link_ttl_secs: u64,
+    /// No download link may live longer than this, in seconds.
+    pub max_link_ttl_secs: u64,
 }
 
 impl Default for Settings {
@@ -108,6 +121,7 @@ impl Default for Settings {
             database: DatabaseSettings::default(),
             rate_limit: RateLimitSettings::default(),
             relay: RelaySettings::default(),
+            releases: ReleaseSettings::default(),
         }
     }
 }
@@ -143,7 +157,18 @@ impl Default for RelaySettings {
 
 impl Default for RateLimitSettings {
     fn default() -> Self {
-        Self { login_per_ip_per_minute: 20, login_per_account_per_minute: 10, tokens_per_minute: 30 }
+        Self {
+            login_per_ip_per_minute: 20,
+            login_per_account_per_minute: 10,
+            tokens_per_minute: 30,
+            downloads_per_ip_per_minute: 120,
+        }
+    }
+}
+
+impl Default for ReleaseSettings {
+    fn default() -> Self {
+        Self { max_upload_bytes: 512 * 1024 * 1024, link_ttl_secs: 3600, max_link_ttl_secs: 24 * 3600 }
     }
 }
 
@@ -234,8 +259,16 @@ impl Settings {
         if limits.login_per_ip_per_minute == 0
             || limits.login_per_account_per_minute == 0
             || limits.tokens_per_minute == 0
+            || limits.downloads_per_ip_per_minute == 0
         {
             return invalid("rate_limit values must be at least 1".into());
+        }
+        let r = &self.releases;
+        if r.link_ttl_secs == 0 || r.link_ttl_secs > r.max_link_ttl_secs {
+            return invalid("releases.link_ttl_secs must be 1 to releases.max_link_ttl_secs".into());
+        }
+        if r.max_upload_bytes == 0 {
+            return invalid("releases.max_upload_bytes must be greater than 0".into());
         }
         Ok(())
     }

@@ -8,8 +8,18 @@ use crate::auth::ratelimit::RateLimits;
 use crate::keys::{Keys, KeysError, SECRETS_FILE};
 use crate::metrics::Metrics;
 use crate::relay::Relay;
+use crate::releases::artifacts::Artifacts;
 use crate::settings::Settings;
 use crate::store::Store;
+
+/// What clients need to know about the server's certificate.
+#[derive(Clone, Debug, Default)]
+pub struct TlsInfo {
+    /// SHA-256 fingerprint of the certificate, when serving TLS.
+    pub fingerprint: Option<String>,
+    /// `curl --pinnedpubkey` pin, when the certificate is self-signed.
+    pub pin: Option<String>,
+}
 
 /// Cheap to clone; all clones share one `Inner`.
 #[derive(Clone, Debug)]
@@ -26,6 +36,11 @@ pub struct Inner {
     pub public_url: String,
     /// SHA-256 fingerprint of the TLS certificate, when serving TLS.
     pub tls_fingerprint: Option<String>,
+    /// `curl --pinnedpubkey` pin of a self-signed certificate (installers use it to trust this
+    /// server without a CA).
+    pub tls_pin: Option<String>,
+    /// Stored release artifacts.
+    pub artifacts: Artifacts,
     /// The one-time admin setup token while no admin exists.
     setup_token: Mutex<Option<String>>,
 }
@@ -47,6 +62,7 @@ impl fmt::Debug for Inner {
             .field("relay", &self.relay)
             .field("public_url", &self.public_url)
             .field("tls_fingerprint", &self.tls_fingerprint)
+            .field("tls_pin", &self.tls_pin)
             .field("setup_token", &setup_token)
             .finish()
     }
@@ -67,9 +83,10 @@ impl AppState {
         metrics: Metrics,
         relay: Relay,
         public_url: String,
-        tls_fingerprint: Option<String>,
+        tls: TlsInfo,
     ) -> Self {
         let limits = RateLimits::new(&settings.rate_limit);
+        let artifacts = Artifacts::new(&settings.data_dir);
         let setup_token = Mutex::new(keys.setup_token.clone());
         Self(Arc::new(Inner {
             settings,
@@ -79,7 +96,9 @@ impl AppState {
             metrics,
             relay,
             public_url,
-            tls_fingerprint,
+            tls_fingerprint: tls.fingerprint,
+            tls_pin: tls.pin,
+            artifacts,
             setup_token,
         }))
     }
@@ -127,7 +146,8 @@ mod tests {
         let mut keys = Keys::generate();
         keys.setup_token = Some(TOKEN.into());
         let (relay, tasks) = Relay::start(store.clone(), settings.relay.clone()).await.expect("relay");
-        let state = AppState::new(settings, keys, store, Metrics::new(), relay, "https://localhost:8443".into(), None);
+        let url = "https://localhost:8443".to_string();
+        let state = AppState::new(settings, keys, store, Metrics::new(), relay, url, TlsInfo::default());
         (state, tasks)
     }
 

@@ -107,6 +107,17 @@ fn read(path: &Path) -> Result<String, TlsError> {
     std::fs::read_to_string(path).map_err(|source| TlsError::Io { path: path.display().to_string(), source })
 }
 
+/// The public-key pin of a key, as `curl --pinnedpubkey` takes it: `sha256//` and the base64
+/// SHA-256 of the key's SubjectPublicKeyInfo. Lets the one-line installers trust a
+/// self-signed server without turning verification off.
+pub fn spki_pin(key_pem: &str) -> Option<String> {
+    use base64::Engine;
+    use rcgen::PublicKeyData;
+    let key = rcgen::KeyPair::from_pem(key_pem).ok()?;
+    let digest = Sha256::digest(key.subject_public_key_info());
+    Some(format!("sha256//{}", base64::engine::general_purpose::STANDARD.encode(digest)))
+}
+
 /// SHA-256 fingerprint of the first certificate in a PEM bundle.
 pub fn fingerprint_of_pem(pem: &str) -> Option<String> {
     let der = CertificateDer::pem_slice_iter(pem.as_bytes()).next()?.ok()?;
@@ -134,5 +145,8 @@ mod tests {
         assert!(!generated);
         assert_eq!(first.fingerprint, second.fingerprint);
         assert!(!format!("{second:?}").contains("PRIVATE KEY"));
+        let pin = spki_pin(&first.key_pem).expect("pin");
+        assert!(pin.starts_with("sha256//") && pin.len() == 8 + 44, "{pin}");
+        assert_eq!(spki_pin(&second.key_pem), Some(pin));
     }
 }

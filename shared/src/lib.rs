@@ -7,4 +7,6 @@ pub mod files;
 pub mod frame;
 pub mod ids;
 pub mod protocol;
+pub mod releases;
 pub mod roles;
+pub mod signing;

@@ -151,12 +151,9 @@ pub enum Done {
     NoContent,
 }
 
-fn install_commands(public_url: &str, token: &str) -> InstallCommands {
-    InstallCommands {
-        sh: format!("curl -fsSL {public_url}/install.sh | sh -s -- --token {token}"),
-        powershell: format!("$env:SESSIONFORGE_TOKEN='{token}'; irm {public_url}/install.ps1 | iex"),
-        agent: format!("sessionforge-agent enroll --server {public_url} --token {token}"),
-    }
+fn install_commands(state: &AppState, token: &str) -> InstallCommands {
+    let (sh, powershell, agent) = crate::installers::commands(state, token);
+    InstallCommands { sh, powershell, agent }
 }
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Machines")]
@@ -190,9 +187,8 @@ impl MachinesApi {
         let hash = tokens::token_hash(&state.keys, PURPOSE_ENROLL, &token);
         let expires_at = crate::store::now() + i64::from(minutes) * 60;
         let stored = state.store.create_enrollment_token(&scope, hash, note, expires_at).await?;
-        let public_url = state.public_url();
         Ok(TokenCreated::Created(Json(CreatedEnrollmentToken {
-            install: install_commands(&public_url, &token),
+            install: install_commands(&state, &token),
             token,
             enrollment_token: stored.into(),
         })))

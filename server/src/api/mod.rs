@@ -4,12 +4,14 @@
 mod admin;
 mod auth;
 mod cast;
+mod downloads;
 pub mod dto;
 mod events;
 mod health;
 mod keys;
 mod machines;
 mod orgs;
+mod releases;
 mod sessions;
 mod setup;
 mod validate;
@@ -26,6 +28,8 @@ pub type Api = (
     events::EventsApi,
     machines::MachinesApi,
     sessions::SessionsApi,
+    releases::ReleasesApi,
+    downloads::DownloadsApi,
     admin::AdminApi,
 );
 
@@ -47,6 +51,8 @@ pub enum ApiTags {
     Machines,
     /// Sessions: list, inspect, read output, start and stop.
     Sessions,
+    /// Agent releases, signed manifests and downloads.
+    Releases,
 }
 
 pub fn service() -> OpenApiService<Api, ()> {
@@ -60,6 +66,8 @@ pub fn service() -> OpenApiService<Api, ()> {
             events::EventsApi,
             machines::MachinesApi,
             sessions::SessionsApi,
+            releases::ReleasesApi,
+            downloads::DownloadsApi,
             admin::AdminApi,
         ),
         "SessionForge",

@@ -17,6 +17,7 @@ pub struct RateLimits {
     login_by_account: DefaultKeyedRateLimiter<String>,
     tokens_by_ip: DefaultKeyedRateLimiter<IpAddr>,
     tokens_by_account: DefaultKeyedRateLimiter<String>,
+    downloads_by_ip: DefaultKeyedRateLimiter<IpAddr>,
 }
 
 fn per_minute<K: Hash + Eq + Clone>(n: u32) -> DefaultKeyedRateLimiter<K> {
@@ -39,6 +40,7 @@ impl RateLimits {
             login_by_account: per_minute(s.login_per_account_per_minute),
             tokens_by_ip: per_minute(s.tokens_per_minute),
             tokens_by_account: per_minute(s.tokens_per_minute),
+            downloads_by_ip: per_minute(s.downloads_per_ip_per_minute),
         }
     }
 
@@ -58,12 +60,18 @@ impl RateLimits {
         }
     }
 
+    /// One artifact download from `ip`.
+    pub fn download(&self, ip: IpAddr) -> Result<(), ApiError> {
+        check(&self.downloads_by_ip, &ip)
+    }
+
     /// Forgets keys whose limits have fully recovered, so memory stays bounded.
     pub fn shrink(&self) {
         self.login_by_ip.retain_recent();
         self.login_by_account.retain_recent();
         self.tokens_by_ip.retain_recent();
         self.tokens_by_account.retain_recent();
+        self.downloads_by_ip.retain_recent();
     }
 }
 
@@ -77,6 +85,7 @@ mod tests {
             login_per_ip_per_minute: 100,
             login_per_account_per_minute: 2,
             tokens_per_minute: 100,
+            downloads_per_ip_per_minute: 100,
         });
         let a: IpAddr = "10.0.0.1".parse().expect("ip");
         let b: IpAddr = "10.0.0.2".parse().expect("ip");
@@ -93,6 +102,7 @@ mod tests {
             login_per_ip_per_minute: 100,
             login_per_account_per_minute: 100,
             tokens_per_minute: 2,
+            downloads_per_ip_per_minute: 100,
         });
         let ips: Vec<IpAddr> = (1..=3u8).map(|i| IpAddr::from([10, 0, 0, i])).collect();
         assert!(limits.tokens(ips[0], Some("user-1")).is_ok());

@@ -95,12 +95,19 @@ fn set_security_headers(resp: &mut Response, path: &str, tls: bool) {
 /// client is still sending makes many clients see a reset instead of our response (the
 /// "lingering close" problem), so modest excess is drained; anything bigger is cut off.
 const DRAIN_CAP: u64 = 16 * 1024 * 1024;
+/// The one endpoint whose body is not buffered here: the release upload counts its own bytes.
+const RELEASE_UPLOAD_PATH: &str = "/api/v1/releases";
 /// How long draining may take.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Rejects bodies over the configured limit with 413, whether or not they declare a length.
 pub async fn limit_body<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<Response> {
-    let limit = req.data::<AppState>().map(|s| s.settings.body_limit_bytes).unwrap_or(1024 * 1024);
+    // Publishing a release streams its artifact to disk under its own, larger limit.
+    let upload = req.method() == Method::POST && req.uri().path().trim_end_matches('/') == RELEASE_UPLOAD_PATH;
+    let limit = req
+        .data::<AppState>()
+        .map(|s| if upload { s.settings.releases.max_upload_bytes } else { s.settings.body_limit_bytes })
+        .unwrap_or(1024 * 1024);
     let declared =
         req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     match declared {
@@ -111,6 +118,7 @@ pub async fn limit_body<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Resu
             return Ok(too_large(limit));
         }
         Some(_) => {}
+        None if upload => {}
         None if has_streamed_body(&req) => match read_at_most(req.take_body(), limit).await {
             Ok(Some(bytes)) => req.set_body(Body::from(bytes)),
             Ok(None) => return Ok(too_large(limit)),

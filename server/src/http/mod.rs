@@ -11,7 +11,7 @@ use poem::web::Data;
 use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, get, handler};
 
 use crate::state::AppState;
-use crate::{api, relay, web};
+use crate::{api, installers, relay, web};
 
 /// The whole application, ready to serve.
 pub fn app(state: AppState) -> impl Endpoint {
@@ -31,6 +31,9 @@ pub fn app(state: AppState) -> impl Endpoint {
         .at("/api/v1/agent/connect", get(relay::agent_socket::agent_connect))
         .at("/api/v1/orgs/:org/sessions/:session/attach", get(relay::viewer_socket::attach))
         .nest_no_strip("/api/v1", api)
+        .at("/install.sh", get(installers::install_sh))
+        .at("/install.ps1", get(installers::install_ps1))
+        .at("/.well-known/sessionforge/signing-key", get(signing_key))
         .at("/assets/:name", get(web::asset))
         .at("/", get(web::page))
         .at("/*path", get(web::page))
@@ -39,6 +42,12 @@ pub fn app(state: AppState) -> impl Endpoint {
         .with_if(!cors_origins.is_empty(), cors)
         .around(middleware::observe)
         .data(state)
+}
+
+/// The public key release manifests are signed with, at a well-known path.
+#[handler]
+fn signing_key(state: Data<&AppState>) -> poem::web::Json<sessionforge_shared::signing::PublicKey> {
+    poem::web::Json(sessionforge_shared::signing::public_key(&state.keys.signing_key))
 }
 
 /// Prometheus text exposition.

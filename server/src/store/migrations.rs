@@ -7,6 +7,7 @@ use rusqlite_migration::{M, Migrations};
 const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../migrations/0001_accounts.sql")),
     M::up(include_str!("../../migrations/0002_machines_sessions.sql")),
+    M::up(include_str!("../../migrations/0003_releases.sql")),
 ];
 
 pub fn all() -> Migrations<'static> {

@@ -14,6 +14,7 @@ pub mod machines;
 pub mod org_settings;
 pub mod orgs;
 pub mod output;
+pub mod releases;
 pub mod sessions;
 pub mod users;
 

@@ -18,4 +18,5 @@ mod raw_agent;
 mod relay;
 #[cfg(unix)]
 mod relay_edges;
+mod releases;
 mod tenancy;

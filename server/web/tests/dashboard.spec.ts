@@ -142,7 +142,8 @@ test("adding a machine shows the install lines with a fresh token and its expiry
   await page.getByRole("button", { name: "Create install command" }).click();
   const sh = (await page.locator('[data-command="sh"]').textContent()) ?? "";
   const ps = (await page.locator('[data-command="powershell"]').textContent()) ?? "";
-  expect(sh).toMatch(/^curl -fsSL https:\/\/\S+\/install\.sh \| sh -s -- --token sfe_\w+$/);
+  // The server's certificate is self-signed here, so curl trusts exactly its public key.
+  expect(sh).toMatch(/^curl -fsSL -k --pinnedpubkey 'sha256\/\/[A-Za-z0-9+/=]+' https:\/\/\S+\/install\.sh \| sh -s -- --token sfe_\w+$/);
   expect(ps).toMatch(/SESSIONFORGE_TOKEN='sfe_\w+'.*irm https:\/\/\S+\/install\.ps1 \| iex/);
   const token = /--token (sfe_\w+)/.exec(sh)?.[1];
   expect(ps).toContain(token);

@@ -1,0 +1,162 @@
+//! Agent releases over HTTP: server admins publish (the artifact is the raw request body,
+//! streamed to disk), list and yank builds; anyone may read a channel's signed manifest, the
+//! plain-text "latest" record the install scripts use, and the public signing key.
+
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::{Binary, Json, PlainText};
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use sessionforge_shared::signing::{self, PublicKey, Signed};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::ApiTags;
+use super::dto::ts;
+use crate::auth::principal::Auth;
+use crate::error::ApiError;
+use crate::releases::{self, Publish};
+use crate::state::AppState;
+use crate::store::releases::Release;
+
+pub struct ReleasesApi;
+
+#[derive(Object)]
+pub struct ReleaseDto {
+    pub id: Uuid,
+    pub version: String,
+    pub target: String,
+    pub channel: String,
+    /// Lower-case hex SHA-256 of the artifact.
+    pub sha256: String,
+    pub size: u64,
+    pub file_name: String,
+    pub notes: String,
+    pub created_at: OffsetDateTime,
+    /// Set once yanked: the release is then left out of manifests.
+    pub yanked_at: Option<OffsetDateTime>,
+}
+
+impl From<Release> for ReleaseDto {
+    fn from(r: Release) -> Self {
+        Self {
+            id: r.id,
+            version: r.version,
+            target: r.target,
+            channel: r.channel,
+            sha256: r.sha256,
+            size: r.size,
+            file_name: r.file_name,
+            notes: r.notes,
+            created_at: ts(r.created_at),
+            yanked_at: r.yanked_at.map(ts),
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum Published {
+    #[oai(status = 201)]
+    Created(Json<ReleaseDto>),
+}
+
+#[OpenApi(prefix_path = "/api/v1/releases", tag = "ApiTags::Releases")]
+impl ReleasesApi {
+    /// Publish an agent build: the request body is the binary itself. Server admins only.
+    /// The same version of a target cannot be published twice.
+    #[oai(path = "/", method = "post")]
+    #[allow(clippy::too_many_arguments)]
+    async fn publish(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        /// Semantic version, such as `1.4.2`.
+        version: Query<String>,
+        /// Rust target triple, such as `x86_64-unknown-linux-musl`.
+        target: Query<String>,
+        /// `stable` (the default) or `beta`.
+        channel: Query<Option<String>>,
+        notes: Query<Option<String>>,
+        /// File name for downloads (default `sessionforge-agent-VERSION-TARGET[.exe]`).
+        file_name: Query<Option<String>>,
+        body: Binary<poem::Body>,
+    ) -> Result<Published, ApiError> {
+        auth.require_server_admin()?;
+        let req = Publish {
+            version: version.0,
+            target: target.0,
+            channel: channel.0.unwrap_or_else(|| "stable".into()),
+            notes: notes.0.unwrap_or_default(),
+            file_name: file_name.0,
+        };
+        // Refuse bad metadata before reading a large body.
+        req.validate()?;
+        let stream = Box::pin(body.0.into_bytes_stream());
+        let limit = state.settings.releases.max_upload_bytes;
+        let release = releases::publish(&state.store, &state.artifacts, req, stream, limit, Some(auth.user.id)).await?;
+        tracing::info!(version = %release.version, target = %release.target, channel = %release.channel,
+            sha256 = %release.sha256, by = %auth.user.id, "release published");
+        Ok(Published::Created(Json(release.into())))
+    }
+
+    /// Every release, newest first, yanked ones included. Server admins only.
+    #[oai(path = "/", method = "get")]
+    async fn list(&self, state: Data<&AppState>, auth: Auth) -> Result<Json<Vec<ReleaseDto>>, ApiError> {
+        auth.require_server_admin()?;
+        Ok(Json(state.store.releases().await?.into_iter().map(Into::into).collect()))
+    }
+
+    /// Yank a release: it leaves the manifests at once. Server admins only.
+    #[oai(path = "/:id/yank", method = "post")]
+    async fn yank(&self, state: Data<&AppState>, auth: Auth, id: Path<Uuid>) -> Result<Json<ReleaseDto>, ApiError> {
+        auth.require_server_admin()?;
+        let r = state.store.release(id.0).await?;
+        let yanked = state.store.yank_release(r.target, r.version).await?;
+        tracing::info!(version = %yanked.version, target = %yanked.target, by = %auth.user.id, "release yanked");
+        Ok(Json(yanked.into()))
+    }
+
+    /// A channel's manifest: the newest build of each target, with signed download links. The
+    /// payload is signed with the server's ed25519 key (see `signing-key`).
+    #[oai(path = "/manifest/:channel", method = "get")]
+    async fn manifest(&self, state: Data<&AppState>, channel: Path<String>) -> Result<Json<Signed>, ApiError> {
+        let s = &state.settings.releases;
+        Ok(Json(
+            releases::signed_manifest(&state.store, &state.keys, &state.public_url, &channel.0, s.link_ttl_secs)
+                .await?,
+        ))
+    }
+
+    /// The newest build of one target as `key=value` lines (`version`, `sha256`, `size`,
+    /// `file_name`, `url`), for the install scripts. 404 when the channel has none.
+    #[oai(path = "/latest", method = "get")]
+    async fn latest(
+        &self,
+        state: Data<&AppState>,
+        target: Query<String>,
+        channel: Query<Option<String>>,
+    ) -> Result<PlainText<String>, ApiError> {
+        let channel = channel.0.unwrap_or_else(|| "stable".into());
+        let newest = releases::newest(&state.store, &channel).await?;
+        let r = newest.into_iter().find(|r| r.target == target.0).ok_or_else(|| {
+            ApiError::not_found_because(format!("no {channel} release for {} has been published", target.0))
+        })?;
+        let url = releases::download_url(
+            &state.keys,
+            &state.public_url,
+            &r,
+            crate::store::now(),
+            state.settings.releases.link_ttl_secs,
+        );
+        Ok(PlainText(format!(
+            "version={}\nsha256={}\nsize={}\nfile_name={}\nurl={url}\n",
+            r.version, r.sha256, r.size, r.file_name
+        )))
+    }
+
+    /// The public key release manifests are signed with (also at
+    /// `/.well-known/sessionforge/signing-key`).
+    #[oai(path = "/signing-key", method = "get")]
+    async fn signing_key(&self, state: Data<&AppState>) -> Json<PublicKey> {
+        Json(signing::public_key(&state.keys.signing_key))
+    }
+}
