@@ -27,7 +27,7 @@ pid=$!
 for _ in $(seq 200); do grep -q 'listening on' "$out" && break; sleep 0.05; done
 base=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$out")
 token=$(sed -n 's/.*setup?token=\([A-Za-z0-9]*\).*/\1/p' "$out" | head -1)
-[ -n "$base" ] && [ -n "$token" ] || die "server did not start"
+if [ -z "$base" ] || [ -z "$token" ]; then die "server did not start"; fi
 
 jar=$(mktemp)
 csrf=$(curl -sf -c "$jar" -H 'content-type: application/json' "$base/api/v1/setup" \
@@ -60,4 +60,5 @@ say "start-to-healthy, idle RSS (5 starts each)"
 python3 scripts/bench/startup.py "$bin" 5
 python3 scripts/bench/startup.py "$bin" 5 --tls
 say "binary size"
-ls -l "$bin" | awk '{printf "%s bytes (%.1f MB)\n", $5, $5/1048576}'
+size=$(stat -c %s "$bin")
+awk -v s="$size" 'BEGIN {printf "%s bytes (%.1f MB)\n", s, s/1048576}'

