@@ -99,6 +99,10 @@ pub fn http_client(trust: Option<&Trust>) -> Result<reqwest::Client, EnrollError
     let mut builder = reqwest::Client::builder();
     if let Some(trust) = trust {
         builder = builder.use_preconfigured_tls((*tls::client_config(trust)?).clone());
+    } else {
+        // reqwest builds a TLS configuration even for plain HTTP, from the process-wide
+        // provider, and panics without one. Installing fails only when one is already set.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     }
     builder
         .timeout(TIMEOUT)
