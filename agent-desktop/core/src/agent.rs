@@ -43,6 +43,8 @@ pub struct Agent {
     pub sessions: Arc<Sessions>,
     pub link: watch::Receiver<LinkState>,
     shutdown: watch::Sender<bool>,
+    /// A newer version found by the update check, shown in the status file.
+    update_available: watch::Sender<Option<String>>,
     tasks: Vec<JoinHandle<()>>,
     paths: Paths,
     _lock: Option<File>,
@@ -125,9 +127,35 @@ impl Agent {
             link: LinkState::Connecting,
             sessions: vec![],
             updated_at: 0,
+            update_available: None,
         };
-        tasks.push(tokio::spawn(write_status(base, paths.clone(), sessions.clone(), state_rx.clone(), shutdown_rx)));
-        Ok(Agent { sessions, link: state_rx, shutdown: shutdown_tx, tasks, paths: paths.clone(), _lock: lock })
+        let (update_tx, update_rx) = watch::channel(None);
+        let watched = Watched { link: state_rx.clone(), update: update_rx };
+        tasks.push(tokio::spawn(write_status(base, paths.clone(), sessions.clone(), watched, shutdown_rx)));
+        Ok(Agent {
+            sessions,
+            link: state_rx,
+            shutdown: shutdown_tx,
+            update_available: update_tx,
+            tasks,
+            paths: paths.clone(),
+            _lock: lock,
+        })
+    }
+
+    /// Records (or clears) a newer version available on the release channel; the status file
+    /// shows it.
+    pub fn set_update_available(&self, version: Option<String>) {
+        self.update_available.send_if_modified(|v| {
+            let changed = *v != version;
+            *v = version;
+            changed
+        });
+    }
+
+    /// A handle for [`Agent::set_update_available`] that other tasks can keep.
+    pub fn update_notifier(&self) -> watch::Sender<Option<String>> {
+        self.update_available.clone()
     }
 
     /// Waits until the link reports `Connected` (or `timeout` passes).
@@ -187,16 +215,24 @@ async fn discover(
     }
 }
 
+/// What the status file follows besides the sessions.
+struct Watched {
+    link: watch::Receiver<LinkState>,
+    update: watch::Receiver<Option<String>>,
+}
+
 async fn write_status(
     mut status: Status,
     paths: Paths,
     sessions: Arc<Sessions>,
-    mut link: watch::Receiver<LinkState>,
+    watched: Watched,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let Watched { mut link, mut update } = watched;
     let mut tick = tokio::time::interval(STATUS_EVERY);
     loop {
         status.link = link.borrow().clone();
+        status.update_available = update.borrow().clone();
         status.sessions = sessions.summaries();
         status.updated_at = time::OffsetDateTime::now_utc().unix_timestamp();
         if let Err(e) = status::write(&paths.state_dir, &status) {
@@ -210,6 +246,7 @@ async fn write_status(
                     tick.tick().await;
                 }
             }
+            Ok(()) = update.changed() => {}
             _ = shutdown.changed() => return,
         }
     }

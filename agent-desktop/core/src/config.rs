@@ -1,6 +1,7 @@
 //! Agent configuration: built-in defaults, then `agent.toml`, then `SESSIONFORGE_*` environment
-//! variables, then flags. Enrollment writes the server, machine and pinned fingerprint into the
-//! file, keeping whatever else the user put there. The tray app and the headless agent share it.
+//! variables (`SESSIONFORGE_UPDATE__AUTO` for `update.auto`), then flags. Enrollment writes the
+//! server, machine, pinned fingerprint and pinned release signing key into the file, keeping
+//! whatever else the user put there. The tray app and the headless agent share it.
 
 use std::path::{Path, PathBuf};
 
@@ -16,8 +17,16 @@ pub const CONFIG_FILE: &str = "agent.toml";
 /// Environment variable naming one directory for both config and state (tests, portable installs).
 pub const CONFIG_DIR_ENV: &str = "SESSIONFORGE_CONFIG_DIR";
 /// Keys that may come from `SESSIONFORGE_<KEY>` environment variables.
-const ENV_KEYS: &[&str] =
-    &["server_url", "credential_store", "buffer_bytes", "discover", "discovery_interval_secs", "update_check_hours"];
+const ENV_KEYS: &[&str] = &[
+    "server_url",
+    "credential_store",
+    "buffer_bytes",
+    "discover",
+    "discovery_interval_secs",
+    "update.channel",
+    "update.auto",
+    "update.check_interval_hours",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -79,8 +88,28 @@ pub struct AgentConfig {
     /// AI CLIs to discover.
     pub discover: Vec<String>,
     pub discovery_interval_secs: u64,
-    /// How often the running agent checks for updates (0 disables).
-    pub update_check_hours: u64,
+    /// The server's release signing key (base64 ed25519), pinned at enrollment; empty until
+    /// then (the first update check pins it over the pinned TLS connection).
+    pub signing_key: String,
+    pub update: UpdateConfig,
+}
+
+/// The `[update]` table: how the running agent keeps itself up to date.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UpdateConfig {
+    /// Release channel: `stable` or `beta`.
+    pub channel: String,
+    /// Install newer builds by itself (when no relayed session is running) and restart.
+    pub auto: bool,
+    /// How often `run` checks for a newer build; 0 disables checks. Fractions are allowed.
+    pub check_interval_hours: f64,
+}
+
+impl Default for UpdateConfig {
+    fn default() -> Self {
+        Self { channel: "stable".into(), auto: true, check_interval_hours: 6.0 }
+    }
 }
 
 impl Default for AgentConfig {
@@ -95,7 +124,8 @@ impl Default for AgentConfig {
             buffer_bytes: crate::outbuf::DEFAULT_LIMIT,
             discover: KNOWN_AI_CLIS.iter().map(|s| s.to_string()).collect(),
             discovery_interval_secs: 5,
-            update_check_hours: 6,
+            signing_key: String::new(),
+            update: UpdateConfig::default(),
         }
     }
 }
@@ -131,12 +161,35 @@ impl AgentConfig {
         if paths.config_file.is_file() {
             figment = figment.merge(Toml::file_exact(&paths.config_file));
         }
-        figment = figment.merge(Env::prefixed("SESSIONFORGE_").only(ENV_KEYS));
+        figment = figment.merge(Env::prefixed("SESSIONFORGE_").split("__").only(ENV_KEYS));
         let cfg: AgentConfig = figment.extract().map_err(|e| ConfigError::Invalid(e.to_string()))?;
         if cfg.buffer_bytes < 4096 {
             return Err(ConfigError::Invalid("buffer_bytes must be at least 4096".into()));
         }
+        if !sessionforge_shared::releases::CHANNELS.contains(&cfg.update.channel.as_str()) {
+            return Err(ConfigError::Invalid(format!(
+                "update.channel {:?} must be stable or beta",
+                cfg.update.channel
+            )));
+        }
+        let hours = cfg.update.check_interval_hours;
+        if !hours.is_finite() || hours < 0.0 {
+            return Err(ConfigError::Invalid("update.check_interval_hours must be 0 or more".into()));
+        }
         Ok(cfg)
+    }
+
+    /// Whether this config records an enrollment with `server` (ignoring a trailing slash and
+    /// the case of scheme and host).
+    pub fn enrolled_with(&self, server: &str) -> bool {
+        let norm = |s: &str| s.trim().trim_end_matches('/').to_ascii_lowercase();
+        self.is_enrolled() && norm(&self.server_url) == norm(server)
+    }
+
+    /// How often `run` checks for updates; `None` when checks are off.
+    pub fn update_interval(&self) -> Option<std::time::Duration> {
+        let secs = self.update.check_interval_hours * 3600.0;
+        (secs >= 1.0).then(|| std::time::Duration::from_secs_f64(secs.min(1e9)))
     }
 
     pub fn is_enrolled(&self) -> bool {
@@ -145,36 +198,54 @@ impl AgentConfig {
 
     /// Writes the enrollment keys into the config file, keeping every other key the file has.
     pub fn save_enrollment(&self, paths: &Paths) -> Result<(), ConfigError> {
-        let write_err = |source| ConfigError::Write { path: paths.config_file.display().to_string(), source };
-        let mut table: toml::Table =
-            std::fs::read_to_string(&paths.config_file).ok().and_then(|t| t.parse().ok()).unwrap_or_default();
-        let set = |table: &mut toml::Table, key: &str, value: Option<String>| match value {
-            Some(v) => {
-                table.insert(key.into(), toml::Value::String(v));
-            }
-            None => {
-                table.remove(key);
-            }
-        };
-        set(&mut table, "server_url", Some(self.server_url.clone()).filter(|s| !s.is_empty()));
-        set(&mut table, "machine_id", self.machine_id.map(|m| m.to_string()));
-        set(&mut table, "org_id", self.org_id.map(|m| m.to_string()));
-        set(&mut table, "server_fingerprint", Some(self.server_fingerprint.clone()).filter(|s| !s.is_empty()));
         let location = self
             .credential_location
             .and_then(|l| serde_json::to_value(l).ok())
             .and_then(|v| v.as_str().map(String::from));
-        set(&mut table, "credential_location", location);
-        let text = format!(
-            "# SessionForge agent configuration. Enrollment manages server_url, machine_id, org_id,\n\
-             # server_fingerprint and credential_location; everything else is yours to edit.\n{}",
-            toml::to_string(&table).map_err(|e| ConfigError::Invalid(e.to_string()))?
-        );
-        if let Some(dir) = paths.config_file.parent() {
-            std::fs::create_dir_all(dir).map_err(write_err)?;
-        }
-        files::write_private_atomic(&paths.config_file, text.as_bytes()).map_err(write_err)
+        let non_empty = |s: &str| Some(s.to_string()).filter(|s| !s.is_empty());
+        save_keys(
+            paths,
+            &[
+                ("server_url", non_empty(&self.server_url)),
+                ("machine_id", self.machine_id.map(|m| m.to_string())),
+                ("org_id", self.org_id.map(|m| m.to_string())),
+                ("server_fingerprint", non_empty(&self.server_fingerprint)),
+                ("credential_location", location),
+                ("signing_key", non_empty(&self.signing_key)),
+            ],
+        )
     }
+
+    /// Writes only the pinned release signing key into the config file.
+    pub fn save_signing_key(&self, paths: &Paths) -> Result<(), ConfigError> {
+        save_keys(paths, &[("signing_key", Some(self.signing_key.clone()).filter(|s| !s.is_empty()))])
+    }
+}
+
+/// Sets (or, for `None`, removes) top-level string keys of the config file, keeping the rest.
+fn save_keys(paths: &Paths, keys: &[(&str, Option<String>)]) -> Result<(), ConfigError> {
+    let write_err = |source| ConfigError::Write { path: paths.config_file.display().to_string(), source };
+    let mut table: toml::Table =
+        std::fs::read_to_string(&paths.config_file).ok().and_then(|t| t.parse().ok()).unwrap_or_default();
+    for (key, value) in keys {
+        match value {
+            Some(v) => {
+                table.insert((*key).into(), toml::Value::String(v.clone()));
+            }
+            None => {
+                table.remove(*key);
+            }
+        }
+    }
+    let text = format!(
+        "# SessionForge agent configuration. Enrollment manages server_url, machine_id, org_id,\n\
+         # server_fingerprint, credential_location and signing_key; everything else is yours to edit.\n{}",
+        toml::to_string(&table).map_err(|e| ConfigError::Invalid(e.to_string()))?
+    );
+    if let Some(dir) = paths.config_file.parent() {
+        std::fs::create_dir_all(dir).map_err(write_err)?;
+    }
+    files::write_private_atomic(&paths.config_file, text.as_bytes()).map_err(write_err)
 }
 
 #[cfg(test)]
@@ -201,6 +272,34 @@ mod tests {
         assert_eq!(again.buffer_bytes, 65536, "user keys survive");
         assert_eq!(again.credential_location, Some(CredentialStore::SecretService));
         assert!(again.is_enrolled());
+    }
+
+    #[test]
+    fn update_settings_come_from_the_file_and_the_environment() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let paths = Paths::resolve(Some(dir.path()));
+        let defaults = AgentConfig::load(&paths).expect("defaults");
+        assert_eq!(defaults.update, UpdateConfig::default());
+        assert_eq!(defaults.update_interval(), Some(std::time::Duration::from_secs(6 * 3600)));
+
+        std::fs::write(&paths.config_file, "[update]\nchannel = \"beta\"\nauto = false\ncheck_interval_hours = 0\n")
+            .expect("write");
+        let cfg = AgentConfig::load(&paths).expect("load");
+        assert_eq!((cfg.update.channel.as_str(), cfg.update.auto), ("beta", false));
+        assert_eq!(cfg.update_interval(), None, "0 disables checks");
+
+        // Saving an enrollment keeps the table and adds the pinned key at the top level.
+        let mut cfg = cfg;
+        cfg.server_url = "https://example.test".into();
+        cfg.machine_id = Some(Uuid::new_v4());
+        cfg.signing_key = "S0VZ".into();
+        cfg.save_enrollment(&paths).expect("save");
+        let again = AgentConfig::load(&paths).expect("reload");
+        assert_eq!((again.signing_key.as_str(), again.update.channel.as_str()), ("S0VZ", "beta"));
+        assert!(again.enrolled_with("HTTPS://example.test/") && !again.enrolled_with("https://other.test"));
+
+        std::fs::write(&paths.config_file, "[update]\nchannel = \"nightly\"\n").expect("write");
+        assert!(AgentConfig::load(&paths).is_err(), "unknown channels are refused");
     }
 
     #[test]

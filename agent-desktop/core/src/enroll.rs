@@ -1,6 +1,8 @@
 //! `enroll`: exchange a one-time enrollment token for a machine credential. The server's
 //! certificate is validated normally when it can be; a self-signed one is pinned by its SHA-256
-//! fingerprint (trust on first use, or the fingerprint given with `--fingerprint`).
+//! fingerprint (trust on first use, or the fingerprint given with `--fingerprint`). Over that
+//! same connection it then pins the server's release signing key, which `update` checks
+//! release manifests against.
 
 use std::time::Duration;
 
@@ -44,6 +46,9 @@ pub struct Enrolled {
     pub pinned: Option<String>,
     /// The store the credential went to (never `Auto`; `Keyring` only outside Linux).
     pub stored_in: crate::config::CredentialStore,
+    /// The id of the release signing key now pinned (`None` when the server offered none; the
+    /// first update check pins it then).
+    pub signing_key_id: Option<String>,
 }
 
 /// Host and port of an `https://` or `http://` URL.
@@ -96,6 +101,11 @@ pub async fn decide_trust(
 
 /// An HTTP client that trusts the server as `trust` says (`None`: plain HTTP only).
 pub fn http_client(trust: Option<&Trust>) -> Result<reqwest::Client, EnrollError> {
+    http_client_with_timeout(trust, TIMEOUT)
+}
+
+/// Like [`http_client`], with requests (bodies included) limited to `timeout`.
+pub fn http_client_with_timeout(trust: Option<&Trust>, timeout: Duration) -> Result<reqwest::Client, EnrollError> {
     let mut builder = reqwest::Client::builder();
     if let Some(trust) = trust {
         builder = builder.use_preconfigured_tls((*tls::client_config(trust)?).clone());
@@ -105,8 +115,8 @@ pub fn http_client(trust: Option<&Trust>) -> Result<reqwest::Client, EnrollError
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     }
     builder
-        .timeout(TIMEOUT)
-        .user_agent(concat!("sessionforge-agent/", env!("CARGO_PKG_VERSION")))
+        .timeout(timeout)
+        .user_agent(format!("sessionforge-agent/{}", crate::version::VERSION))
         .build()
         .map_err(|e| EnrollError::Unreachable { url: String::new(), reason: e.to_string() })
 }
@@ -156,8 +166,20 @@ pub async fn enroll(
     cfg.org_id = Some(response.org_id);
     cfg.server_fingerprint = pinned.clone().unwrap_or_default();
     cfg.credential_location = Some(stored_in);
+    // A new server means a new key: never keep the previous server's.
+    cfg.signing_key.clear();
+    let signing_key_id = match crate::update::fetch_signing_key(&client, &cfg.server_url).await {
+        Ok(key) => {
+            cfg.signing_key = key.public_key.clone();
+            Some(key.key_id)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot pin the release signing key now; the first update check will");
+            None
+        }
+    };
     cfg.save_enrollment(paths)?;
-    Ok(Enrolled { response, pinned, stored_in })
+    Ok(Enrolled { response, pinned, stored_in, signing_key_id })
 }
 
 /// reqwest errors hide their cause; show the whole chain.

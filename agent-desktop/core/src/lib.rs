@@ -1,6 +1,6 @@
 //! The SessionForge agent as a library: enrollment, the connection to the server, PTY sessions,
-//! discovery of AI CLIs, credentials and status. The headless `sessionforge-agent` binary and
-//! the tray app are thin layers over [`agent::Agent`].
+//! discovery of AI CLIs, credentials, status and self-update. The headless `sessionforge-agent`
+//! binary and the tray app are thin layers over [`agent::Agent`].
 #![forbid(unsafe_code)]
 
 pub mod agent;
@@ -15,4 +15,6 @@ pub mod pty;
 pub mod sessions;
 pub mod status;
 pub mod tls;
+pub mod update;
+pub mod version;
 pub mod wrap;

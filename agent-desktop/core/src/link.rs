@@ -158,7 +158,7 @@ impl Link {
         sessions.extend(self.discovered.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned());
         let hello = AgentMessage::Hello {
             protocol_version: PROTOCOL_VERSION,
-            agent_version: env!("CARGO_PKG_VERSION").into(),
+            agent_version: crate::version::VERSION.into(),
             mode: self.cfg.mode,
             machine: crate::machine::info(),
             sessions,

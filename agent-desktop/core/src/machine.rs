@@ -14,7 +14,7 @@ pub fn info() -> MachineInfo {
         arch: std::env::consts::ARCH.to_string(),
         cpus: std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1),
         memory_bytes: sys.total_memory(),
-        agent_version: env!("CARGO_PKG_VERSION").to_string(),
+        agent_version: crate::version::VERSION.to_string(),
     }
 }
 

@@ -1,5 +1,7 @@
 //! `sessionforge-agent`: flag parsing, logging and subcommand dispatch over the agent library.
 
+mod update_cli;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -7,14 +9,17 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use sessionforge_agent::agent::Agent;
 use sessionforge_agent::config::{AgentConfig, CredentialStore, Paths};
-use sessionforge_agent::{enroll, status, wrap};
+use sessionforge_agent::update::daemon::Updater;
+use sessionforge_agent::version::VERSION;
+use sessionforge_agent::{enroll, status, update, wrap};
 use sessionforge_shared::protocol::AgentMode;
+use tokio::sync::watch;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser, Debug)]
 #[command(
     name = "sessionforge-agent",
-    version,
+    version = VERSION,
     about = "Relays AI coding sessions on this machine to a SessionForge server"
 )]
 struct Cli {
@@ -44,6 +49,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Install the newest agent build of a release channel, verified against the pinned key.
+    Update(update_cli::UpdateArgs),
+    /// Print version and target and exit (how `update` tests a new binary before using it).
+    #[command(name = "self-check", hide = true)]
+    SelfCheck,
 }
 
 // `enroll`'s flags (a plain comment: a doc comment here would replace the subcommand's help).
@@ -53,14 +63,17 @@ struct EnrollArgs {
     /// The server, such as https://sessionforge.example.com:8443
     #[arg(long, env = "SESSIONFORGE_SERVER_URL")]
     server: String,
-    #[arg(long, env = "SESSIONFORGE_TOKEN")]
-    token: String,
+    #[arg(long, env = "SESSIONFORGE_TOKEN", required_unless_present = "skip_if_enrolled")]
+    token: Option<String>,
     /// Expected SHA-256 fingerprint of a self-signed server certificate (as the server prints it).
     #[arg(long)]
     fingerprint: Option<String>,
     /// Where to keep the credential.
     #[arg(long, value_enum)]
     credential_store: Option<StoreArg>,
+    /// Do nothing (and leave the token unused) when already enrolled with this server.
+    #[arg(long)]
+    skip_if_enrolled: bool,
 }
 
 impl std::fmt::Debug for EnrollArgs {
@@ -70,6 +83,7 @@ impl std::fmt::Debug for EnrollArgs {
             .field("token", &"<redacted>")
             .field("fingerprint", &self.fingerprint)
             .field("credential_store", &self.credential_store)
+            .field("skip_if_enrolled", &self.skip_if_enrolled)
             .finish()
     }
 }
@@ -118,10 +132,27 @@ fn main() {
 }
 
 async fn dispatch(cli: Cli) -> Result<i32> {
+    if let Command::SelfCheck = cli.command {
+        // Independent of any config: a new binary is checked before it is installed.
+        let line = update::self_check_line().map_err(anyhow::Error::msg).context("self-check failed")?;
+        println!("{line}");
+        return Ok(0);
+    }
     let paths = Paths::resolve(cli.config_dir.as_deref());
     let mut cfg = AgentConfig::load(&paths)?;
     match cli.command {
-        Command::Enroll(EnrollArgs { server, token, fingerprint, credential_store }) => {
+        Command::SelfCheck => Ok(0),
+        Command::Update(args) => update_cli::update(cfg, &paths, args).await,
+        Command::Enroll(EnrollArgs { server, token, fingerprint, credential_store, skip_if_enrolled }) => {
+            if skip_if_enrolled && cfg.enrolled_with(&server) {
+                println!(
+                    "Already enrolled with {} as machine {}; not enrolling again.",
+                    cfg.server_url,
+                    cfg.machine_id.unwrap_or_default()
+                );
+                return Ok(0);
+            }
+            let Some(token) = token else { bail!("give the enrollment token with --token (or SESSIONFORGE_TOKEN)") };
             if let Some(store) = credential_store {
                 cfg.credential_store = match store {
                     StoreArg::Auto => CredentialStore::Auto,
@@ -139,14 +170,48 @@ async fn dispatch(cli: Cli) -> Result<i32> {
                 "Enrolled machine {} with {} (credential in the {}).",
                 done.response.machine_id, cfg.server_url, done.stored_in
             );
+            match &done.signing_key_id {
+                Some(id) => println!("Pinned the server's release signing key {id}."),
+                None => println!("The server offered no release signing key; the first update check will pin it."),
+            }
             println!("Start relaying with: sessionforge-agent run");
             Ok(0)
         }
         Command::Run => {
             // Listen before saying we run, so that a signal sent right after is never fatal.
             let shutdown = shutdown_signal().context("cannot listen for shutdown signals")?;
+            // Found now: once an update replaced the file, the running image's path may no
+            // longer name it (Linux reports it "(deleted)").
+            let exe = std::env::current_exe().and_then(|p| p.canonicalize());
             let mut agent = Agent::start(&cfg, &paths, AgentMode::Daemon, "daemon").await?;
-            println!("SessionForge agent {} relaying to {}", env!("CARGO_PKG_VERSION"), cfg.server_url);
+            println!("SessionForge agent {VERSION} relaying to {}", cfg.server_url);
+            let (stop_updates, stopping) = watch::channel(false);
+            let updater = match (cfg.update_interval(), &exe) {
+                (Some(every), Ok(exe)) => {
+                    let u = Updater {
+                        cfg: cfg.clone(),
+                        paths: paths.clone(),
+                        exe: exe.clone(),
+                        sessions: agent.sessions.clone(),
+                        notify: agent.update_notifier(),
+                    };
+                    Some(tokio::spawn(u.run(every, stopping)))
+                }
+                (Some(_), Err(e)) => {
+                    tracing::warn!(error = %e, "cannot find this program's executable; not checking for updates");
+                    None
+                }
+                (None, _) => None,
+            };
+            let installed = async move {
+                match updater {
+                    Some(task) => match task.await {
+                        Ok(Some(version)) => version,
+                        _ => std::future::pending().await,
+                    },
+                    None => std::future::pending().await,
+                }
+            };
             let mut link = agent.link.clone();
             tokio::spawn(async move {
                 while link.changed().await.is_ok() {
@@ -154,11 +219,18 @@ async fn dispatch(cli: Cli) -> Result<i32> {
                     tracing::info!(?state, "connection state");
                 }
             });
-            shutdown.await;
+            let restart_into = tokio::select! {
+                _ = shutdown => None,
+                version = installed => Some(version),
+            };
             tracing::info!("shutting down");
+            let _ = stop_updates.send(true);
             let _ = agent.connected(Duration::ZERO).await;
             agent.stop(Duration::from_secs(5)).await;
-            Ok(0)
+            match (restart_into, exe) {
+                (Some(version), Ok(exe)) => update_cli::restart(&exe, &version),
+                _ => Ok(0),
+            }
         }
         Command::Wrap { command } => {
             let mut parts = command.into_iter();
@@ -192,6 +264,9 @@ async fn dispatch(cli: Cli) -> Result<i32> {
             } else {
                 for s in &all {
                     println!("{} (pid {}) → {}: {}", s.mode, s.pid, s.server_url, describe(&s.link));
+                    if let Some(v) = &s.update_available {
+                        println!("  update available: {v} (sessionforge-agent update)");
+                    }
                     for sess in &s.sessions {
                         let state =
                             if sess.running { "running".to_string() } else { format!("exited {:?}", sess.exit_code) };

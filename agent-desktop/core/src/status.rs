@@ -1,5 +1,6 @@
 //! Each running agent process (`run`, `wrap`, the tray) writes a small status file; `status`
-//! reads them all, ignoring files of processes that are gone.
+//! reads them all, ignoring files of processes that are gone. `update` reads them too, to find
+//! relayed sessions that replacing the agent would disturb.
 
 use std::path::{Path, PathBuf};
 
@@ -23,6 +24,25 @@ pub struct Status {
     pub sessions: Vec<Summary>,
     /// Unix seconds.
     pub updated_at: i64,
+    /// A newer agent version the daemon found on its release channel (for the tray to show).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_available: Option<String>,
+}
+
+/// A relayed session that is running in some agent process.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Busy {
+    /// The agent process relaying it.
+    pub agent_pid: u32,
+    pub mode: String,
+    /// The session's command, or a note when the process has not listed it yet.
+    pub what: String,
+}
+
+impl std::fmt::Display for Busy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (agent {} pid {})", self.what, self.mode, self.agent_pid)
+    }
 }
 
 fn dir(state_dir: &Path) -> PathBuf {
@@ -61,6 +81,26 @@ pub fn read_all(state_dir: &Path) -> Vec<Status> {
     out
 }
 
+/// Relayed sessions running in live agent processes other than `except_pid`. A `wrap` process
+/// that has not listed its session yet counts too: it exists only to run one.
+pub fn running_sessions(state_dir: &Path, except_pid: u32) -> Vec<Busy> {
+    let mut out = Vec::new();
+    for s in read_all(state_dir).into_iter().filter(|s| s.pid != except_pid) {
+        let running: Vec<_> = s.sessions.iter().filter(|x| x.running).collect();
+        for sess in &running {
+            out.push(Busy {
+                agent_pid: s.pid,
+                mode: s.mode.clone(),
+                what: format!("{} {}", sess.session_id, sess.command),
+            });
+        }
+        if running.is_empty() && s.mode == "wrap" && s.sessions.is_empty() {
+            out.push(Busy { agent_pid: s.pid, mode: s.mode.clone(), what: "a session that is starting".into() });
+        }
+    }
+    out
+}
+
 /// Whether a process with this pid exists.
 pub fn process_alive(pid: u32) -> bool {
     #[cfg(unix)]
@@ -93,11 +133,21 @@ mod tests {
             link: LinkState::Connected,
             sessions: vec![],
             updated_at: 0,
+            update_available: None,
         };
         write(d.path(), &me).expect("write");
         let gone = Status { pid: 999_999_999, ..me.clone() };
         write(d.path(), &gone).expect("write");
-        assert_eq!(read_all(d.path()), vec![me]);
+        assert_eq!(read_all(d.path()), vec![me.clone()]);
         assert!(!d.path().join(DIR).join("999999999.json").exists());
+        assert!(running_sessions(d.path(), 0).is_empty(), "an idle daemon blocks nothing");
+
+        // A wrap process blocks updates from the start, and so does any running session.
+        let wrap = Status { mode: "wrap".into(), ..me.clone() };
+        write(d.path(), &wrap).expect("write");
+        let busy = running_sessions(d.path(), 0);
+        assert_eq!(busy.len(), 1, "{busy:?}");
+        assert!(busy[0].to_string().contains("starting"), "{}", busy[0]);
+        assert!(running_sessions(d.path(), std::process::id()).is_empty(), "a process never blocks itself");
     }
 }

@@ -1,6 +1,8 @@
 //! The headless binary as a real process, enrolled with a server that refuses connections:
 //! `run` exits cleanly (code 0) on SIGTERM and on SIGINT, and `status` reports a running
-//! agent's connection state (and that none runs once it stopped) without panicking.
+//! agent's connection state (and that none runs once it stopped) without panicking. Also the
+//! offline parts of updating: `--version`, `self-check`, `enroll --skip-if-enrolled`, and that
+//! `update.*` settings come from the environment.
 #![cfg(unix)]
 
 use std::io::{BufRead, BufReader, Read};
@@ -165,4 +167,58 @@ fn status_shows_a_running_agent_that_cannot_connect() {
     assert!(text.contains("No SessionForge agent is running."), "{text}");
     assert!(text.contains(&format!("Enrolled with {SERVER}")), "{text}");
     assert!(text.contains("(credential in the credential file)"), "status names the store: {text}");
+}
+
+fn run_agent(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (Output, String, String) {
+    let out = agent(dir, args).envs(env.iter().copied()).stdin(Stdio::null()).output().expect("run the agent");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out, stdout, stderr)
+}
+
+#[test]
+fn version_and_self_check_report_this_build() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (out, version, _) = run_agent(dir.path(), &["--version"], &[]);
+    assert!(out.status.success());
+    let reported = version.split_whitespace().nth(1).expect("sessionforge-agent VERSION").to_string();
+    assert_eq!(reported, sessionforge_agent::version::VERSION);
+    // self-check ignores the config entirely, even one that would not load.
+    std::fs::write(dir.path().join("agent.toml"), "buffer_bytes = 1\n").expect("config");
+    let (out, line, err) = run_agent(dir.path(), &["self-check"], &[]);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(line.trim(), format!("sessionforge-agent {reported} {}", sessionforge_agent::version::TARGET));
+}
+
+#[test]
+fn enroll_skip_if_enrolled_leaves_an_enrollment_with_the_same_server_alone() {
+    let dir = enrolled_dir();
+    let before = std::fs::read(dir.path().join("agent.toml")).expect("config");
+    for server in [SERVER.to_string(), format!("{SERVER}/")] {
+        let (out, text, err) = run_agent(dir.path(), &["enroll", "--server", &server, "--skip-if-enrolled"], &[]);
+        assert!(out.status.success(), "{err}");
+        assert!(text.contains("Already enrolled with"), "{text}");
+    }
+    assert_eq!(std::fs::read(dir.path().join("agent.toml")).expect("config"), before, "nothing changed");
+
+    // Another server: a real enrollment, which needs the token (and here cannot reach it).
+    let other = "http://127.0.0.1:2";
+    let (out, _, err) = run_agent(dir.path(), &["enroll", "--server", other, "--skip-if-enrolled"], &[]);
+    assert!(!out.status.success() && err.contains("enrollment token"), "{err}");
+    let (out, _, err) =
+        run_agent(dir.path(), &["enroll", "--server", other, "--skip-if-enrolled"], &[("SESSIONFORGE_TOKEN", "sfe_x")]);
+    assert!(!out.status.success() && err.contains("cannot reach"), "{err}");
+    assert_eq!(std::fs::read(dir.path().join("agent.toml")).expect("config"), before);
+}
+
+#[test]
+fn update_settings_are_read_from_the_environment() {
+    let dir = enrolled_dir();
+    let (out, _, err) = run_agent(dir.path(), &["status"], &[("SESSIONFORGE_UPDATE__CHANNEL", "nightly")]);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("update.channel \"nightly\""), "{err}");
+    // The server refuses connections: the check fails cleanly, non-zero, with the reason.
+    let (out, _, err) = run_agent(dir.path(), &["update", "--check"], &[("SESSIONFORGE_UPDATE__CHANNEL", "beta")]);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("cannot reach the server for the release signing key"), "{err}");
 }
