@@ -20,3 +20,5 @@ mod relay;
 mod relay_edges;
 mod releases;
 mod tenancy;
+#[cfg(unix)]
+mod update;
