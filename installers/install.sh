@@ -74,7 +74,11 @@ SERVER=${SERVER%/}
 bin="$dir/$BIN_NAME"
 
 tmp=""
-cleanup() { [ -n "$tmp" ] && rm -rf "$tmp"; }
+# An EXIT trap's own status can become the script's in some shells: it must end in success.
+cleanup() {
+	if [ -n "$tmp" ]; then rm -rf "$tmp"; fi
+	return 0
+}
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM

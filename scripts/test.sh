@@ -35,6 +35,10 @@ say "dashboard: type check, and the committed build is current"
 (cd server/web && npm run --silent typecheck && npm run --silent check)
 
 say "building every binary (the end-to-end tests run the real server and agent)"
+# The self-update test needs a second agent build stamped with a newer version: build it,
+# set it aside, then rebuild the normal one (each step recompiles only the agent crate).
+SESSIONFORGE_VERSION=99.0.0 cargo build --workspace --bins --locked
+cp "$(cargo_target_dir)/debug/sessionforge-agent" "$(cargo_target_dir)/debug/sessionforge-agent-next"
 cargo build --workspace --bins --locked
 
 failed=()

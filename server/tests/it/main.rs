@@ -10,6 +10,8 @@ mod bootstrap;
 mod cli;
 mod dashboard;
 mod http_surface;
+#[cfg(unix)]
+mod installer;
 mod openapi;
 mod rate_limits;
 #[cfg(unix)]
