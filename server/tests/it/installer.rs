@@ -19,7 +19,8 @@ fn host_target() -> String {
 }
 
 /// The shells the installer must work in, as (name, program, args before `-c`).
-const SHELLS: &[(&str, &str, &[&str])] = &[("dash", "dash", &[]), ("bash", "bash", &[]), ("busybox", "busybox", &["sh"])];
+const SHELLS: &[(&str, &str, &[&str])] =
+    &[("dash", "dash", &[]), ("bash", "bash", &[]), ("busybox", "busybox", &["sh"])];
 
 /// Publishes the agent binary under the version it reports, as a release build would be.
 async fn publish_agent(server: &TestServer, key: &Auth) -> Value {
