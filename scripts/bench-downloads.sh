@@ -10,7 +10,7 @@ ensure_apt nginx wrk curl python3
 
 secs=${1:-10}
 conns=${2:-4}
-target=${CARGO_TARGET_DIR:-target}
+target=$(cargo_target_dir)
 say "building release binary"
 cargo build --release --locked -p sessionforge-server
 bin="$target/release/sessionforge-server"
@@ -28,6 +28,9 @@ head -c 100000000 /dev/urandom >"$work/artifact.bin"
 # nginx: one site serving the file, as a package install would (sendfile on, auto workers).
 mkdir -p "$work/nginx/logs" "$work/www"
 cp "$work/artifact.bin" "$work/www/artifact.bin"
+# nginx's workers run as an unprivileged user: let them read the file.
+chmod 755 "$work" "$work/www"
+chmod 644 "$work/www/artifact.bin"
 nginx_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cat >"$work/nginx/nginx.conf" <<EOF
 worker_processes auto;

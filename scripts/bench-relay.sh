@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib/common.sh
 
 secs=${1:-15}
-target=${CARGO_TARGET_DIR:-target}
+target=$(cargo_target_dir)
 say "building release binaries"
 cargo build --release --locked -p sessionforge-server -p sessionforge-loadgen
 lg="$target/release/sessionforge-loadgen"

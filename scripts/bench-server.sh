@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 ensure_apt wrk curl python3
 
 secs=${1:-15}
-target=${CARGO_TARGET_DIR:-target}
+target=$(cargo_target_dir)
 say "building release binary"
 cargo build --release --locked -p sessionforge-server
 bin="$target/release/sessionforge-server"

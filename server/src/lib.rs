@@ -23,7 +23,15 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use poem::listener::{Acceptor, AcceptorExt, BoxAcceptor, Listener, TcpListener};
+use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
+
+use crate::http::conn::{CountingAcceptor, NoDelay};
+use crate::http::either::Either;
+use crate::http::tls_acceptor::TlsAcceptor;
+
+/// The listening socket, with TLS or without, counting connections for `/metrics`.
+type ServerAcceptor =
+    Either<CountingAcceptor<TlsAcceptor<NoDelay<TcpAcceptor>>>, CountingAcceptor<NoDelay<TcpAcceptor>>>;
 
 use crate::bootstrap::{BootstrapError, bootstrap};
 use crate::metrics::Metrics;
@@ -48,7 +56,7 @@ pub enum ServerError {
 /// A bootstrapped server with its socket bound, not yet serving.
 pub struct Server {
     state: AppState,
-    acceptor: BoxAcceptor,
+    acceptor: ServerAcceptor,
     local_addr: SocketAddr,
     generated: Vec<&'static str>,
     relay_tasks: relay::RelayTasks,
@@ -78,14 +86,14 @@ impl Server {
             pin: boot.tls.as_ref().filter(|t| t.self_signed).and_then(|t| tls::spki_pin(&t.key_pem)),
         };
         let gauge = metrics.open_connections.clone();
-        let tcp = http::conn::NoDelay(tcp);
+        let tcp = NoDelay(tcp);
         let acceptor = match &boot.tls {
             Some(material) => {
                 let config =
                     http::tls_acceptor::server_config(&material.cert_pem, &material.key_pem).map_err(bind_err)?;
-                http::conn::CountingAcceptor::new(http::tls_acceptor::TlsAcceptor::new(tcp, config), gauge).boxed()
+                Either::Left(CountingAcceptor::new(TlsAcceptor::new(tcp, config), gauge))
             }
-            None => http::conn::CountingAcceptor::new(tcp, gauge).boxed(),
+            None => Either::Right(CountingAcceptor::new(tcp, gauge)),
         };
         let (relay, relay_tasks) = relay::Relay::start(boot.store.clone(), settings.relay.clone()).await?;
         let public_url = settings.public_url_for(local_addr);

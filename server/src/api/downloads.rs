@@ -1,15 +1,21 @@
 //! `GET /api/v1/downloads/{id}?exp=…&kid=…&sig=…`: a release artifact behind a signed,
 //! time-limited link (see `releases::links`). Rate-limited per client address; `Range` requests
-//! get exactly the bytes asked for; files stream from disk in fixed-size pieces.
+//! get exactly the bytes asked for; files stream from disk in fixed-size pieces, read straight
+//! into the buffers that go to the socket, with the next pieces read while one is being sent.
+//! (No `sendfile`: the HTTP stack writes from user space, so each byte is copied once each way.)
 
-use std::io::SeekFrom;
+use std::io::{Read, Seek, SeekFrom};
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+use futures_util::stream;
+use tokio::sync::{Semaphore, mpsc};
 
 use poem::Request;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, OpenApi};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use uuid::Uuid;
 
 use super::ApiTags;
@@ -19,7 +25,9 @@ use crate::releases::links::{self, LinkParams};
 use crate::state::AppState;
 
 /// Bytes read from disk per piece of the response.
-const READ_CHUNK: usize = 256 * 1024;
+const READ_CHUNK: u64 = 256 * 1024;
+/// Pieces read ahead of the one being sent.
+const READ_AHEAD: usize = 2;
 
 pub struct DownloadsApi;
 
@@ -91,11 +99,11 @@ impl DownloadsApi {
         links::verify(&state.keys, "GET", id.0, &params, crate::store::now(), max_ttl)?;
         let release = state.store.release(id.0).await?;
         let path = state.artifacts.path(&release.sha256).ok_or_else(ApiError::not_found)?;
-        let mut file = tokio::fs::File::open(&path).await.map_err(|e| {
+        let file = std::fs::File::open(&path).map_err(|e| {
             tracing::error!(path = %path.display(), error = %e, "artifact file missing");
             ApiError::not_found()
         })?;
-        let size = file.metadata().await.map_err(ApiError::internal)?.len();
+        let size = file.metadata().map_err(ApiError::internal)?.len();
         let etag = format!("\"{}\"", release.sha256);
         let range = req.headers().get(poem::http::header::RANGE).and_then(|v| v.to_str().ok());
         match parse_range(range, size) {
@@ -107,20 +115,65 @@ impl DownloadsApi {
                 format!("bytes */{size}"),
             )),
             Ok(None) => {
-                let body = poem::Body::from_bytes_stream(tokio_util::io::ReaderStream::with_capacity(file, READ_CHUNK));
                 let disposition = format!("attachment; filename=\"{}\"", release.file_name);
-                Ok(Download::Full(Binary(body), size, disposition, etag, "bytes".into()))
+                Ok(Download::Full(Binary(file_body(file, 0, size)), size, disposition, etag, "bytes".into()))
             }
             Ok(Some((start, end))) => {
-                file.seek(SeekFrom::Start(start)).await.map_err(ApiError::internal)?;
                 let len = end - start + 1;
-                let reader = file.take(len);
-                let body =
-                    poem::Body::from_bytes_stream(tokio_util::io::ReaderStream::with_capacity(reader, READ_CHUNK));
-                Ok(Download::Partial(Binary(body), len, format!("bytes {start}-{end}/{size}"), etag))
+                Ok(Download::Partial(
+                    Binary(file_body(file, start, len)),
+                    len,
+                    format!("bytes {start}-{end}/{size}"),
+                    etag,
+                ))
             }
         }
     }
+}
+
+/// Downloads streamed at once; more wait for a turn (each holds one blocking thread, and those
+/// are shared with the database readers).
+const MAX_STREAMS: usize = 32;
+
+fn streams() -> &'static Arc<Semaphore> {
+    static STREAMS: OnceLock<Arc<Semaphore>> = OnceLock::new();
+    STREAMS.get_or_init(|| Arc::new(Semaphore::new(MAX_STREAMS)))
+}
+
+/// `len` bytes of `file` from `start`, as a body. One blocking thread reads the file in order,
+/// straight into the buffers that are sent, [`READ_AHEAD`] pieces ahead of the socket.
+fn file_body(mut file: std::fs::File, start: u64, len: u64) -> poem::Body {
+    let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(READ_AHEAD);
+    tokio::spawn(async move {
+        let Ok(permit) = streams().clone().acquire_owned().await else { return };
+        let _ = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            if let Err(e) = file.seek(SeekFrom::Start(start)) {
+                let _ = tx.blocking_send(Err(e));
+                return;
+            }
+            let mut left = len;
+            while left > 0 {
+                let n = READ_CHUNK.min(left);
+                let mut buf = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
+                let piece = match (&mut file).take(n).read_to_end(&mut buf) {
+                    Ok(0) => Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the artifact file shrank")),
+                    Ok(read) => {
+                        left -= read as u64;
+                        Ok(Bytes::from(buf))
+                    }
+                    Err(e) => Err(e),
+                };
+                let failed = piece.is_err();
+                // The client went away: stop reading.
+                if tx.blocking_send(piece).is_err() || failed {
+                    return;
+                }
+            }
+        })
+        .await;
+    });
+    poem::Body::from_bytes_stream(stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|p| (p, rx)) }))
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! middleware stack around them.
 
 pub mod conn;
+pub mod either;
 pub mod middleware;
 pub mod tls_acceptor;
 

@@ -126,4 +126,21 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for LazyTls<IO> {
             Poll::Pending => Poll::Pending,
         }
     }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut().poll_stream(cx) {
+            Poll::Ready(Ok(s)) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// rustls streams take vectored writes; saying so spares hyper a copy of every body chunk.
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
 }
