@@ -179,6 +179,10 @@ pub enum ServerMessage {
         resume: Vec<ResumePoint>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         message: Option<String>,
+        /// Commands the machine's org allows starting (what the tray offers under "Start
+        /// session…"). Absent from older servers.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        allowed_commands: Vec<String>,
     },
     /// Output up to `offset` is stored; the agent may forget it.
     Ack {

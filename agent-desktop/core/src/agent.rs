@@ -42,7 +42,10 @@ pub enum AgentError {
 pub struct Agent {
     pub sessions: Arc<Sessions>,
     pub link: watch::Receiver<LinkState>,
+    /// The commands the server's org allows starting (from the last welcome).
+    pub allowed_commands: watch::Receiver<Vec<String>>,
     shutdown: watch::Sender<bool>,
+    pause: watch::Sender<bool>,
     /// A newer version found by the update check, shown in the status file.
     update_available: watch::Sender<Option<String>>,
     tasks: Vec<JoinHandle<()>>,
@@ -116,7 +119,11 @@ impl Agent {
             trust: Trust::from_fingerprint(&cfg.server_fingerprint),
             mode,
         };
-        let link = Link::new(link_cfg, sessions.clone(), discovered, changes, state_tx);
+        let (pause_tx, pause_rx) = watch::channel(false);
+        let (allowed_tx, allowed_rx) = watch::channel(Vec::new());
+        let link = Link::new(link_cfg, sessions.clone(), discovered, changes, state_tx)
+            .with_pause(pause_rx)
+            .with_allowed_commands(allowed_tx);
         tasks.push(tokio::spawn(link.run(shutdown_rx.clone())));
 
         let base = Status {
@@ -135,7 +142,9 @@ impl Agent {
         Ok(Agent {
             sessions,
             link: state_rx,
+            allowed_commands: allowed_rx,
             shutdown: shutdown_tx,
+            pause: pause_tx,
             update_available: update_tx,
             tasks,
             paths: paths.clone(),
@@ -151,6 +160,16 @@ impl Agent {
             *v = version;
             changed
         });
+    }
+
+    /// Pauses relaying (disconnects; sessions keep running and their output is kept within the
+    /// buffer) or resumes it.
+    pub fn set_paused(&self, paused: bool) {
+        self.pause.send_if_modified(|p| std::mem::replace(p, paused) != paused);
+    }
+
+    pub fn paused(&self) -> bool {
+        *self.pause.borrow()
     }
 
     /// A handle for [`Agent::set_update_available`] that other tasks can keep.

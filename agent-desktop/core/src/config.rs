@@ -192,6 +192,15 @@ impl AgentConfig {
         (secs >= 1.0).then(|| std::time::Duration::from_secs_f64(secs.min(1e9)))
     }
 
+    /// Where enrollment stored the credential, for people.
+    pub fn credential_place(&self) -> String {
+        match self.credential_location {
+            Some(CredentialStore::Keyring) if cfg!(target_os = "linux") => "OS keyring (kernel keyutils)".into(),
+            Some(store) => store.to_string(),
+            None => "store chosen at enrollment (not recorded)".into(),
+        }
+    }
+
     pub fn is_enrolled(&self) -> bool {
         !self.server_url.is_empty() && self.machine_id.is_some()
     }
@@ -202,45 +211,73 @@ impl AgentConfig {
             .credential_location
             .and_then(|l| serde_json::to_value(l).ok())
             .and_then(|v| v.as_str().map(String::from));
-        let non_empty = |s: &str| Some(s.to_string()).filter(|s| !s.is_empty());
-        save_keys(
+        let text = |s: &str| Some(s.to_string()).filter(|s| !s.is_empty()).map(toml::Value::String);
+        save_values(
             paths,
             &[
-                ("server_url", non_empty(&self.server_url)),
-                ("machine_id", self.machine_id.map(|m| m.to_string())),
-                ("org_id", self.org_id.map(|m| m.to_string())),
-                ("server_fingerprint", non_empty(&self.server_fingerprint)),
-                ("credential_location", location),
-                ("signing_key", non_empty(&self.signing_key)),
+                ("server_url", text(&self.server_url)),
+                ("machine_id", self.machine_id.map(|m| toml::Value::String(m.to_string()))),
+                ("org_id", self.org_id.map(|m| toml::Value::String(m.to_string()))),
+                ("server_fingerprint", text(&self.server_fingerprint)),
+                ("credential_location", location.map(toml::Value::String)),
+                ("signing_key", text(&self.signing_key)),
             ],
         )
     }
 
+    /// Removes the enrollment from the config file (signing this machine out), keeping the
+    /// user's own settings.
+    pub fn forget_enrollment(paths: &Paths) -> Result<(), ConfigError> {
+        save_values(paths, &ENROLLMENT_KEYS.map(|k| (k, None)))
+    }
+
     /// Writes only the pinned release signing key into the config file.
     pub fn save_signing_key(&self, paths: &Paths) -> Result<(), ConfigError> {
-        save_keys(paths, &[("signing_key", Some(self.signing_key.clone()).filter(|s| !s.is_empty()))])
+        let key = Some(self.signing_key.clone()).filter(|s| !s.is_empty()).map(toml::Value::String);
+        save_values(paths, &[("signing_key", key)])
+    }
+
+    /// Writes the list of AI CLIs to discover into the config file.
+    pub fn save_discover(&self, paths: &Paths) -> Result<(), ConfigError> {
+        let list = self.discover.iter().cloned().map(toml::Value::String).collect();
+        save_values(paths, &[("discover", Some(toml::Value::Array(list)))])
     }
 }
 
-/// Sets (or, for `None`, removes) top-level string keys of the config file, keeping the rest.
-fn save_keys(paths: &Paths, keys: &[(&str, Option<String>)]) -> Result<(), ConfigError> {
+/// The keys enrollment manages.
+const ENROLLMENT_KEYS: [&str; 6] =
+    ["server_url", "machine_id", "org_id", "server_fingerprint", "credential_location", "signing_key"];
+
+/// Sets (or, for `None`, removes) keys of the config file, keeping the rest. A key may name a
+/// table entry as `table.key` (`tray.notify_ended`); the table is created when missing.
+pub fn save_values(paths: &Paths, keys: &[(&str, Option<toml::Value>)]) -> Result<(), ConfigError> {
     let write_err = |source| ConfigError::Write { path: paths.config_file.display().to_string(), source };
-    let mut table: toml::Table =
+    let mut root: toml::Table =
         std::fs::read_to_string(&paths.config_file).ok().and_then(|t| t.parse().ok()).unwrap_or_default();
     for (key, value) in keys {
+        let (table, leaf) = match key.split_once('.') {
+            Some((t, leaf)) => {
+                let entry = root.entry(t.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                match entry.as_table_mut() {
+                    Some(table) => (table, leaf),
+                    None => return Err(ConfigError::Invalid(format!("{t} in {CONFIG_FILE} must be a table"))),
+                }
+            }
+            None => (&mut root, *key),
+        };
         match value {
             Some(v) => {
-                table.insert((*key).into(), toml::Value::String(v.clone()));
+                table.insert(leaf.into(), v.clone());
             }
             None => {
-                table.remove(*key);
+                table.remove(leaf);
             }
         }
     }
     let text = format!(
         "# SessionForge agent configuration. Enrollment manages server_url, machine_id, org_id,\n\
          # server_fingerprint, credential_location and signing_key; everything else is yours to edit.\n{}",
-        toml::to_string(&table).map_err(|e| ConfigError::Invalid(e.to_string()))?
+        toml::to_string(&root).map_err(|e| ConfigError::Invalid(e.to_string()))?
     );
     if let Some(dir) = paths.config_file.parent() {
         std::fs::create_dir_all(dir).map_err(write_err)?;
@@ -251,6 +288,33 @@ fn save_keys(paths: &Paths, keys: &[(&str, Option<String>)]) -> Result<(), Confi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn signing_out_and_tray_settings_keep_everything_else() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let paths = Paths::resolve(Some(dir.path()));
+        std::fs::write(&paths.config_file, "buffer_bytes = 65536\n[update]\nauto = false\n").expect("write");
+        let mut cfg = AgentConfig::load(&paths).expect("load");
+        cfg.server_url = "https://example.test".into();
+        cfg.machine_id = Some(Uuid::new_v4());
+        cfg.save_enrollment(&paths).expect("save");
+        cfg.discover = vec!["claude".into(), "my-agent".into()];
+        cfg.save_discover(&paths).expect("save discover");
+        save_values(&paths, &[("tray.notify_ended", Some(toml::Value::Boolean(false)))]).expect("tray key");
+        save_values(&paths, &[("update.channel", Some(toml::Value::String("beta".into())))]).expect("update key");
+
+        AgentConfig::forget_enrollment(&paths).expect("forget");
+        let again = AgentConfig::load(&paths).expect("reload");
+        assert!(!again.is_enrolled() && again.server_url.is_empty() && again.machine_id.is_none());
+        assert_eq!(again.discover, vec!["claude".to_string(), "my-agent".to_string()]);
+        assert_eq!((again.buffer_bytes, again.update.auto, again.update.channel.as_str()), (65536, false, "beta"));
+        let text = std::fs::read_to_string(&paths.config_file).expect("read");
+        assert!(text.contains("[tray]") && text.contains("notify_ended = false"), "{text}");
+        assert!(
+            save_values(&paths, &[("buffer_bytes.x", Some(toml::Value::Boolean(true)))]).is_err(),
+            "a key that is not a table is refused, not overwritten"
+        );
+    }
 
     #[test]
     fn enrollment_is_saved_without_losing_user_keys() {

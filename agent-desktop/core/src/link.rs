@@ -58,7 +58,23 @@ pub enum LinkState {
     Rejected {
         reason: String,
     },
+    /// Relaying paused by the user (the tray's "Pause relaying"): disconnected on purpose;
+    /// sessions keep running and their output is kept (within the buffer) for the resume.
+    Paused,
     Stopped,
+}
+
+impl std::fmt::Display for LinkState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LinkState::Connecting => f.write_str("connecting"),
+            LinkState::Connected => f.write_str("connected"),
+            LinkState::Offline { reason } => write!(f, "offline ({reason})"),
+            LinkState::Rejected { reason } => write!(f, "rejected ({reason})"),
+            LinkState::Paused => f.write_str("paused"),
+            LinkState::Stopped => f.write_str("stopped"),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -82,6 +98,10 @@ pub struct Link {
     changes: Option<mpsc::Receiver<Change>>,
     state: watch::Sender<LinkState>,
     sampler: Sampler,
+    /// True while the user has paused relaying.
+    pause: watch::Receiver<bool>,
+    /// The commands the server's org allows starting, as the last welcome said.
+    allowed: watch::Sender<Vec<String>>,
 }
 
 impl Link {
@@ -92,13 +112,44 @@ impl Link {
         changes: Option<mpsc::Receiver<Change>>,
         state: watch::Sender<LinkState>,
     ) -> Self {
-        Self { cfg, sessions, discovered, changes, state, sampler: Sampler::default() }
+        Self {
+            cfg,
+            sessions,
+            discovered,
+            changes,
+            state,
+            sampler: Sampler::default(),
+            pause: watch::channel(false).1,
+            allowed: watch::channel(Vec::new()).0,
+        }
+    }
+
+    /// Follows `pause`: while it is true the link stays disconnected.
+    pub fn with_pause(mut self, pause: watch::Receiver<bool>) -> Self {
+        self.pause = pause;
+        self
+    }
+
+    /// Publishes the org's allowed commands from each welcome on `allowed`.
+    pub fn with_allowed_commands(mut self, allowed: watch::Sender<Vec<String>>) -> Self {
+        self.allowed = allowed;
+        self
     }
 
     /// Connects and reconnects until `shutdown` becomes true.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         let mut attempt: u32 = 0;
         while !*shutdown.borrow() {
+            if *self.pause.borrow() {
+                self.state.send_replace(LinkState::Paused);
+                attempt = 0;
+                let mut pause = self.pause.clone();
+                tokio::select! {
+                    _ = pause_is(&mut pause, false) => {}
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            }
             self.state.send_replace(LinkState::Connecting);
             let started = Instant::now();
             let failure = match self.connect().await {
@@ -108,7 +159,8 @@ impl Link {
                         attempt = 0;
                     }
                     match result {
-                        Ok(()) => break,
+                        // Shut down, or paused (the loop's top waits for the resume).
+                        Ok(()) => continue,
                         Err(f) => f,
                     }
                 }
@@ -122,9 +174,11 @@ impl Link {
             self.state.send_replace(state);
             let delay = if slow { BACKOFF_MAX } else { backoff(attempt) };
             attempt = attempt.saturating_add(1);
+            let mut pause = self.pause.clone();
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
                 _ = shutdown.changed() => {}
+                _ = pause_is(&mut pause, true) => {}
             }
         }
         self.state.send_replace(LinkState::Stopped);
@@ -166,7 +220,10 @@ impl Link {
         sink.send(text(&hello)).await.map_err(offline)?;
         let resume = match tokio::time::timeout(WELCOME_TIMEOUT, stream.next()).await {
             Ok(Some(Ok(Message::Text(t)))) => match serde_json::from_str::<ServerMessage>(&t) {
-                Ok(ServerMessage::Welcome { accepted: true, resume, .. }) => resume,
+                Ok(ServerMessage::Welcome { accepted: true, resume, allowed_commands, .. }) => {
+                    self.allowed.send_replace(allowed_commands);
+                    resume
+                }
                 Ok(ServerMessage::Welcome { accepted: false, message, .. }) => {
                     return Err(Failure::Rejected(message.unwrap_or_else(|| "the server refused this agent".into())));
                 }
@@ -184,6 +241,7 @@ impl Link {
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut last_heard = Instant::now();
+        let mut pause = self.pause.clone();
         loop {
             // One bounded batch per turn: under sustained output, reads, heartbeats and
             // shutdown still get their turn below.
@@ -202,6 +260,11 @@ impl Link {
                 // and whatever else is ready goes before more output.
                 biased;
                 _ = shutdown.changed() => {
+                    let _ = sink.send(Message::Close(None)).await;
+                    return Ok(());
+                }
+                _ = pause_is(&mut pause, true) => {
+                    tracing::info!("relaying paused");
                     let _ = sink.send(Message::Close(None)).await;
                     return Ok(());
                 }
@@ -269,6 +332,14 @@ impl Link {
             ServerMessage::Welcome { .. } => {}
             ServerMessage::Unknown => tracing::debug!("ignoring an unknown message kind from the server"),
         }
+    }
+}
+
+/// Resolves once `pause` says `paused` (never, when nobody can pause this link).
+async fn pause_is(pause: &mut watch::Receiver<bool>, paused: bool) {
+    let reached = pause.wait_for(|p| *p == paused).await.is_ok();
+    if !reached {
+        std::future::pending::<()>().await;
     }
 }
 

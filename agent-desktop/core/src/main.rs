@@ -256,20 +256,23 @@ async fn dispatch(cli: Cli) -> Result<i32> {
                         "Enrolled with {} as machine {} (credential in the {}).",
                         cfg.server_url,
                         cfg.machine_id.unwrap_or_default(),
-                        credential_place(&cfg)
+                        cfg.credential_place()
                     );
                 } else {
                     println!("Not enrolled.");
                 }
             } else {
                 for s in &all {
-                    println!("{} (pid {}) → {}: {}", s.mode, s.pid, s.server_url, describe(&s.link));
+                    println!("{} (pid {}) → {}: {}", s.mode, s.pid, s.server_url, s.link);
                     if let Some(v) = &s.update_available {
                         println!("  update available: {v} (sessionforge-agent update)");
                     }
                     for sess in &s.sessions {
-                        let state =
-                            if sess.running { "running".to_string() } else { format!("exited {:?}", sess.exit_code) };
+                        let state = match (sess.running, sess.waiting_for_input) {
+                            (true, true) => "running, waiting for input".to_string(),
+                            (true, false) => "running".to_string(),
+                            (false, _) => format!("exited {:?}", sess.exit_code),
+                        };
                         println!(
                             "  {} {} [{}] pid {:?}, {} bytes unconfirmed",
                             sess.session_id, sess.command, state, sess.pid, sess.unacked_bytes
@@ -277,31 +280,11 @@ async fn dispatch(cli: Cli) -> Result<i32> {
                     }
                 }
                 if cfg.is_enrolled() {
-                    println!("Credential in the {}.", credential_place(&cfg));
+                    println!("Credential in the {}.", cfg.credential_place());
                 }
             }
             Ok(if all.is_empty() { 3 } else { 0 })
         }
-    }
-}
-
-/// Where enrollment stored the credential, for people.
-fn credential_place(cfg: &AgentConfig) -> String {
-    match cfg.credential_location {
-        Some(CredentialStore::Keyring) if cfg!(target_os = "linux") => "OS keyring (kernel keyutils)".into(),
-        Some(store) => store.to_string(),
-        None => "store chosen at enrollment (not recorded)".into(),
-    }
-}
-
-fn describe(state: &sessionforge_agent::link::LinkState) -> String {
-    use sessionforge_agent::link::LinkState::*;
-    match state {
-        Connecting => "connecting".into(),
-        Connected => "connected".into(),
-        Offline { reason } => format!("offline ({reason})"),
-        Rejected { reason } => format!("rejected ({reason})"),
-        Stopped => "stopped".into(),
     }
 }
 

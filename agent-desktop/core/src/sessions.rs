@@ -14,6 +14,7 @@ use tokio::sync::Notify;
 
 use crate::pty::{self, InputError, PtyHandle, Spawn};
 
+pub mod attention;
 mod local;
 #[cfg(all(test, unix))]
 mod tests;
@@ -43,6 +44,9 @@ pub struct Summary {
     pub exit_code: Option<i32>,
     /// Output bytes not yet stored by the server.
     pub unacked_bytes: usize,
+    /// Running and waiting for its user (see [`attention`]).
+    #[serde(default)]
+    pub waiting_for_input: bool,
 }
 
 /// Exit codes of sessions already forgotten, kept for whoever waits on them (at most this many).
@@ -168,6 +172,7 @@ impl Sessions {
     pub(crate) fn output(&self, id: SessionId, data: &[u8]) {
         if let Some(s) = self.lock().get_mut(&id) {
             s.buffer.push(data);
+            s.attention.output(data, std::time::Instant::now());
         }
         self.changed.notify_one();
     }
@@ -188,7 +193,7 @@ impl Sessions {
         let Some(s) = map.get_mut(&id) else { return };
         let Some(pty) = &s.pty else { return };
         match pty.try_write(data) {
-            Ok(()) => {}
+            Ok(()) => s.attention.input(),
             Err(InputError::Full) => {
                 if s.dropped_input == 0 {
                     tracing::warn!(session = %id, "the process is not reading its input; dropping viewer input");
@@ -367,7 +372,8 @@ impl Sessions {
     }
 
     pub fn summaries(&self) -> Vec<Summary> {
-        let mut v: Vec<Summary> = self.lock().values().map(LocalSession::summary).collect();
+        let now = std::time::Instant::now();
+        let mut v: Vec<Summary> = self.lock().values().map(|s| s.summary(now)).collect();
         v.sort_by_key(|s| s.session_id);
         v
     }

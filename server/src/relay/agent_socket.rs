@@ -83,6 +83,7 @@ async fn run(hub: Arc<Hub>, machine: Machine, socket: WebSocketStream) {
                 "protocol {protocol_version} (agent {agent_version}) is not supported; this server speaks \
                  {MIN_SUPPORTED_PROTOCOL}..={PROTOCOL_VERSION}: update the agent"
             )),
+            allowed_commands: vec![],
         };
         let _ = sink.send(Message::Text(json(&welcome))).await;
         let _ = sink.close().await;
@@ -115,6 +116,10 @@ async fn run(hub: Arc<Hub>, machine: Machine, socket: WebSocketStream) {
     if mode == AgentMode::Daemon {
         end_unreported_discovered(&hub, &machine, discovered).await;
     }
+    let allowed_commands = hub.store().machine_allowed_commands(machine.org_id).await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cannot read the org's allowed commands");
+        Vec::new()
+    });
     let welcome = ServerMessage::Welcome {
         accepted: true,
         protocol_version: PROTOCOL_VERSION,
@@ -122,6 +127,7 @@ async fn run(hub: Arc<Hub>, machine: Machine, socket: WebSocketStream) {
         machine_id: machine.id,
         resume,
         message: None,
+        allowed_commands,
     };
     if sink.send(Message::Text(json(&welcome))).await.is_err() {
         hub.unregister_conn(conn);

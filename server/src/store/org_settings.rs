@@ -1,6 +1,10 @@
-//! Per-org settings: for now, the allow-list of commands users may start on machines remotely.
+//! Per-org settings: for now, the allow-list of commands users may start on machines remotely
+//! (also told to each connecting agent, for the tray's "Start session…").
 
 use rusqlite::{OptionalExtension, params};
+
+use sessionforge_shared::ids::OrgId;
+use sessionforge_shared::protocol::KNOWN_AI_CLIS;
 
 use super::orgs::OrgScope;
 use super::{Store, StoreError};
@@ -8,7 +12,19 @@ use super::{Store, StoreError};
 impl Store {
     /// The org's allow-list, or `None` when it uses the defaults.
     pub async fn allowed_commands(&self, scope: &OrgScope) -> Result<Option<Vec<String>>, StoreError> {
-        let org = scope.org_id();
+        self.org_allowed_commands(scope.org_id()).await
+    }
+
+    /// What the org of an authenticated machine allows starting (its list, or the defaults),
+    /// told to its agent on connect.
+    pub async fn machine_allowed_commands(&self, org: OrgId) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .org_allowed_commands(org)
+            .await?
+            .unwrap_or_else(|| KNOWN_AI_CLIS.iter().map(|s| s.to_string()).collect()))
+    }
+
+    async fn org_allowed_commands(&self, org: OrgId) -> Result<Option<Vec<String>>, StoreError> {
         self.db
             .read(move |c| {
                 let json: Option<Option<String>> = c

@@ -22,5 +22,7 @@ mod relay;
 mod relay_edges;
 mod releases;
 mod tenancy;
+#[cfg(target_os = "linux")]
+mod tray;
 #[cfg(unix)]
 mod update;

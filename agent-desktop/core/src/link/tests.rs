@@ -50,6 +50,7 @@ async fn fake_server(listener: tokio::net::TcpListener, pong: oneshot::Sender<us
         machine_id: MachineId::new(),
         resume: vec![],
         message: None,
+        allowed_commands: vec![],
     };
     ws.send(text(&welcome)).await.expect("welcome");
     let mut frames = 0;

@@ -5,6 +5,7 @@
 use sessionforge_shared::frame;
 use sessionforge_shared::protocol::{AgentMessage, SessionInfo};
 
+use super::attention::Attention;
 use super::{Outgoing, Summary};
 use crate::outbuf::{OutputBuffer, Pending};
 use crate::pty::PtyHandle;
@@ -30,6 +31,8 @@ pub(super) struct LocalSession {
     pub exit_reported: bool,
     /// Input bytes dropped because the process was not reading them, not yet reported.
     pub dropped_input: usize,
+    /// Whether it waits for its user (for the tray).
+    pub attention: Attention,
 }
 
 impl LocalSession {
@@ -44,6 +47,7 @@ impl LocalSession {
             started_reported: false,
             exit_reported: false,
             dropped_input: 0,
+            attention: Attention::default(),
         }
     }
 
@@ -121,15 +125,17 @@ impl LocalSession {
         Some(Outgoing::Message(AgentMessage::SessionExited { session_id: self.info.session_id, exit_code, ended_at }))
     }
 
-    pub fn summary(&self) -> Summary {
+    pub fn summary(&self, now: std::time::Instant) -> Summary {
+        let running = self.exit.is_none() && self.crashed.is_none();
         Summary {
             session_id: self.info.session_id,
             kind: self.info.kind.clone(),
             command: self.info.command.clone(),
             pid: self.info.pid,
-            running: self.exit.is_none() && self.crashed.is_none(),
+            running,
             exit_code: self.exit.and_then(|(c, _)| c),
             unacked_bytes: self.buffer.held(),
+            waiting_for_input: running && self.attention.waiting(now),
         }
     }
 }
