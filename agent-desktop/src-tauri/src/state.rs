@@ -189,8 +189,14 @@ impl TrayState {
             m.push(MenuEntry::Item { label: "Start session…".into(), action: Action::Settings, enabled: false });
         }
         m.push(MenuEntry::Item { label: "Open dashboard".into(), action: Action::OpenDashboard, enabled: enrolled });
-        if self.paused {
-            m.push(MenuEntry::Item { label: "Resume relaying".into(), action: Action::Resume, enabled: enrolled });
+        let blocked = matches!(self.connection, Some(Connection::Blocked { .. }));
+        if self.paused || blocked {
+            // Blocked: resuming retries starting the agent (say, after the other one quit).
+            m.push(MenuEntry::Item {
+                label: "Resume relaying".into(),
+                action: Action::Resume,
+                enabled: enrolled || blocked,
+            });
         } else {
             m.push(MenuEntry::Item { label: "Pause relaying".into(), action: Action::Pause, enabled: enrolled });
         }
@@ -355,7 +361,8 @@ mod tests {
         assert_eq!(s.icon(), Icon::Offline);
         assert_eq!(s.status_line(), reason);
         let l = labels(&s.menu());
-        assert!(l.contains(&"(Pause relaying)".to_string()) && l.contains(&"Settings…".to_string()), "{l:?}");
+        assert!(l.contains(&"Resume relaying".to_string()), "resuming retries: {l:?}");
+        assert!(l.contains(&"(Open dashboard)".to_string()) && l.contains(&"Settings…".to_string()), "{l:?}");
     }
 
     #[test]
