@@ -87,6 +87,7 @@ pub struct AgentConfig {
     pub buffer_bytes: usize,
     /// AI CLIs to discover.
     pub discover: Vec<String>,
+    /// Seconds between discovery scans of the process table (each costs a few ms of CPU).
     pub discovery_interval_secs: u64,
     /// The server's release signing key (base64 ed25519), pinned at enrollment; empty until
     /// then (the first update check pins it over the pinned TLS connection).
@@ -123,7 +124,7 @@ impl Default for AgentConfig {
             credential_location: None,
             buffer_bytes: crate::outbuf::DEFAULT_LIMIT,
             discover: KNOWN_AI_CLIS.iter().map(|s| s.to_string()).collect(),
-            discovery_interval_secs: 5,
+            discovery_interval_secs: 10,
             signing_key: String::new(),
             update: UpdateConfig::default(),
         }
