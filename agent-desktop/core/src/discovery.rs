@@ -161,7 +161,12 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         }
-        let mut child = std::process::Command::new(&script).spawn().expect("spawn fake claude");
+        // No inherited output: the script's `sleep` outlives a kill and would hold the test's pipes.
+        let mut child = std::process::Command::new(&script)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn fake claude");
         let pid = child.id();
         let mut d = Discovery::new(vec!["claude".into()], Uuid::new_v4());
         let found = (0..50)
