@@ -183,7 +183,7 @@ pub async fn enroll(
 }
 
 /// reqwest errors hide their cause; show the whole chain.
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut cur = e.source();
     while let Some(s) = cur {

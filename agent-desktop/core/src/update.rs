@@ -93,31 +93,24 @@ fn client(cfg: &AgentConfig, timeout: Duration) -> Result<reqwest::Client, Updat
     Ok(enroll::http_client_with_timeout(trust.as_ref(), timeout)?)
 }
 
-/// reqwest hides the cause of errors; show the whole chain.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        cur = s.source();
-    }
-    out
-}
-
 /// GETs `url` and decodes a JSON answer.
 async fn get_json<T: serde::de::DeserializeOwned>(
     client: &reqwest::Client,
     url: &str,
     what: &'static str,
 ) -> Result<T, UpdateError> {
-    let resp = client.get(url).send().await.map_err(|e| UpdateError::Unreachable { what, reason: chain(&e) })?;
+    let resp =
+        client.get(url).send().await.map_err(|e| UpdateError::Unreachable { what, reason: enroll::error_chain(&e) })?;
     let status = resp.status();
     if !status.is_success() {
         let message = resp.json::<ErrorBody>().await.map(|e| e.message).unwrap_or_else(|_| status.to_string());
         return Err(UpdateError::Server { what, status: status.as_u16(), message });
     }
-    resp.json().await.map_err(|e| UpdateError::Server { what, status: status.as_u16(), message: chain(&e) })
+    resp.json().await.map_err(|e| UpdateError::Server {
+        what,
+        status: status.as_u16(),
+        message: enroll::error_chain(&e),
+    })
 }
 
 /// Fetches the server's release signing key over `client` (which must trust the server).

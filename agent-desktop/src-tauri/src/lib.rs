@@ -7,6 +7,7 @@ pub mod engine;
 pub mod icons;
 pub mod menu;
 pub mod prefs;
+pub mod seen;
 pub mod state;
 pub mod tray;
 

@@ -161,9 +161,13 @@ async fn follow<R: Runtime>(app: AppHandle<R>, tray: TrayIcon<R>, mut view: watc
                 Err(e) => tracing::warn!(error = %e, "cannot rebuild the tray menu"),
             }
         }
-        let prefs = TrayPrefs::load(app.state::<Arc<Engine>>().paths());
-        for n in now.notifications(&before).into_iter().filter(|n| prefs.wants(n.kind)) {
-            notify(&app, &n.title, &n.body);
+        let notices = now.notifications(&before);
+        if !notices.is_empty() {
+            // Read when needed: the settings window may have changed them.
+            let prefs = TrayPrefs::load(app.state::<Arc<Engine>>().paths());
+            for n in notices.into_iter().filter(|n| prefs.wants(n.kind)) {
+                notify(&app, &n.title, &n.body);
+            }
         }
         tracing::debug!(status = %now.status_line(), "tray state");
         let _ = app.emit("status-changed", ());

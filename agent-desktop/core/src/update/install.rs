@@ -12,7 +12,8 @@ use sessionforge_shared::releases::ManifestEntry;
 use tokio::io::AsyncWriteExt;
 
 use super::verify::ArtifactCheck;
-use super::{SELF_CHECK_COMMAND, UpdateError, chain};
+use super::{SELF_CHECK_COMMAND, UpdateError};
+use crate::enroll::error_chain as chain;
 use crate::tls::{self, Trust};
 use crate::version::{self, TARGET, VERSION};
 
