@@ -98,6 +98,10 @@ impl Server {
         let (relay, relay_tasks) = relay::Relay::start(boot.store.clone(), settings.relay.clone()).await?;
         let public_url = settings.public_url_for(local_addr);
         let state = AppState::new(settings, boot.keys, boot.store, metrics, relay, public_url, tls_info);
+        if state.settings.releases.publish_bundled_agents {
+            let limit = state.settings.releases.max_upload_bytes;
+            releases::bundled::publish_bundled(&state.store, &state.artifacts, limit).await;
+        }
         Ok(Self { state, acceptor, local_addr, generated: boot.generated, relay_tasks })
     }
 

@@ -102,6 +102,9 @@ pub struct ReleaseSettings {
     pub link_ttl_secs: u64,
     /// No download link may live longer than this, in seconds.
     pub max_link_ttl_secs: u64,
+    /// At start, publish the agent builds found beside the server binary (its own platform's
+    /// `sessionforge-agent`, and `agents/sessionforge-agent-<target>` of a release bundle).
+    pub publish_bundled_agents: bool,
 }
 
 impl Default for Settings {
@@ -168,7 +171,12 @@ impl Default for RateLimitSettings {
 
 impl Default for ReleaseSettings {
     fn default() -> Self {
-        Self { max_upload_bytes: 512 * 1024 * 1024, link_ttl_secs: 3600, max_link_ttl_secs: 24 * 3600 }
+        Self {
+            max_upload_bytes: 512 * 1024 * 1024,
+            link_ttl_secs: 3600,
+            max_link_ttl_secs: 24 * 3600,
+            publish_bundled_agents: true,
+        }
     }
 }
 

@@ -11,9 +11,11 @@ mod health;
 mod keys;
 mod machines;
 mod orgs;
+mod preferences;
 mod releases;
 mod sessions;
 mod setup;
+mod templates;
 mod validate;
 
 use poem_openapi::{OpenApiService, Tags};
@@ -23,11 +25,13 @@ pub type Api = (
     health::HealthApi,
     setup::SetupApi,
     auth::AuthApi,
+    preferences::PreferencesApi,
     keys::KeysApi,
     orgs::OrgsApi,
     events::EventsApi,
     machines::MachinesApi,
     sessions::SessionsApi,
+    templates::TemplatesApi,
     releases::ReleasesApi,
     downloads::DownloadsApi,
     admin::AdminApi,
@@ -61,11 +65,13 @@ pub fn service() -> OpenApiService<Api, ()> {
             health::HealthApi,
             setup::SetupApi,
             auth::AuthApi,
+            preferences::PreferencesApi,
             keys::KeysApi,
             orgs::OrgsApi,
             events::EventsApi,
             machines::MachinesApi,
             sessions::SessionsApi,
+            templates::TemplatesApi,
             releases::ReleasesApi,
             downloads::DownloadsApi,
             admin::AdminApi,

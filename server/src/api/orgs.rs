@@ -15,12 +15,18 @@ use crate::auth::principal::Auth;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::StoreError;
+use crate::store::api_keys::Scope;
 use crate::store::orgs::OrgScope;
 
 pub struct OrgsApi;
 
 #[derive(Object)]
 pub struct CreateOrg {
+    pub name: String,
+}
+
+#[derive(Object)]
+pub struct UpdateOrg {
     pub name: String,
 }
 
@@ -83,6 +89,23 @@ impl OrgsApi {
     #[oai(path = "/:org_id", method = "get")]
     async fn get(&self, state: Data<&AppState>, auth: Auth, org_id: Path<Uuid>) -> Result<Json<OrgDto>, ApiError> {
         let scope = scope(&state, &auth, org_id.0).await?;
+        Ok(Json(state.store.org(&scope).await?.into()))
+    }
+
+    /// Rename an org. Admins and owners only.
+    #[oai(path = "/:org_id", method = "put")]
+    async fn update(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        org_id: Path<Uuid>,
+        body: Json<UpdateOrg>,
+    ) -> Result<Json<OrgDto>, ApiError> {
+        auth.require(Scope::Admin)?;
+        let scope = scope(&state, &auth, org_id.0).await?;
+        require_role(&scope, Role::Admin)?;
+        let name = validate::name("name", &body.name)?;
+        state.store.rename_org(&scope, name).await?;
         Ok(Json(state.store.org(&scope).await?.into()))
     }
 

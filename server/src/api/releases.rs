@@ -6,6 +6,7 @@ use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Binary, Json, PlainText};
 use poem_openapi::{ApiResponse, Object, OpenApi};
+use sessionforge_shared::releases::TARGETS;
 use sessionforge_shared::signing::{self, PublicKey, Signed};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -51,6 +52,15 @@ impl From<Release> for ReleaseDto {
             yanked_at: r.yanked_at.map(ts),
         }
     }
+}
+
+/// Whether a channel has a live build for one target.
+#[derive(Object)]
+pub struct TargetBuild {
+    /// Rust target triple.
+    pub target: String,
+    /// The newest live version on the channel; absent when none is published.
+    pub version: Option<String>,
 }
 
 #[derive(ApiResponse)]
@@ -151,6 +161,29 @@ impl ReleasesApi {
             "version={}\nsha256={}\nsize={}\nfile_name={}\nurl={url}\n",
             r.version, r.sha256, r.size, r.file_name
         )))
+    }
+
+    /// Every target agents are built for, with the newest live version on `channel` (default
+    /// `stable`), so that a dashboard can say which platforms cannot install an agent yet.
+    /// Any signed-in user.
+    #[oai(path = "/targets", method = "get")]
+    async fn targets(
+        &self,
+        state: Data<&AppState>,
+        _auth: Auth,
+        channel: Query<Option<String>>,
+    ) -> Result<Json<Vec<TargetBuild>>, ApiError> {
+        let channel = channel.0.unwrap_or_else(|| "stable".into());
+        let newest = releases::newest(&state.store, &channel).await?;
+        Ok(Json(
+            TARGETS
+                .iter()
+                .map(|t| TargetBuild {
+                    target: (*t).to_string(),
+                    version: newest.iter().find(|r| r.target == *t).map(|r| r.version.clone()),
+                })
+                .collect(),
+        ))
     }
 
     /// The public key release manifests are signed with (also at

@@ -22,6 +22,7 @@ use crate::error::ApiError;
 use crate::relay::events::Change;
 use crate::state::AppState;
 use crate::store::api_keys::Scope;
+use crate::store::orgs::OrgScope;
 use crate::store::sessions::{NewSession, Session, SessionFilter};
 
 pub struct SessionsApi;
@@ -277,58 +278,17 @@ impl SessionsApi {
     ) -> Result<Started, ApiError> {
         auth.require(Scope::Write)?;
         let scope = scope(&state, &auth, org_id.0).await?;
-        require_role(&scope, Role::Member)?;
         let req = body.0;
-        let command = req.command.trim().to_string();
-        if !allowed(state.store.allowed_commands(&scope).await?).contains(&command) {
-            return Err(ApiError::forbidden(
-                "COMMAND_NOT_ALLOWED",
-                format!("{command:?} is not on this org's allow-list of commands"),
-            ));
-        }
-        if req.args.len() > MAX_ARGS || req.args.iter().any(|a| a.len() > MAX_ARG_LEN) || req.cwd.len() > MAX_ARG_LEN {
-            return Err(ApiError::bad_request("INVALID_ARGS", "too many or too long arguments"));
-        }
-        let (cols, rows) = (req.cols.unwrap_or(120), req.rows.unwrap_or(32));
-        if !(1..=MAX_TERM).contains(&cols) || !(1..=MAX_TERM).contains(&rows) {
-            return Err(ApiError::bad_request("INVALID_SIZE", format!("cols and rows must be 1 to {MAX_TERM}")));
-        }
-        let machine = state.store.machine(&scope, MachineId(req.machine_id)).await?;
-        let Some(daemon) = state.relay.hub.daemon(machine.id) else {
-            return Err(ApiError::conflict("MACHINE_OFFLINE", "the machine's agent is not connected"));
-        };
-        let base = command.rsplit(['/', '\\']).next().unwrap_or(&command);
-        let kind = if KNOWN_AI_CLIS.contains(&base) { base.to_string() } else { "other".to_string() };
-        let new = NewSession {
-            machine_id: machine.id,
-            kind,
-            command: command.clone(),
-            args: req.args.clone(),
-            cwd: req.cwd.clone(),
-            cols,
-            rows,
-            requested_by: auth.user.id,
-        };
-        let session = state.store.create_requested_session(&scope, new).await?;
-        // Until the agent confirms the start, nobody relays it: if nobody ever does, the
-        // sweeper marks it crashed instead of leaving it "starting" forever.
-        state.relay.hub.adopt_orphans([session.id]);
-        state.relay.hub.events.notify(scope.org_id(), Change::Sessions);
-        let msg = ServerMessage::StartSession {
-            request_id: session.id.to_string(),
-            session_id: session.id,
-            command,
+        let start = StartRequest {
+            machine_id: MachineId(req.machine_id),
+            command: req.command,
             args: req.args,
             cwd: req.cwd,
-            cols,
-            rows,
+            cols: req.cols,
+            rows: req.rows,
+            env_names: vec![],
         };
-        if daemon.try_send(msg).is_err() {
-            let reason = Some("the agent could not be reached".to_string());
-            state.store.set_session_state(machine.id, session.id, SessionState::Crashed, None, reason).await?;
-            return Err(ApiError::conflict("MACHINE_OFFLINE", "the machine's agent is not reachable"));
-        }
-        tracing::info!(session = %session.id, machine = %machine.id, user = %auth.user.id, "session start requested");
+        let session = start_session(&state, &auth, &scope, start).await?;
         Ok(Started::Created(Json(session.into())))
     }
 
@@ -400,4 +360,82 @@ impl SessionsApi {
         state.store.set_allowed_commands(&scope, commands.clone()).await?;
         Ok(Json(AllowedCommands { commands, default: false }))
     }
+}
+
+/// What starting a session needs, whether it comes from a start request or a template.
+pub struct StartRequest {
+    pub machine_id: MachineId,
+    pub command: String,
+    pub args: Vec<String>,
+    pub cwd: String,
+    pub cols: Option<u16>,
+    pub rows: Option<u16>,
+    /// Environment variables the command needs on the machine (from a template).
+    pub env_names: Vec<String>,
+}
+
+/// Starts a session on a machine: the one code path behind `POST /sessions` and template
+/// starts. Members and above with a write-capable credential; the command must be on the
+/// org's allow-list and the machine's agent connected.
+pub async fn start_session(
+    state: &AppState,
+    auth: &Auth,
+    scope: &OrgScope,
+    req: StartRequest,
+) -> Result<Session, ApiError> {
+    auth.require(Scope::Write)?;
+    require_role(scope, Role::Member)?;
+    let command = req.command.trim().to_string();
+    if !allowed(state.store.allowed_commands(scope).await?).contains(&command) {
+        return Err(ApiError::forbidden(
+            "COMMAND_NOT_ALLOWED",
+            format!("{command:?} is not on this org's allow-list of commands"),
+        ));
+    }
+    if req.args.len() > MAX_ARGS || req.args.iter().any(|a| a.len() > MAX_ARG_LEN) || req.cwd.len() > MAX_ARG_LEN {
+        return Err(ApiError::bad_request("INVALID_ARGS", "too many or too long arguments"));
+    }
+    let (cols, rows) = (req.cols.unwrap_or(120), req.rows.unwrap_or(32));
+    if !(1..=MAX_TERM).contains(&cols) || !(1..=MAX_TERM).contains(&rows) {
+        return Err(ApiError::bad_request("INVALID_SIZE", format!("cols and rows must be 1 to {MAX_TERM}")));
+    }
+    let machine = state.store.machine(scope, req.machine_id).await?;
+    let Some(daemon) = state.relay.hub.daemon(machine.id) else {
+        return Err(ApiError::conflict("MACHINE_OFFLINE", "the machine's agent is not connected"));
+    };
+    let base = command.rsplit(['/', '\\']).next().unwrap_or(&command);
+    let kind = if KNOWN_AI_CLIS.contains(&base) { base.to_string() } else { "other".to_string() };
+    let new = NewSession {
+        machine_id: machine.id,
+        kind,
+        command: command.clone(),
+        args: req.args.clone(),
+        cwd: req.cwd.clone(),
+        cols,
+        rows,
+        requested_by: auth.user.id,
+    };
+    let session = state.store.create_requested_session(scope, new).await?;
+    // Until the agent confirms the start, nobody relays it: if nobody ever does, the
+    // sweeper marks it crashed instead of leaving it "starting" forever.
+    state.relay.hub.adopt_orphans([session.id]);
+    state.relay.hub.events.notify(scope.org_id(), Change::Sessions);
+    let msg = ServerMessage::StartSession {
+        request_id: session.id.to_string(),
+        session_id: session.id,
+        command,
+        args: req.args,
+        cwd: req.cwd,
+        cols,
+        rows,
+        // MERGE: env_names: req.env_names (the protocol field lands with main's StartSession change)
+    };
+    let _pending_env_names = req.env_names;
+    if daemon.try_send(msg).is_err() {
+        let reason = Some("the agent could not be reached".to_string());
+        state.store.set_session_state(machine.id, session.id, SessionState::Crashed, None, reason).await?;
+        return Err(ApiError::conflict("MACHINE_OFFLINE", "the machine's agent is not reachable"));
+    }
+    tracing::info!(session = %session.id, machine = %machine.id, user = %auth.user.id, "session start requested");
+    Ok(session)
 }

@@ -3,6 +3,7 @@
 //! this code; `links` signs the download URLs the manifest hands out.
 
 pub mod artifacts;
+pub mod bundled;
 pub mod links;
 
 use bytes::Bytes;

@@ -14,8 +14,10 @@ pub mod machines;
 pub mod org_settings;
 pub mod orgs;
 pub mod output;
+pub mod preferences;
 pub mod releases;
 pub mod sessions;
+pub mod templates;
 pub mod users;
 
 use std::path::Path;

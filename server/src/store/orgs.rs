@@ -128,6 +128,17 @@ impl Store {
             .await
     }
 
+    /// Renames the scope's org.
+    pub async fn rename_org(&self, scope: &OrgScope, name: String) -> Result<(), StoreError> {
+        let org = scope.org_id;
+        self.db
+            .write(move |tx| {
+                let n = tx.execute("UPDATE orgs SET name = ?1 WHERE id = ?2", params![name.trim(), org.to_string()])?;
+                if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+            })
+            .await
+    }
+
     pub async fn members(&self, scope: &OrgScope) -> Result<Vec<Member>, StoreError> {
         let org = scope.org_id;
         self.db

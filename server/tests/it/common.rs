@@ -248,6 +248,9 @@ pub fn spawn(dir: &Path, env: &[(String, String)], extra_args: &[&str]) -> Child
         }
     }
     cmd.env("SESSIONFORGE_LOG__LEVEL", "info");
+    // The debug agent beside the test binary would be published at every start: only the tests
+    // of that feature (bundled.rs) want it.
+    cmd.env("SESSIONFORGE_RELEASES__PUBLISH_BUNDLED_AGENTS", "false");
     cmd.envs(env.iter().map(|(k, v)| (k, v)));
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
     cmd.spawn().expect("spawn sessionforge-server")

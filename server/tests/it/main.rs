@@ -7,6 +7,8 @@ mod common;
 mod accounts;
 mod api_keys;
 mod bootstrap;
+#[cfg(unix)]
+mod bundled;
 mod cli;
 mod dashboard;
 mod http_surface;
@@ -21,6 +23,8 @@ mod relay;
 #[cfg(unix)]
 mod relay_edges;
 mod releases;
+mod settings_api;
+mod templates;
 mod tenancy;
 #[cfg(target_os = "linux")]
 mod tray;

@@ -1,0 +1,84 @@
+//! `GET/PUT /api/v1/auth/preferences`: the signed-in user's preferences. Notifications are
+//! grouped by channel (`browser` today), each channel with the same set of events, so that an
+//! `email` channel can be added beside `browser` later without changing what exists.
+
+use poem::web::Data;
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
+use serde::{Deserialize, Serialize};
+
+use super::ApiTags;
+use crate::auth::principal::Auth;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::api_keys::Scope;
+
+pub struct PreferencesApi;
+
+/// Everything a user can set about how SessionForge treats them. Absent keys take defaults.
+#[derive(Object, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(default)]
+pub struct Preferences {
+    #[oai(default)]
+    pub notifications: NotificationPreferences,
+}
+
+/// Notifications, by channel.
+#[derive(Object, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(default)]
+pub struct NotificationPreferences {
+    /// Shown by an open dashboard tab (the browser's notifications when allowed, and a count in
+    /// the tab's title).
+    #[oai(default)]
+    pub browser: NotificationEvents,
+}
+
+/// Which session events notify on a channel.
+#[derive(Object, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(default)]
+pub struct NotificationEvents {
+    /// A session is waiting for input.
+    #[oai(default = "yes")]
+    pub waiting_for_input: bool,
+    /// A session ended on its own or was stopped.
+    #[oai(default = "yes")]
+    pub finished: bool,
+    /// A session crashed or its process failed to start.
+    #[oai(default = "yes")]
+    pub crashed: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for NotificationEvents {
+    fn default() -> Self {
+        Self { waiting_for_input: true, finished: true, crashed: true }
+    }
+}
+
+#[OpenApi(prefix_path = "/api/v1/auth", tag = "ApiTags::Auth")]
+impl PreferencesApi {
+    /// Your preferences (defaults for anything never set).
+    #[oai(path = "/preferences", method = "get")]
+    async fn get(&self, state: Data<&AppState>, auth: Auth) -> Result<Json<Preferences>, ApiError> {
+        let stored = state.store.user_preferences(auth.user.id).await?;
+        // Stored by an older or newer server: what we cannot read falls back to the defaults.
+        Ok(Json(stored.and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default()))
+    }
+
+    /// Replace your preferences; absent keys take their defaults.
+    #[oai(path = "/preferences", method = "put")]
+    async fn put(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        body: Json<Preferences>,
+    ) -> Result<Json<Preferences>, ApiError> {
+        auth.require(Scope::Write)?;
+        let value = serde_json::to_value(&body.0).map_err(ApiError::internal)?;
+        state.store.set_user_preferences(auth.user.id, value).await?;
+        Ok(Json(body.0))
+    }
+}

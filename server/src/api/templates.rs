@@ -1,0 +1,276 @@
+//! Session templates: saved command lines per org (command, arguments, working directory, the
+//! names of environment variables the command needs). Admins and owners manage them; every
+//! member lists them, and members and above start one on a machine, which goes through exactly
+//! the same checks as `POST /sessions` (allow-list included).
+
+use poem::web::Data;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use sessionforge_shared::ids::MachineId;
+use sessionforge_shared::roles::Role;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::dto::ts;
+use super::orgs::{require_role, scope};
+use super::sessions::{SessionDto, StartRequest, start_session};
+use super::{ApiTags, validate};
+use crate::auth::principal::Auth;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::StoreError;
+use crate::store::api_keys::Scope;
+use crate::store::templates::{Template, TemplateFields};
+
+pub struct TemplatesApi;
+
+/// Limits on what a template may hold (the same as a start request's).
+const MAX_ARGS: usize = 64;
+const MAX_ARG_LEN: usize = 4096;
+/// Environment variable names per template, and the longest name.
+const MAX_ENV_NAMES: usize = 32;
+const MAX_ENV_NAME_LEN: usize = 128;
+
+#[derive(Object)]
+pub struct TemplateDto {
+    pub id: Uuid,
+    pub name: String,
+    pub command: String,
+    pub args: Vec<String>,
+    /// Working directory on the machine; empty means the agent's home directory.
+    pub cwd: String,
+    /// Environment variables the command needs; the agent refuses to start it when one is
+    /// not set on the machine.
+    pub env_names: Vec<String>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+impl From<Template> for TemplateDto {
+    fn from(t: Template) -> Self {
+        Self {
+            id: t.id,
+            name: t.name,
+            command: t.command,
+            args: t.args,
+            cwd: t.cwd,
+            env_names: t.env_names,
+            created_at: ts(t.created_at),
+            updated_at: ts(t.updated_at),
+        }
+    }
+}
+
+#[derive(Object)]
+pub struct TemplateInput {
+    /// Unique within the org.
+    pub name: String,
+    /// Started only while it is on the org's allow-list.
+    pub command: String,
+    #[oai(default)]
+    pub args: Vec<String>,
+    #[oai(default)]
+    pub cwd: String,
+    /// Names such as `ANTHROPIC_API_KEY` (letters, digits and `_`, not starting with a digit).
+    #[oai(default)]
+    pub env_names: Vec<String>,
+}
+
+#[derive(Object)]
+pub struct StartTemplate {
+    pub machine_id: Uuid,
+    pub cols: Option<u16>,
+    pub rows: Option<u16>,
+}
+
+#[derive(ApiResponse)]
+pub enum TemplateCreated {
+    #[oai(status = 201)]
+    Created(Json<TemplateDto>),
+}
+
+#[derive(ApiResponse)]
+pub enum TemplateDeleted {
+    #[oai(status = 204)]
+    NoContent,
+}
+
+#[derive(ApiResponse)]
+pub enum TemplateStarted {
+    /// Requested; the session is `starting` until the agent confirms.
+    #[oai(status = 201)]
+    Created(Json<SessionDto>),
+}
+
+fn bad(code: &str, message: impl Into<String>) -> ApiError {
+    ApiError::bad_request(code, message)
+}
+
+fn is_env_name(n: &str) -> bool {
+    let mut chars = n.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Checks and normalises a template body; each failure names the field.
+fn fields(input: TemplateInput) -> Result<TemplateFields, ApiError> {
+    let name = validate::name("name", &input.name)?;
+    let command = input.command.trim().to_string();
+    if command.is_empty() || command.len() > MAX_ARG_LEN || command.chars().any(char::is_control) {
+        return Err(bad("INVALID_COMMAND", "command must be non-empty, without control characters"));
+    }
+    if input.args.len() > MAX_ARGS || input.args.iter().any(|a| a.len() > MAX_ARG_LEN) {
+        return Err(bad("INVALID_ARGS", format!("at most {MAX_ARGS} arguments of at most {MAX_ARG_LEN} bytes")));
+    }
+    if input.args.iter().any(|a| a.contains('\0')) {
+        return Err(bad("INVALID_ARGS", "arguments must not contain NUL characters"));
+    }
+    let cwd = input.cwd.trim().to_string();
+    if cwd.len() > MAX_ARG_LEN || cwd.chars().any(char::is_control) {
+        return Err(bad("INVALID_CWD", "cwd must be at most 4096 bytes, without control characters"));
+    }
+    let mut env_names: Vec<String> = input.env_names.iter().map(|n| n.trim().to_string()).collect();
+    if env_names.len() > MAX_ENV_NAMES {
+        return Err(bad("INVALID_ENV_NAMES", format!("at most {MAX_ENV_NAMES} environment variable names")));
+    }
+    if let Some(badname) = env_names.iter().find(|n| n.len() > MAX_ENV_NAME_LEN || !is_env_name(n)) {
+        return Err(bad(
+            "INVALID_ENV_NAMES",
+            format!(
+                "{badname:?} is not an environment variable name (letters, digits and _, not starting with a digit)"
+            ),
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    env_names.retain(|n| seen.insert(n.clone()));
+    Ok(TemplateFields { name, command, args: input.args, cwd, env_names })
+}
+
+fn conflict(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Conflict(msg) => ApiError::conflict("TEMPLATE_EXISTS", msg),
+        other => other.into(),
+    }
+}
+
+#[OpenApi(prefix_path = "/api/v1/orgs", tag = "ApiTags::Sessions")]
+impl TemplatesApi {
+    /// The org's session templates, by name.
+    #[oai(path = "/:org_id/templates", method = "get")]
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        org_id: Path<Uuid>,
+    ) -> Result<Json<Vec<TemplateDto>>, ApiError> {
+        let scope = scope(&state, &auth, org_id.0).await?;
+        Ok(Json(state.store.templates(&scope).await?.into_iter().map(Into::into).collect()))
+    }
+
+    /// Save a session template. Admins and owners only.
+    #[oai(path = "/:org_id/templates", method = "post")]
+    async fn create(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        org_id: Path<Uuid>,
+        body: Json<TemplateInput>,
+    ) -> Result<TemplateCreated, ApiError> {
+        auth.require(Scope::Admin)?;
+        let scope = scope(&state, &auth, org_id.0).await?;
+        require_role(&scope, Role::Admin)?;
+        let t = state.store.create_template(&scope, fields(body.0)?).await.map_err(conflict)?;
+        Ok(TemplateCreated::Created(Json(t.into())))
+    }
+
+    /// One session template.
+    #[oai(path = "/:org_id/templates/:id", method = "get")]
+    async fn get(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        org_id: Path<Uuid>,
+        id: Path<Uuid>,
+    ) -> Result<Json<TemplateDto>, ApiError> {
+        let scope = scope(&state, &auth, org_id.0).await?;
+        Ok(Json(state.store.template(&scope, id.0).await?.into()))
+    }
+
+    /// Replace a session template. Admins and owners only.
+    #[oai(path = "/:org_id/templates/:id", method = "put")]
+    async fn update(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        org_id: Path<Uuid>,
+        id: Path<Uuid>,
+        body: Json<TemplateInput>,
+    ) -> Result<Json<TemplateDto>, ApiError> {
+        auth.require(Scope::Admin)?;
+        let scope = scope(&state, &auth, org_id.0).await?;
+        require_role(&scope, Role::Admin)?;
+        let t = state.store.update_template(&scope, id.0, fields(body.0)?).await.map_err(conflict)?;
+        Ok(Json(t.into()))
+    }
+
+    /// Delete a session template. Admins and owners only.
+    #[oai(path = "/:org_id/templates/:id", method = "delete")]
+    async fn delete(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        org_id: Path<Uuid>,
+        id: Path<Uuid>,
+    ) -> Result<TemplateDeleted, ApiError> {
+        auth.require(Scope::Admin)?;
+        let scope = scope(&state, &auth, org_id.0).await?;
+        require_role(&scope, Role::Admin)?;
+        state.store.delete_template(&scope, id.0).await?;
+        Ok(TemplateDeleted::NoContent)
+    }
+
+    /// Start a session from a template on a machine. Members and above; the same checks as
+    /// starting a session directly (allow-list, machine online), and the agent refuses to start
+    /// it when one of the template's environment variables is missing on the machine.
+    #[oai(path = "/:org_id/templates/:id/start", method = "post")]
+    async fn start(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        org_id: Path<Uuid>,
+        id: Path<Uuid>,
+        body: Json<StartTemplate>,
+    ) -> Result<TemplateStarted, ApiError> {
+        auth.require(Scope::Write)?;
+        let scope = scope(&state, &auth, org_id.0).await?;
+        let t = state.store.template(&scope, id.0).await?;
+        let req = StartRequest {
+            machine_id: MachineId(body.machine_id),
+            command: t.command,
+            args: t.args,
+            cwd: t.cwd,
+            cols: body.cols,
+            rows: body.rows,
+            env_names: t.env_names,
+        };
+        let session = start_session(&state, &auth, &scope, req).await?;
+        tracing::info!(session = %session.id, template = %t.id, "session started from a template");
+        Ok(TemplateStarted::Created(Json(session.into())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_env_name;
+
+    #[test]
+    fn env_names() {
+        for ok in ["HOME", "_X", "ANTHROPIC_API_KEY", "a1"] {
+            assert!(is_env_name(ok), "{ok}");
+        }
+        for bad in ["", "1A", "A-B", "A B", "A=B", "Ä"] {
+            assert!(!is_env_name(bad), "{bad}");
+        }
+    }
+}
