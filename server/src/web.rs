@@ -22,12 +22,18 @@ struct Asset {
     body: &'static [u8],
 }
 
-/// The dashboard's files, as `web/build.mjs` writes them.
+/// The dashboard's files, as `web/build.mjs` writes them. `term.js` (xterm.js and the terminal
+/// code) is loaded by the app only on pages with a terminal; `index.html` names it in a meta tag.
 const ASSETS: &[Asset] = &[
     Asset {
         name: "app.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../web/dist/app.js"),
+    },
+    Asset {
+        name: "term.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../web/dist/term.js"),
     },
     Asset { name: "app.css", content_type: "text/css; charset=utf-8", body: include_bytes!("../web/dist/app.css") },
     Asset { name: "icon.svg", content_type: "image/svg+xml", body: include_bytes!("../web/dist/icon.svg") },
@@ -36,7 +42,7 @@ const ASSETS: &[Asset] = &[
 /// The page shell; `build.mjs` leaves `{{app.js}}`-style placeholders for the content hashes.
 const INDEX: &str = include_str!("../web/dist/index.html");
 
-/// First path segments of the dashboard's own pages (see `web/src/main.ts`); anything else is a
+/// First path segments of the dashboard's own pages (see `web/src/app.tsx`); anything else is a
 /// JSON 404 like every other unknown route.
 const PAGES: &[&str] = &["", "setup", "login", "orgs", "keys", "account"];
 

@@ -1,10 +1,12 @@
 // Browser tests: Debian's Chromium, headless, driven by Playwright against real server and agent
-// processes (see tests/harness.ts). Screenshots of failures land in test-artifacts/web.
+// processes (see tests/harness.ts). Failures leave screenshots and traces in
+// test-artifacts/web/results; every page is saved in test-artifacts/web/screens.
 import { defineConfig } from "@playwright/test";
 
 export default defineConfig({
   testDir: "tests",
-  outputDir: "../../test-artifacts/web",
+  // Failure traces here; tests save page screenshots beside it, in test-artifacts/web/screens.
+  outputDir: "../../test-artifacts/web/results",
   timeout: 60_000,
   expect: { timeout: 15_000 },
   // Each test file starts its own server and agents; two at a time suit a 2-core machine.

@@ -1,6 +1,7 @@
-// The REST client. Paths, parameters, bodies and responses are typed from api-types.ts, which
-// is generated from openapi/openapi.json: calling an endpoint the spec does not have, or with
-// the wrong body, does not type-check.
+// The REST client, the one way the dashboard talks to the API. Paths, parameters, bodies and
+// responses are typed from api-types.ts, which is generated from openapi/openapi.json: calling
+// an endpoint the spec does not have, or with the wrong body, does not type-check. Optional
+// response fields may be absent or null; read them with `== null` / `??`, never `=== undefined`.
 import type { components, paths } from "./api-types";
 
 export type Schemas = components["schemas"];
@@ -8,9 +9,13 @@ export type Me = Schemas["Me"];
 export type Org = Schemas["OrgDto"];
 export type Role = Schemas["Role"];
 export type Machine = Schemas["MachineDto"];
-export type Session = Schemas["SessionDto"];
+/** A session. The two flags are newer than some servers: absent means false. */
+export type Session = Schemas["SessionDto"] & { waiting_for_input?: boolean | null; size_locked?: boolean | null };
 export type ApiKey = Schemas["ApiKeyDto"];
 export type Member = Schemas["MemberDto"];
+export type Template = Schemas["TemplateDto"];
+export type EnrollmentToken = Schemas["EnrollmentTokenDto"];
+export type Preferences = Schemas["Preferences"];
 
 type JsonType = "application/json; charset=utf-8";
 type Method = "get" | "post" | "put" | "delete";
@@ -38,6 +43,16 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A mistake in what someone typed, found before asking the server; `field` names the input. */
+export class UserError extends Error {
+  constructor(
+    message: string,
+    readonly field?: string,
   ) {
     super(message);
   }
@@ -108,7 +123,7 @@ function capitalize(s: string): string {
 
 /** A user-facing sentence for any error. */
 export function describe(err: unknown): string {
-  if (err instanceof ApiError) return err.message;
+  if (err instanceof ApiError || err instanceof UserError) return err.message;
   if (err instanceof Error) return `Something went wrong: ${err.message}`;
   return "Something went wrong.";
 }

@@ -1,9 +1,9 @@
 // The dashboard against one server with an admin, a member, a viewer and a running agent:
-// roles in the terminal, sign-in errors, the phone layout, starting sessions, API keys,
-// members, adding a machine and changing a password.
+// roles in the terminal, sign-in errors, long sessions, starting sessions, API keys (the copy
+// box goes with a revoked key), members, adding a machine and changing a password.
 import { expect, test, type Browser, type Page } from "@playwright/test";
 import { ADMIN_EMAIL, PASSWORD, TestServer, waitFor, type TestAgent } from "./harness";
-import { expectTerminal, signIn, terminalText } from "./pages";
+import { confirm, expectTerminal, pageAs as pageAsAt, signIn, terminalText, type Size } from "./pages";
 
 let server: TestServer;
 let org: string;
@@ -22,11 +22,8 @@ test.afterAll(async () => {
   await server?.stop();
 });
 
-async function pageAs(browser: Browser, email: string, viewport?: { width: number; height: number }): Promise<Page> {
-  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: viewport ?? { width: 1280, height: 800 } });
-  const page = await context.newPage();
-  await signIn(page, server.base, email, PASSWORD);
-  return page;
+function pageAs(browser: Browser, email: string, size: Size = "desktop"): Promise<Page> {
+  return pageAsAt(browser, server.base, email, PASSWORD, size);
 }
 
 test("a wrong password is refused in words", async ({ page }) => {
@@ -45,6 +42,8 @@ test("a viewer sees the terminal but cannot type; a member can", async ({ browse
   await expectTerminal(viewer, /roles-marker/);
   await expect(viewer.getByText(/Read-only: your role in this org is viewer/)).toBeVisible();
   await expect(viewer.getByRole("button", { name: "Stop session" })).toBeDisabled();
+  // Changing the shared terminal's size is not offered to those who cannot type.
+  await expect(viewer.getByRole("button", { name: "Resize session to my window" })).toHaveCount(0);
   await viewer.locator(".xterm").click();
   await viewer.keyboard.type("echo from-viewer-$((1+1))\n");
 
@@ -52,6 +51,7 @@ test("a viewer sees the terminal but cannot type; a member can", async ({ browse
   const member = await pageAs(browser, "member@example.com");
   await member.goto(`${server.base}/orgs/${org}/sessions/${session}`);
   await expect(member.locator(".conn")).toHaveText("live");
+  await expect(member.getByRole("button", { name: "Resize session to my window" })).toBeVisible();
   await member.locator(".xterm").click();
   await member.keyboard.type("echo from-member-$((2+2))\n");
   await expectTerminal(member, /^from-member-4$/m);
@@ -78,19 +78,16 @@ test("a long session opens on its latest output, and its full history loads on r
   await expect(page.locator("[data-history=tail]")).toHaveCount(0);
 });
 
-test("the sessions list works on a phone-sized screen", async ({ browser }) => {
-  await agent.wrap(org, ["sh", "-c", "echo phone; sleep 60"]);
-  const page = await pageAs(browser, ADMIN_EMAIL, { width: 390, height: 844 });
-  const list = page.getByRole("list", { name: "Sessions" });
-  await expect(list.locator("li").first()).toBeVisible();
-  // Nothing is wider than the screen, and the navigation folds behind a menu button.
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-  expect(overflow).toBeLessThanOrEqual(0);
-  await expect(page.getByRole("link", { name: "Machines" })).toBeHidden();
-  await page.getByRole("button", { name: "Menu" }).click();
-  await page.getByRole("link", { name: "Machines" }).click();
-  await expect(page.getByRole("heading", { name: "Machines" })).toBeVisible();
-  await page.screenshot({ path: test.info().outputPath("phone-machines.png"), fullPage: true });
+test("the output byte count follows the output, and a missing PID is not shown as null", async ({ browser }) => {
+  // Prints a line every 100 ms for a while: the count must move while the page stays open.
+  const id = await agent.wrap(org, ["sh", "-c", "i=0; while [ $i -lt 200 ]; do echo line-$i; i=$((i+1)); sleep 0.1; done; sleep 60"]);
+  const page = await pageAs(browser, ADMIN_EMAIL);
+  await page.goto(`${server.base}/orgs/${org}/sessions/${id}`);
+  await expectTerminal(page, /line-3/);
+  const count = page.locator("[data-output-bytes]");
+  const first = Number(await count.getAttribute("data-output-bytes"));
+  await expect.poll(async () => Number(await count.getAttribute("data-output-bytes"))).toBeGreaterThan(first + 100);
+  await expect(page.locator(".facts")).not.toContainText("null");
 });
 
 test("a member starts a session on a machine and lands in its live view", async ({ browser }) => {
@@ -98,28 +95,36 @@ test("a member starts a session on a machine and lands in its live view", async 
   const page = await pageAs(browser, "member@example.com");
   await page.getByRole("link", { name: "New session" }).first().click();
   await page.getByLabel("Command").selectOption("sh");
-  await page.getByLabel("Arguments").fill(`-c 'echo started-from-ui-$((40+2))'`);
+  await page.getByLabel("Arguments").fill(`-c 'echo started-from-ui-$((40+2)); stty size'`);
   await page.getByLabel("Working directory").fill("/tmp");
   await page.getByRole("button", { name: "Start session" }).click();
   await expect(page).toHaveURL(/\/sessions\/[0-9a-f-]{36}$/);
   await expectTerminal(page, /^started-from-ui-42$/m);
   await expect(page.locator(".session-head .badge", { hasText: "exited (0)" })).toBeVisible();
+  // It started at the size of this window (at least 80×24), not a fixed 120×32.
+  const id = /sessions\/([0-9a-f-]{36})$/.exec(page.url())?.[1];
+  const s = await server.json("GET", `/api/v1/orgs/${org}/sessions/${id}`);
+  expect(s.cols).toBeGreaterThanOrEqual(80);
+  expect([s.cols, s.rows]).not.toEqual([120, 32]);
+  await expectTerminal(page, new RegExp(`^${s.rows} ${s.cols}$`, "m"));
 });
 
-test("API keys are shown once, listed and revoked", async ({ browser }) => {
+test("API keys are shown once, listed and revoked; the copy box goes with a revoked key", async ({ browser }) => {
   const page = await pageAs(browser, ADMIN_EMAIL);
   await page.getByRole("link", { name: "API keys" }).click();
   await page.getByLabel("Name").fill("browser-test key");
   await page.getByRole("button", { name: "Create key" }).click();
-  const key = (await page.locator("[data-new-key]").textContent()) ?? "";
+  const key = (await page.locator("[data-copy=new-key]").textContent()) ?? "";
   expect(key).toMatch(/^sfk_/);
   const row = page.getByRole("row", { name: /browser-test key/ });
   await expect(row).toContainText("active");
   expect((await server.api.get("/api/v1/orgs", { headers: { authorization: `Bearer ${key}` } })).status()).toBe(200);
 
-  page.once("dialog", (d) => void d.accept());
   await row.getByRole("button", { name: "Revoke browser-test key" }).click();
+  await confirm(page, "Revoke key");
   await expect(page.getByRole("row", { name: /browser-test key/ })).toContainText("revoked");
+  await expect(page.locator("[data-copy=new-key]")).toHaveCount(0);
+  await expect(page.getByText(key)).toHaveCount(0);
   expect((await server.api.get("/api/v1/orgs", { headers: { authorization: `Bearer ${key}` } })).status()).toBe(401);
   // Reloading never shows the secret again.
   await page.reload();
@@ -131,17 +136,18 @@ test("admins change a member's role", async ({ browser }) => {
   const page = await pageAs(browser, ADMIN_EMAIL);
   await page.getByRole("link", { name: "Members" }).click();
   await page.getByLabel("Role of promote@example.com").selectOption("member");
-  await expect(page.locator('[data-member="promote@example.com"]')).toContainText("saved");
+  await expect(page.locator('[data-member="promote@example.com"]')).toHaveAttribute("data-role", "member");
+  await expect(page.getByText("promote@example.com is now member.")).toBeVisible();
   const members = await server.json("GET", `/api/v1/orgs/${org}/members`);
   expect(members.find((m: { email: string }) => m.email === "promote@example.com").role).toBe("member");
 });
 
 test("adding a machine shows the install lines with a fresh token and its expiry", async ({ browser }) => {
   const page = await pageAs(browser, ADMIN_EMAIL);
-  await page.getByRole("link", { name: "Add machine" }).click();
+  await page.goto(`${server.base}/orgs/${org}/machines/add`);
   await page.getByRole("button", { name: "Create install command" }).click();
-  const sh = (await page.locator('[data-command="sh"]').textContent()) ?? "";
-  const ps = (await page.locator('[data-command="powershell"]').textContent()) ?? "";
+  const sh = (await page.locator('[data-copy="sh"]').textContent()) ?? "";
+  const ps = (await page.locator('[data-copy="powershell"]').textContent()) ?? "";
   // The server's certificate is self-signed here, so curl trusts exactly its public key.
   expect(sh).toMatch(/^curl -fsSL -k --pinnedpubkey 'sha256\/\/[A-Za-z0-9+/=]+' https:\/\/\S+\/install\.sh \| sh -s -- --token sfe_\w+$/);
   expect(ps).toMatch(/SESSIONFORGE_TOKEN='sfe_\w+'.*irm https:\/\/\S+\/install\.ps1 \| iex/);
@@ -156,16 +162,21 @@ test("changing the password keeps this browser signed in and takes effect", asyn
   await server.json("POST", "/api/v1/admin/users", { email: "pw@example.com", password: PASSWORD });
   const page = await pageAs(browser, "pw@example.com");
   await page.getByRole("link", { name: "Account" }).click();
-  await page.getByLabel("Current password").fill(PASSWORD);
+  // A wrong current password is shown under that field.
+  await page.getByLabel("Current password").fill("not my password");
   await page.getByLabel("New password", { exact: true }).fill("a brand new passphrase");
   await page.getByLabel("New password again").fill("a brand new passphrase");
   await page.getByRole("button", { name: "Change password" }).click();
-  await expect(page.getByRole("status")).toHaveText(/Password changed/);
+  await expect(page.getByText(/current password is wrong/i)).toBeVisible();
+  await expect(page.getByLabel("Current password")).toBeFocused();
+  await page.getByLabel("Current password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Change password" }).click();
+  await expect(page.getByText(/Password changed/)).toBeVisible();
   // Still signed in: a state-changing request with the refreshed CSRF token works.
   await page.getByRole("link", { name: "API keys" }).click();
   await page.getByLabel("Name").fill("after password change");
   await page.getByRole("button", { name: "Create key" }).click();
-  await expect(page.locator("[data-new-key]")).toBeVisible();
+  await expect(page.locator("[data-copy=new-key]")).toBeVisible();
   const old = await server.api.post("/api/v1/auth/login", { data: { email: "pw@example.com", password: PASSWORD } });
   expect(old.status()).toBe(401);
 });

@@ -30,6 +30,11 @@ function withoutOurVariables(): NodeJS.ProcessEnv {
   return env;
 }
 
+/** `s` quoted for sh. */
+function shellQuote(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'"'"'`)}'`;
+}
+
 const exe = (name: string) => path.join(binDir(), process.platform === "win32" ? `${name}.exe` : name);
 
 /** Polls `f` until it returns a value other than undefined, or fails after `timeoutMs`. */
@@ -66,12 +71,20 @@ export class TestServer {
   api!: APIRequestContext;
   private csrf = "";
 
-  static async start(): Promise<TestServer> {
+  /** Starts a server. `publishBundled` lets it publish the debug agent beside it (off by
+   * default: most tests want a server with no releases, and it saves copying the binary). */
+  static async start(opts: { publishBundled?: boolean } = {}): Promise<TestServer> {
     const s = new TestServer();
     const dir = mkdtempSync(path.join(tmpdir(), "sf-web-server-"));
     s.dirs.push(dir);
     // Many sign-ins from one address in a few seconds are the tests, not an attack.
-    const env = { ...withoutOurVariables(), SESSIONFORGE_LOG__LEVEL: "warn", SESSIONFORGE_RATE_LIMIT__LOGIN_PER_IP_PER_MINUTE: "1000" };
+    const env = {
+      ...withoutOurVariables(),
+      SESSIONFORGE_LOG__LEVEL: "warn",
+      SESSIONFORGE_RATE_LIMIT__LOGIN_PER_IP_PER_MINUTE: "1000",
+      SESSIONFORGE_RATE_LIMIT__TOKENS_PER_MINUTE: "1000",
+      SESSIONFORGE_RELEASES__PUBLISH_BUNDLED_AGENTS: opts.publishBundled ? "true" : "false",
+    };
     const proc = new Proc(spawn(exe("sessionforge-server"), ["--data-dir", dir, "--listen", "127.0.0.1:0"], { env, stdio: ["ignore", "pipe", "pipe"] }));
     s.procs.push(proc);
     s.base = await waitFor(
@@ -134,6 +147,14 @@ export class TestServer {
     return agent;
   }
 
+  /** Enrolls a machine through the API only, as an agent would, without ever connecting it. */
+  async enrollMachine(org: string, machine: { hostname: string; os?: string; os_version?: string; arch?: string }): Promise<string> {
+    const { token } = await this.json("POST", `/api/v1/orgs/${org}/enrollment-tokens`, { note: `for ${machine.hostname}` });
+    const info = { os: "linux", os_version: "", arch: "x86_64", cpus: 4, memory_bytes: 8e9, agent_version: "0.1.0", ...machine };
+    const resp = await this.json("POST", "/api/v1/agent/enroll", { token, machine: info });
+    return resp.machine_id as string;
+  }
+
   async stop(): Promise<void> {
     for (const p of this.procs) p.kill();
     await this.api?.dispose();
@@ -161,9 +182,13 @@ export class TestAgent {
     });
   }
 
-  /** Starts `sessionforge-agent wrap -- <cmd>`, and returns its session once the server lists it. */
-  async wrap(org: string, cmd: string[]): Promise<string> {
-    const proc = this.spawn(["wrap", "--", ...cmd]);
+  /** Starts `sessionforge-agent wrap -- <cmd>`, and returns its session once the server lists it.
+   * With `tty`, wrap runs in a real terminal of that size (through `script`), as a developer's
+   * local terminal would be, so that its size holds the session's. */
+  async wrap(org: string, cmd: string[], tty?: { cols: number; rows: number }): Promise<string> {
+    const proc = tty
+      ? this.spawnIn("script", ["-qfec", `stty cols ${tty.cols} rows ${tty.rows}; exec ${[exe("sessionforge-agent"), "wrap", "--", ...cmd].map(shellQuote).join(" ")}`, "/dev/null"])
+      : this.spawn(["wrap", "--", ...cmd]);
     return waitFor("the wrapped session to be listed", async () => {
       if (proc.exited) throw new Error(`wrap exited: ${proc.err}`);
       const list = await this.server.json("GET", `/api/v1/orgs/${org}/sessions?machine_id=${this.machineId}&state=running`);
@@ -173,7 +198,11 @@ export class TestAgent {
   }
 
   private spawn(args: string[]): Proc {
-    const proc = new Proc(spawn(exe("sessionforge-agent"), args, { env: this.env(), stdio: ["pipe", "pipe", "pipe"] }));
+    return this.spawnIn(exe("sessionforge-agent"), args);
+  }
+
+  private spawnIn(program: string, args: string[]): Proc {
+    const proc = new Proc(spawn(program, args, { env: this.env(), stdio: ["pipe", "pipe", "pipe"] }));
     this.server.procs.push(proc);
     return proc;
   }

@@ -1,0 +1,135 @@
+// The app: client-side routes (preact-iso) inside the shell for signed-in pages, sign-in and
+// setup outside it. Finds out who is signed in first, follows the org on screen for live updates
+// and notifications, and moves focus to the new page's heading on navigation.
+import type { ComponentType } from "preact";
+import { useEffect, useState } from "preact/hooks";
+import { LocationProvider, Route, Router, useLocation } from "preact-iso";
+import { loadMe, me, pickOrg, rememberOrg, orgPath } from "./state/auth";
+import { PageContext } from "./state/context";
+import { followOrg } from "./state/events";
+import { loadPrefs, noticeOrg } from "./state/notices";
+import { Shell } from "./ui/shell";
+import { Toasts } from "./ui/toast";
+import { ConfirmHost } from "./ui/dialog";
+import { ErrorBox, Loading } from "./ui/bits";
+import { NotFound } from "./pages/not-found";
+import { LoginPage } from "./pages/login";
+import { SetupPage } from "./pages/setup";
+import { SessionsPage } from "./pages/sessions";
+import { NewSessionPage } from "./pages/new-session";
+import { SessionPage } from "./pages/session";
+import { ReplayPage } from "./pages/replay";
+import { MachinesPage } from "./pages/machines";
+import { MachinePage } from "./pages/machine";
+import { AddMachinePage } from "./pages/add-machine";
+import { TokensPage } from "./pages/tokens";
+import { TemplatesPage } from "./pages/templates";
+import { MembersPage } from "./pages/members";
+import { OrgSettingsPage } from "./pages/org-settings";
+import { NewOrgPage } from "./pages/new-org";
+import { KeysPage } from "./pages/keys";
+import { AccountPage } from "./pages/account";
+
+/** Paths the server handles itself (API, docs, downloads) load normally, never in the app. */
+const DASHBOARD_LINKS = /^\/(?!api\/|docs|metrics|assets\/|install\.|\.well-known\/)/;
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- each page takes its own route parameters
+const ROUTES: [string, ComponentType<any>][] = [
+  ["/orgs/new", NewOrgPage],
+  ["/orgs/:org/sessions", SessionsPage],
+  ["/orgs/:org/sessions/new", NewSessionPage],
+  ["/orgs/:org/sessions/:id", SessionPage],
+  ["/orgs/:org/sessions/:id/replay", ReplayPage],
+  ["/orgs/:org/machines", MachinesPage],
+  ["/orgs/:org/machines/add", AddMachinePage],
+  ["/orgs/:org/machines/tokens", TokensPage],
+  ["/orgs/:org/machines/:id", MachinePage],
+  ["/orgs/:org/templates", TemplatesPage],
+  ["/orgs/:org/members", MembersPage],
+  ["/orgs/:org/settings", OrgSettingsPage],
+  ["/keys", KeysPage],
+  ["/account", AccountPage],
+];
+
+function SignedIn() {
+  const { path, url, route } = useLocation();
+  const m = me.value;
+  const [error, setError] = useState<unknown>();
+  useEffect(() => {
+    if (m === undefined) loadMe().catch(setError);
+  }, [m]);
+  useEffect(() => {
+    if (m === null) route(`/login${path === "/" ? "" : `?next=${encodeURIComponent(url)}`}`, true);
+    if (m) void loadPrefs();
+  }, [m === null, m?.user.id]);
+  const wanted = /^\/orgs\/([^/]+)/.exec(path)?.[1];
+  const org = m ? pickOrg(m, wanted === "new" ? undefined : wanted && decodeURIComponent(wanted)) : undefined;
+  const fallback = m ? pickOrg(m) : undefined;
+  useEffect(() => {
+    if (org) rememberOrg(org);
+    const id = (org ?? fallback)?.id ?? null;
+    followOrg(id);
+    noticeOrg.value = id;
+  }, [org?.id, fallback?.id]);
+  useEffect(() => {
+    if (m && path === "/" && fallback) route(orgPath(fallback, "/sessions"), true);
+  }, [m, path]);
+  // A new page: focus its heading (for screen readers and keyboards; never drawn as a ring).
+  useEffect(() => {
+    const t = window.setTimeout(() => {
+      const h = document.querySelector<HTMLElement>("main h1") ?? document.getElementById("main");
+      h?.focus({ preventScroll: true });
+    }, 0);
+    return () => window.clearTimeout(t);
+  }, [path]);
+
+  if (error) return <main id="main"><ErrorBox error={error} /></main>;
+  if (!m) return <main id="main"><Loading what="Loading SessionForge…" /></main>;
+  const shown = org ?? fallback;
+  if (!shown) return <main id="main"><NotFound /></main>;
+  return (
+    <PageContext.Provider value={{ me: m, org: shown }}>
+      <Shell me={m} org={shown}>
+        {wanted && wanted !== "new" && !org ? (
+          <NotFound />
+        ) : (
+          <Router>
+            {[
+              ...ROUTES.map(([p, c]) => <Route key={p} path={p} component={c} />),
+              <Route key="default" default component={NotFound} />,
+            ]}
+          </Router>
+        )}
+      </Shell>
+    </PageContext.Provider>
+  );
+}
+
+function Pages() {
+  const { path } = useLocation();
+  const page = path === "/login" ? <LoginPage /> : path === "/setup" ? <SetupPage /> : null;
+  if (page) {
+    return (
+      <main id="main" class="public">
+        <div class="public-brand">
+          <span class="brand">
+            <img src="/assets/icon.svg" alt="" width={24} height={24} />
+            <span>SessionForge</span>
+          </span>
+        </div>
+        {page}
+      </main>
+    );
+  }
+  return <SignedIn />;
+}
+
+export function App() {
+  return (
+    <LocationProvider scope={DASHBOARD_LINKS}>
+      <Pages />
+      <Toasts />
+      <ConfirmHost />
+    </LocationProvider>
+  );
+}

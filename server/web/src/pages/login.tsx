@@ -1,0 +1,41 @@
+// Sign-in with email and password; goes back to the page that asked for it.
+import { useState } from "preact/hooks";
+import { useLocation } from "preact-iso";
+import { call } from "../api";
+import { signedIn } from "../state/auth";
+import { useTitle } from "../state/context";
+import { Field, Form, valueOf } from "../ui/form";
+
+export function LoginPage() {
+  useTitle("Sign in");
+  const { query, route } = useLocation();
+  const [email, setEmail] = useState("");
+  const [password, setPassword] = useState("");
+  const next = query.next;
+  // Only same-site paths: never send people elsewhere after signing in.
+  const target = next && next.startsWith("/") && !next.startsWith("//") ? next : "/";
+  return (
+    <div class="card narrow">
+      <h1 tabIndex={-1}>Sign in to SessionForge</h1>
+      <Form
+        submitLabel="Sign in"
+        busyLabel="Signing in…"
+        fieldFor={(code) => (code === "INVALID_EMAIL" ? "email" : undefined)}
+        onSubmit={async () => {
+          await call("post", "/api/v1/auth/login", { body: { email: email.trim(), password } });
+          signedIn(await call("get", "/api/v1/auth/me"));
+          route(target, true);
+        }}
+      >
+        <Field name="email" label="Email">
+          {(p) => <input {...p} type="email" required autocomplete="username" value={email} onInput={(e) => setEmail(valueOf(e))} />}
+        </Field>
+        <Field name="password" label="Password">
+          {(p) => (
+            <input {...p} type="password" required autocomplete="current-password" value={password} onInput={(e) => setPassword(valueOf(e))} />
+          )}
+        </Field>
+      </Form>
+    </div>
+  );
+}
