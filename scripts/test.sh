@@ -61,7 +61,7 @@ else
          END { printf "\nSummary: %d passed, %d failed, %d ignored\n", p, f, g; exit (f > 0 || status != 0) }' "$log" || failed+=("rust")
 fi
 
-say "browser tests (headless Chromium; screenshots of failures in test-artifacts/web)"
+say "browser tests (headless Chromium; every page in test-artifacts/web/screens, failures in test-artifacts/web/results)"
 (cd server/web && SF_BIN_DIR="$(cargo_target_dir)/debug" npx --no-install playwright test) || failed+=("browser")
 
 say "tray app: the Linux .deb from the Tauri bundler (a debug build; release.yml builds the release ones)"

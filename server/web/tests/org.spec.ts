@@ -42,13 +42,13 @@ test("create a team org, rename it, and edit its allowed commands with argument 
   // The allow-list: the built-in list at first; keep claude with patterns, add sh with any args.
   await expect(page.getByText("The org uses the built-in list")).toBeVisible();
   const first = page.locator(".allowed-row").first();
-  await expect(first.getByLabel("Command 1")).toHaveValue("claude");
+  await expect(first.getByLabel("Command 1", { exact: true })).toHaveValue("claude");
   const rows = page.locator(".allowed-row");
   while ((await rows.count()) > 1) await rows.nth(1).getByRole("button", { name: /Remove command/ }).click();
   await first.getByLabel("any arguments").uncheck();
   await first.getByLabel("Argument patterns for command 1").fill("--model * -p");
   await page.getByRole("button", { name: "Add a command" }).click();
-  await page.getByLabel("Command 2").fill("sh");
+  await page.getByLabel("Command 2", { exact: true }).fill("sh");
   await page.getByRole("button", { name: "Save allowed commands" }).click();
   await expect(page.getByText("Allowed commands saved.")).toBeVisible();
   const saved = await server.json("GET", `/api/v1/orgs/${team}/allowed-commands`);
@@ -57,7 +57,7 @@ test("create a team org, rename it, and edit its allowed commands with argument 
   // Reloaded, the editor shows what was saved.
   await page.reload();
   await expect(page.getByLabel("Argument patterns for command 1")).toHaveValue("--model * -p");
-  await expect(page.getByLabel("Command 2")).toHaveValue("sh");
+  await expect(page.getByLabel("Command 2", { exact: true })).toHaveValue("sh");
 });
 
 test("templates: an admin saves one, a member starts it in one click", async ({ browser }) => {

@@ -115,7 +115,7 @@ function CommandsEditor(props: { entries: AllowedEntry[]; isDefault: boolean; on
             <div class="allowed-rows" id={p.id} aria-describedby={p["aria-describedby"]}>
               {rows.map((r, i) => (
                 <fieldset class="allowed-row" key={r.key} data-command={r.command}>
-                  <legend class="visually-hidden">Command {i + 1}</legend>
+                  <legend class="visually-hidden">Allowed command {i + 1}</legend>
                   <input
                     class="mono"
                     name={i === 0 ? p.name : undefined}
