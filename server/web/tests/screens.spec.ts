@@ -92,6 +92,9 @@ for (const size of ["desktop", "phone"] as Size[]) {
       await page.goto(`${server.base}${path}`);
       await shown(page, heading);
       if (["session-running", "session-ended", "replay"].includes(name)) await expect(page.locator(".xterm-screen")).toBeVisible();
+      // The running session once attached: with its key bar on the phone.
+      if (name === "session-running") await expect(page.locator('[data-conn="live"]')).toBeVisible();
+      if (name === "session-running" && size === "phone") await expect(page.getByRole("toolbar", { name: "Terminal keys" })).toBeVisible();
       await expectNoSidewaysScroll(page, name);
       await screenshot(page, name, size);
     }

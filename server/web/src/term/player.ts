@@ -104,7 +104,7 @@ export class CastPlayer {
     if (t < this.pos || this.next === 0) {
       // Reset in the write queue, so output still queued from before cannot land after it.
       this.view.term.write("\x1bc");
-      this.view.setSize(this.cast.width, this.cast.height);
+      this.view.setSizeInOrder(this.cast.width, this.cast.height);
       this.next = 0;
     }
     this.applyUntil(t);
@@ -151,7 +151,7 @@ export class CastPlayer {
         if (out) this.view.term.write(out);
         out = "";
         const size = parseSize(ev.data);
-        if (size) this.view.setSize(size[0], size[1]);
+        if (size) this.view.setSizeInOrder(size[0], size[1]);
       }
     }
     if (out) this.view.term.write(out);

@@ -93,6 +93,12 @@ export class TermView {
     this.fit();
   }
 
+  /** Follows the PTY's size once everything written so far has been parsed, so that output
+   * from before a resize is laid out at the size it was produced for. */
+  setSizeInOrder(cols: number, rows: number): void {
+    this.term.write("", () => this.setSize(cols, rows));
+  }
+
   /** Refits on the next frame (many resize notices in one frame cost one fit). */
   refit = (): void => {
     cancelAnimationFrame(this.frame);

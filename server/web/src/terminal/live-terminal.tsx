@@ -66,7 +66,7 @@ export function LiveTerminal(props: { org: string; session: Session; from: numbe
             ev.current.onAttached(can);
           },
           size: (s) => {
-            view.setSize(s.cols, s.rows);
+            view.setSizeInOrder(s.cols, s.rows);
             setSize(s);
           },
           gap: (_o, len) => ev.current.onGap((gapTotal += len)),
