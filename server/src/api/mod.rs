@@ -10,8 +10,10 @@ mod events;
 mod health;
 mod keys;
 mod machines;
+mod org_policy;
 mod orgs;
 mod releases;
+mod session_start;
 mod sessions;
 mod setup;
 mod validate;
@@ -25,6 +27,7 @@ pub type Api = (
     auth::AuthApi,
     keys::KeysApi,
     orgs::OrgsApi,
+    org_policy::OrgPolicyApi,
     events::EventsApi,
     machines::MachinesApi,
     sessions::SessionsApi,
@@ -63,6 +66,7 @@ pub fn service() -> OpenApiService<Api, ()> {
             auth::AuthApi,
             keys::KeysApi,
             orgs::OrgsApi,
+            org_policy::OrgPolicyApi,
             events::EventsApi,
             machines::MachinesApi,
             sessions::SessionsApi,

@@ -15,6 +15,7 @@ pub mod org_settings;
 pub mod orgs;
 pub mod output;
 pub mod releases;
+mod session_updates;
 pub mod sessions;
 pub mod users;
 

@@ -21,6 +21,8 @@ mod relay;
 #[cfg(unix)]
 mod relay_edges;
 mod releases;
+#[cfg(unix)]
+mod session_policy;
 mod tenancy;
 #[cfg(target_os = "linux")]
 mod tray;

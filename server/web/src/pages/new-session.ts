@@ -75,7 +75,7 @@ export async function newSessionPage(ctx: Ctx): Promise<Node> {
           if (!machine.value) throw new Error("pick an online machine");
           const s = await call("post", "/api/v1/orgs/{org_id}/sessions", {
             path: { org_id: org },
-            body: { machine_id: machine.value, command: command.value, args: splitArgs(args.value), cwd: cwd.value.trim() },
+            body: { machine_id: machine.value, command: command.value, args: splitArgs(args.value), cwd: cwd.value.trim(), env_names: [] },
           });
           navigate(orgPath(org, `/sessions/${s.id}`));
         },
