@@ -5,6 +5,10 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+mod sections;
+
+pub use sections::*;
+
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -34,6 +38,9 @@ pub struct Settings {
     pub public_url: String,
     pub hostnames: Vec<String>,
     pub behind_proxy: bool,
+    /// Behind a proxy: how many proxies append to `X-Forwarded-For` (the client is that many
+    /// entries from the right).
+    pub trusted_proxy_hops: u32,
     pub cors_origins: Vec<String>,
     pub body_limit_bytes: u64,
     pub shutdown_grace_secs: u64,
@@ -44,67 +51,9 @@ pub struct Settings {
     pub rate_limit: RateLimitSettings,
     pub relay: RelaySettings,
     pub releases: ReleaseSettings,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct TlsSettings {
-    pub enabled: bool,
-    pub cert_file: PathBuf,
-    pub key_file: PathBuf,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    Text,
-    Json,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LogSettings {
-    pub format: LogFormat,
-    pub level: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DatabaseSettings {
-    pub readers: u32,
-    pub busy_timeout_ms: u64,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RelaySettings {
-    pub retention_bytes_per_session: u64,
-    pub retention_days: u64,
-    pub stale_after_secs: u64,
-    pub online_timeout_secs: u64,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RateLimitSettings {
-    pub login_per_ip_per_minute: u32,
-    pub login_per_account_per_minute: u32,
-    pub tokens_per_minute: u32,
-    pub downloads_per_ip_per_minute: u32,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ReleaseSettings {
-    /// Largest artifact that may be published, in bytes.
-    pub max_upload_bytes: u64,
-    /// Lifetime of the download links in manifests and installers, in seconds.
-    pub link_ttl_secs: u64,
-    /// No download link may live longer than this, in seconds.
-    pub max_link_ttl_secs: u64,
-    /// At start, publish the agent builds found beside the server binary (its own platform's
-    /// `sessionforge-agent`, and `agents/sessionforge-agent-<target>` of a release bundle).
-    pub publish_bundled_agents: bool,
+    pub connections: ConnectionSettings,
+    pub limits: LimitSettings,
+    pub metrics: MetricsSettings,
 }
 
 impl Default for Settings {
@@ -115,6 +64,7 @@ impl Default for Settings {
             public_url: String::new(),
             hostnames: Vec::new(),
             behind_proxy: false,
+            trusted_proxy_hops: 1,
             cors_origins: Vec::new(),
             body_limit_bytes: 1024 * 1024,
             shutdown_grace_secs: 10,
@@ -125,57 +75,9 @@ impl Default for Settings {
             rate_limit: RateLimitSettings::default(),
             relay: RelaySettings::default(),
             releases: ReleaseSettings::default(),
-        }
-    }
-}
-
-impl Default for TlsSettings {
-    fn default() -> Self {
-        Self { enabled: true, cert_file: PathBuf::new(), key_file: PathBuf::new() }
-    }
-}
-
-impl Default for LogSettings {
-    fn default() -> Self {
-        Self { format: LogFormat::Text, level: "info".into() }
-    }
-}
-
-impl Default for DatabaseSettings {
-    fn default() -> Self {
-        Self { readers: 4, busy_timeout_ms: 5000 }
-    }
-}
-
-impl Default for RelaySettings {
-    fn default() -> Self {
-        Self {
-            retention_bytes_per_session: 64 * 1024 * 1024,
-            retention_days: 30,
-            stale_after_secs: 60,
-            online_timeout_secs: 30,
-        }
-    }
-}
-
-impl Default for RateLimitSettings {
-    fn default() -> Self {
-        Self {
-            login_per_ip_per_minute: 20,
-            login_per_account_per_minute: 10,
-            tokens_per_minute: 30,
-            downloads_per_ip_per_minute: 120,
-        }
-    }
-}
-
-impl Default for ReleaseSettings {
-    fn default() -> Self {
-        Self {
-            max_upload_bytes: 512 * 1024 * 1024,
-            link_ttl_secs: 3600,
-            max_link_ttl_secs: 24 * 3600,
-            publish_bundled_agents: true,
+            connections: ConnectionSettings::default(),
+            limits: LimitSettings::default(),
+            metrics: MetricsSettings::default(),
         }
     }
 }
@@ -266,19 +168,57 @@ impl Settings {
         let limits = &self.rate_limit;
         if limits.login_per_ip_per_minute == 0
             || limits.login_per_account_per_minute == 0
+            || limits.login_per_account_and_ip_per_minute == 0
             || limits.tokens_per_minute == 0
             || limits.downloads_per_ip_per_minute == 0
         {
             return invalid("rate_limit values must be at least 1".into());
         }
+        let c = &self.connections;
+        if c.max == 0
+            || c.max_per_ip == 0
+            || c.handshake_timeout_secs == 0
+            || c.header_timeout_secs == 0
+            || c.idle_timeout_secs == 0
+            || c.event_streams_per_user == 0
+        {
+            return invalid("connections values must be at least 1".into());
+        }
+        let l = &self.limits;
+        if l.machines_per_org == 0 || l.api_keys_per_user == 0 || l.orgs_per_user == 0 {
+            return invalid("limits values must be at least 1".into());
+        }
+        let relay = &self.relay;
+        if relay.max_sessions_per_machine == 0
+            || relay.agent_bytes_per_sec < 64 * 1024
+            || relay.heartbeat_flush_secs == 0
+        {
+            return invalid(
+                "relay.max_sessions_per_machine and relay.heartbeat_flush_secs must be at least 1, \
+                 relay.agent_bytes_per_sec at least 65536"
+                    .into(),
+            );
+        }
+        if relay.max_stored_bytes != 0 && relay.max_stored_bytes < relay.retention_bytes_per_session {
+            return invalid(
+                "relay.max_stored_bytes must be 0 (no budget) or at least retention_bytes_per_session".into(),
+            );
+        }
         let r = &self.releases;
         if r.link_ttl_secs == 0 || r.link_ttl_secs > r.max_link_ttl_secs {
             return invalid("releases.link_ttl_secs must be 1 to releases.max_link_ttl_secs".into());
         }
-        if r.max_upload_bytes == 0 {
-            return invalid("releases.max_upload_bytes must be greater than 0".into());
+        if r.max_upload_bytes == 0 || r.max_downloads_per_ip == 0 || r.send_timeout_secs == 0 {
+            return invalid(
+                "releases.max_upload_bytes, max_downloads_per_ip and send_timeout_secs must be at least 1".into(),
+            );
         }
         Ok(())
+    }
+
+    /// How many `X-Forwarded-For` entries proxies we trust appended: 0 unless behind a proxy.
+    pub fn proxy_hops(&self) -> usize {
+        if self.behind_proxy { self.trusted_proxy_hops as usize } else { 0 }
     }
 
     /// The scheme this server speaks on its own socket.

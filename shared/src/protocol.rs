@@ -17,6 +17,18 @@ pub const MIN_SUPPORTED_PROTOCOL: u32 = 1;
 /// unless it sets its own allow-list.
 pub const KNOWN_AI_CLIS: &[&str] = &["claude", "codex", "gemini", "aider", "opencode", "cursor-agent", "goose", "amp"];
 
+/// Terminal size used when a session's size is unknown or degenerate (0 or 1 in either
+/// dimension, as a `wrap` without a terminal reports): the classic 80×24.
+pub const DEFAULT_COLS: u16 = 80;
+pub const DEFAULT_ROWS: u16 = 24;
+/// Largest terminal dimension anyone may ask for (a resize or a start request).
+pub const MAX_TERM_DIM: u16 = 1000;
+
+/// `(cols, rows)`, with a degenerate or unknown size replaced by [`DEFAULT_COLS`]×[`DEFAULT_ROWS`].
+pub fn usable_size(cols: u16, rows: u16) -> (u16, u16) {
+    if cols <= 1 || rows <= 1 { (DEFAULT_COLS, DEFAULT_ROWS) } else { (cols.min(MAX_TERM_DIM), rows.min(MAX_TERM_DIM)) }
+}
+
 /// Why an agent connection exists: a long-running daemon (`run`, the tray app) receives start
 /// requests; a `wrap` process only relays its own session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,6 +109,86 @@ pub struct SessionInfo {
     pub cpu_percent: f32,
     #[serde(default)]
     pub memory_bytes: u64,
+    /// A local terminal (`wrap`) shows this session: its size wins over viewers' unless a
+    /// member forces a resize.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub local_terminal: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// How an org wants its agents to update themselves (org admins choose; agents follow).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Enum))]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", oai(rename_all = "snake_case"))]
+pub enum UpdatePolicy {
+    /// Never check for updates.
+    Off,
+    /// Check and tell the user (status, tray); install only when asked.
+    #[default]
+    Notify,
+    /// Check and install by itself (between sessions).
+    Automatic,
+}
+
+/// One command an org allows starting remotely, optionally restricted in its arguments.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct AllowedCommand {
+    /// The command exactly as a start request must name it (`claude`, `/usr/bin/aider`).
+    pub command: String,
+    /// When present, every argument must match one of these glob patterns (`*` matches any
+    /// run of characters, `?` any one character); absent means any arguments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", oai(skip_serializing_if_is_none))]
+    pub args: Option<Vec<String>>,
+}
+
+impl AllowedCommand {
+    /// Allows `command` with any arguments.
+    pub fn any_args(command: impl Into<String>) -> Self {
+        Self { command: command.into(), args: None }
+    }
+
+    /// Whether this entry allows starting `command` with `args`.
+    pub fn permits(&self, command: &str, args: &[String]) -> bool {
+        self.command == command
+            && self.args.as_ref().is_none_or(|patterns| args.iter().all(|a| patterns.iter().any(|p| glob_match(p, a))))
+    }
+}
+
+/// Whether any entry of `list` allows starting `command` with `args`.
+pub fn allowed_by(list: &[AllowedCommand], command: &str, args: &[String]) -> bool {
+    list.iter().any(|e| e.permits(command, args))
+}
+
+/// Glob matching with `*` (any run of characters, including none) and `?` (exactly one),
+/// over characters; everything else matches itself. Linear-time (no backtracking blow-up).
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti) = (0, 0);
+    // Where the last `*` was, and the text position it is currently assumed to cover up to.
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || (p[pi] != '*' && p[pi] == t[ti])) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
 }
 
 /// Where the server's stored output of a session ends: the agent resends from here.
@@ -150,6 +242,18 @@ pub enum AgentMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         request_id: Option<String>,
     },
+    /// The session's terminal size changed (its local terminal resized, or a viewer's resize
+    /// was applied). Carries the size the PTY has now.
+    SessionResized {
+        session_id: SessionId,
+        cols: u16,
+        rows: u16,
+    },
+    /// The session started or stopped waiting for its user (a bell, or quiet after output).
+    SessionAttention {
+        session_id: SessionId,
+        waiting_for_input: bool,
+    },
     /// Output in `[offset, offset + length)` was lost on the agent (its buffer overflowed while
     /// the server could not keep up or was unreachable). Offsets still count the lost bytes.
     Gap {
@@ -183,6 +287,13 @@ pub enum ServerMessage {
         /// session…"). Absent from older servers.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         allowed_commands: Vec<String>,
+        /// The same allow-list with argument patterns: the agent refuses a start request that
+        /// no entry permits. Absent from older servers (then `allowed_commands` applies).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        allow_list: Option<Vec<AllowedCommand>>,
+        /// The org's update policy. Absent from older servers (the agent's own setting applies).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        update_policy: Option<UpdatePolicy>,
     },
     /// Output up to `offset` is stored; the agent may forget it.
     Ack {
@@ -208,6 +319,17 @@ pub enum ServerMessage {
         cwd: String,
         cols: u16,
         rows: u16,
+        /// Environment variables the command needs; the agent refuses to start it (with a
+        /// `session_crashed` naming them) when one is not set on the machine.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        env_names: Vec<String>,
+    },
+    /// The org's allow-list or update policy changed (sent to connected agents at once).
+    Policy {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        allow_list: Option<Vec<AllowedCommand>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        update_policy: Option<UpdatePolicy>,
     },
     StopSession {
         session_id: SessionId,
@@ -227,9 +349,13 @@ pub enum ViewerMessage {
     Input {
         data: String,
     },
+    /// Resize the session's terminal. While a local terminal holds the size, only `force`
+    /// (a member's explicit "resize to my window") overrides it.
     Resize {
         cols: u16,
         rows: u16,
+        #[serde(default, skip_serializing_if = "is_false")]
+        force: bool,
     },
     /// Stop sending output until `resume` (flow control; the server resyncs from storage).
     Pause,
@@ -255,6 +381,20 @@ pub enum ViewerEvent {
         from: u64,
         /// Where output currently ends.
         end: u64,
+        /// The terminal's size now (0 from older servers: unknown).
+        #[serde(default)]
+        cols: u16,
+        #[serde(default)]
+        rows: u16,
+        /// A local terminal holds the size (see `size`).
+        #[serde(default)]
+        size_locked: bool,
+    },
+    /// The terminal's size (or who holds it) changed.
+    Size {
+        cols: u16,
+        rows: u16,
+        size_locked: bool,
     },
     /// Output in `[offset, offset + length)` is missing (lost on the agent, or outside retention).
     Gap {
@@ -309,6 +449,40 @@ mod tests {
     #[test]
     fn extra_fields_are_ignored_for_forward_compatibility() {
         let m: ViewerMessage = serde_json::from_str(r#"{"type":"resize","cols":80,"rows":24,"dpi":2}"#).expect("parse");
-        assert_eq!(m, ViewerMessage::Resize { cols: 80, rows: 24 });
+        assert_eq!(m, ViewerMessage::Resize { cols: 80, rows: 24, force: false });
+    }
+
+    #[test]
+    fn globs() {
+        for (p, t) in [("*", ""), ("*", "abc"), ("a?c", "abc"), ("--model=*", "--model=opus"), ("*.md", "a.b.md")] {
+            assert!(glob_match(p, t), "{p} should match {t}");
+        }
+        for (p, t) in [("a?c", "ac"), ("--model=*", "--mode"), ("abc", "abcd"), ("*.md", "a.mdx"), ("", "x")] {
+            assert!(!glob_match(p, t), "{p} should not match {t}");
+        }
+        // Many stars against a long non-match stays fast (no exponential backtracking).
+        assert!(!glob_match(&"*a".repeat(50), &format!("{}b", "a".repeat(5000))));
+    }
+
+    #[test]
+    fn allow_list_entries_restrict_arguments() {
+        let list = vec![
+            AllowedCommand::any_args("claude"),
+            AllowedCommand { command: "aider".into(), args: Some(vec!["--model".into(), "gpt-*".into()]) },
+        ];
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(allowed_by(&list, "claude", &args(&["--dangerously-skip-permissions"])));
+        assert!(allowed_by(&list, "aider", &args(&["--model", "gpt-5"])));
+        assert!(allowed_by(&list, "aider", &[]));
+        assert!(!allowed_by(&list, "aider", &args(&["--model", "gpt-5", "--yes-always"])));
+        assert!(!allowed_by(&list, "bash", &[]));
+    }
+
+    #[test]
+    fn degenerate_sizes_fall_back_to_80x24() {
+        assert_eq!(usable_size(1, 1), (80, 24));
+        assert_eq!(usable_size(0, 50), (80, 24));
+        assert_eq!(usable_size(100, 30), (100, 30));
+        assert_eq!(usable_size(5000, 30), (MAX_TERM_DIM, 30));
     }
 }

@@ -46,13 +46,15 @@ fn every_example_parses_and_every_kind_is_documented() {
                 "session_started",
                 "session_exited",
                 "session_crashed",
+                "session_resized",
+                "session_attention",
                 "gap",
                 "error",
             ],
         ),
-        ("server", &["welcome", "ack", "input", "resize", "start_session", "stop_session", "error"]),
+        ("server", &["welcome", "ack", "input", "resize", "start_session", "policy", "stop_session", "error"]),
         ("viewer", &["input", "resize", "pause", "resume"]),
-        ("event", &["attached", "gap", "state", "resync", "live", "error"]),
+        ("event", &["attached", "size", "gap", "state", "resync", "live", "error"]),
     ];
     for (tag, kinds) in expected {
         for kind in *kinds {

@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 use crate::config::{AgentConfig, CredentialStore, Paths};
 use crate::credentials::{self, CredentialError};
 use crate::discovery::Discovery;
-use crate::link::{Link, LinkConfig, LinkState};
+use crate::link::{Link, LinkConfig, LinkState, ServerPolicy};
 use crate::sessions::Sessions;
 use crate::status::{self, Status};
 use crate::tls::Trust;
@@ -42,8 +42,9 @@ pub enum AgentError {
 pub struct Agent {
     pub sessions: Arc<Sessions>,
     pub link: watch::Receiver<LinkState>,
-    /// The commands the server's org allows starting (from the last welcome).
-    pub allowed_commands: watch::Receiver<Vec<String>>,
+    /// What the server's org asks of this agent: the commands it allows starting and its
+    /// update policy (from the last welcome or policy message).
+    pub policy: watch::Receiver<ServerPolicy>,
     shutdown: watch::Sender<bool>,
     pause: watch::Sender<bool>,
     /// A newer version found by the update check, shown in the status file.
@@ -118,12 +119,13 @@ impl Agent {
             credential,
             trust: Trust::from_fingerprint(&cfg.server_fingerprint),
             mode,
+            local_allow: cfg.allow.clone(),
         };
         let (pause_tx, pause_rx) = watch::channel(false);
-        let (allowed_tx, allowed_rx) = watch::channel(Vec::new());
+        let (policy_tx, policy_rx) = watch::channel(ServerPolicy::default());
         let link = Link::new(link_cfg, sessions.clone(), discovered, changes, state_tx)
             .with_pause(pause_rx)
-            .with_allowed_commands(allowed_tx);
+            .with_policy(policy_tx);
         tasks.push(tokio::spawn(link.run(shutdown_rx.clone())));
 
         let base = Status {
@@ -142,7 +144,7 @@ impl Agent {
         Ok(Agent {
             sessions,
             link: state_rx,
-            allowed_commands: allowed_rx,
+            policy: policy_rx,
             shutdown: shutdown_tx,
             pause: pause_tx,
             update_available: update_tx,

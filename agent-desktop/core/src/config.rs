@@ -9,7 +9,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use sessionforge_shared::files;
-use sessionforge_shared::protocol::KNOWN_AI_CLIS;
+use sessionforge_shared::protocol::{AllowedCommand, KNOWN_AI_CLIS};
 use uuid::Uuid;
 
 /// Name of the config file inside the config dir.
@@ -93,6 +93,9 @@ pub struct AgentConfig {
     /// then (the first update check pins it over the pinned TLS connection).
     pub signing_key: String,
     pub update: UpdateConfig,
+    /// This machine's own allow-list (`[[allow]]` tables): when set, a session the server asks
+    /// to start must be permitted by it as well as by the org's list. The server cannot widen it.
+    pub allow: Option<Vec<AllowedCommand>>,
 }
 
 /// The `[update]` table: how the running agent keeps itself up to date.
@@ -101,7 +104,9 @@ pub struct AgentConfig {
 pub struct UpdateConfig {
     /// Release channel: `stable` or `beta`.
     pub channel: String,
-    /// Install newer builds by itself (when no relayed session is running) and restart.
+    /// Install newer builds by itself (when no relayed session is running) and restart — when
+    /// the org's update policy is `automatic` too. `false` keeps this machine at `notify`
+    /// whatever the org says.
     pub auto: bool,
     /// How often `run` checks for a newer build; 0 disables checks. Fractions are allowed.
     pub check_interval_hours: f64,
@@ -127,6 +132,7 @@ impl Default for AgentConfig {
             discovery_interval_secs: 10,
             signing_key: String::new(),
             update: UpdateConfig::default(),
+            allow: None,
         }
     }
 }
@@ -365,6 +371,22 @@ mod tests {
 
         std::fs::write(&paths.config_file, "[update]\nchannel = \"nightly\"\n").expect("write");
         assert!(AgentConfig::load(&paths).is_err(), "unknown channels are refused");
+    }
+
+    #[test]
+    fn a_local_allow_list_parses_from_allow_tables() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let paths = Paths::resolve(Some(dir.path()));
+        std::fs::write(
+            &paths.config_file,
+            "[[allow]]\ncommand = \"claude\"\n\n[[allow]]\ncommand = \"aider\"\nargs = [\"--model\", \"gpt-*\"]\n",
+        )
+        .expect("write");
+        let cfg = AgentConfig::load(&paths).expect("load");
+        let list = cfg.allow.expect("allow list");
+        assert_eq!(list[0], AllowedCommand::any_args("claude"));
+        assert_eq!(list[1].args.as_ref().map(Vec::len), Some(2));
+        assert_eq!(AgentConfig::default().allow, None, "no local list unless configured");
     }
 
     #[test]

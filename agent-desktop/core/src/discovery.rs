@@ -132,6 +132,7 @@ impl Discovery {
                 rows: 0,
                 cpu_percent: process.cpu_usage(),
                 memory_bytes: process.memory(),
+                local_terminal: false,
             };
             match self.tracked.insert(id, info.clone()) {
                 None => changes.push(Change::Found(info)),

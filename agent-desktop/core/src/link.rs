@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use rand::Rng;
-use sessionforge_shared::protocol::{AgentMessage, AgentMode, PROTOCOL_VERSION, ServerMessage, SessionInfo};
+use sessionforge_shared::protocol::{
+    AgentMessage, AgentMode, AllowedCommand, PROTOCOL_VERSION, ServerMessage, SessionInfo, UpdatePolicy, allowed_by,
+};
 use tokio::sync::{mpsc, watch};
 use tokio::time::MissedTickBehavior;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -30,8 +32,8 @@ pub const HEARTBEAT: Duration = Duration::from_secs(10);
 /// First reconnect delay, and the ceiling it doubles up to.
 const BACKOFF_MIN: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
-/// A connection that lasted this long resets the backoff.
-const STABLE_AFTER: Duration = Duration::from_secs(60);
+/// How often waiting-for-input is looked at (it also turns on by quiet time, not only events).
+const ATTENTION_EVERY: Duration = Duration::from_secs(1);
 /// How long the server has to answer `hello`.
 const WELCOME_TIMEOUT: Duration = Duration::from_secs(15);
 /// Pings keep idle connections honest; silence for `DEAD_AFTER` means the server is gone.
@@ -83,6 +85,44 @@ pub struct LinkConfig {
     pub credential: Secret,
     pub trust: Trust,
     pub mode: AgentMode,
+    /// This machine's own allow-list (`agent.toml`): the server cannot widen it.
+    pub local_allow: Option<Vec<AllowedCommand>>,
+}
+
+/// What the org asks of this agent, from the last `welcome` or `policy` message.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServerPolicy {
+    /// Commands the org allows starting remotely; `None` until the first welcome.
+    pub allow_list: Option<Vec<AllowedCommand>>,
+    /// The org's update policy; `None` until told (older servers never tell).
+    pub update_policy: Option<UpdatePolicy>,
+}
+
+impl ServerPolicy {
+    /// The allowed command names (what the tray offers under "Start session…").
+    pub fn command_names(&self) -> Vec<String> {
+        self.allow_list.iter().flatten().map(|e| e.command.clone()).collect()
+    }
+}
+
+/// Why this agent refuses a start request, if it does: the org's list (as it last told us),
+/// this machine's own list, then the environment variables the command needs.
+pub fn refusal(
+    org: Option<&[AllowedCommand]>,
+    local: Option<&[AllowedCommand]>,
+    command: &str,
+    args: &[String],
+    env_names: &[String],
+) -> Option<String> {
+    if !org.is_some_and(|l| allowed_by(l, command, args)) {
+        return Some(format!("{command:?} with these arguments is not on the org's allow-list of commands"));
+    }
+    if local.is_some_and(|l| !allowed_by(l, command, args)) {
+        return Some(format!("{command:?} with these arguments is not on this machine's allow-list (agent.toml)"));
+    }
+    let missing: Vec<&str> =
+        env_names.iter().filter(|n| std::env::var_os(n.as_str()).is_none()).map(String::as_str).collect();
+    (!missing.is_empty()).then(|| format!("environment variable(s) not set on this machine: {}", missing.join(", ")))
 }
 
 enum Failure {
@@ -100,8 +140,8 @@ pub struct Link {
     sampler: Sampler,
     /// True while the user has paused relaying.
     pause: watch::Receiver<bool>,
-    /// The commands the server's org allows starting, as the last welcome said.
-    allowed: watch::Sender<Vec<String>>,
+    /// What the server's org asks of this agent, as it last said.
+    policy: watch::Sender<ServerPolicy>,
 }
 
 impl Link {
@@ -120,7 +160,7 @@ impl Link {
             state,
             sampler: Sampler::default(),
             pause: watch::channel(false).1,
-            allowed: watch::channel(Vec::new()).0,
+            policy: watch::channel(ServerPolicy::default()).0,
         }
     }
 
@@ -130,9 +170,9 @@ impl Link {
         self
     }
 
-    /// Publishes the org's allowed commands from each welcome on `allowed`.
-    pub fn with_allowed_commands(mut self, allowed: watch::Sender<Vec<String>>) -> Self {
-        self.allowed = allowed;
+    /// Publishes the org's policy (allow-list, update policy) from each welcome on `policy`.
+    pub fn with_policy(mut self, policy: watch::Sender<ServerPolicy>) -> Self {
+        self.policy = policy;
         self
     }
 
@@ -151,11 +191,12 @@ impl Link {
                 continue;
             }
             self.state.send_replace(LinkState::Connecting);
-            let started = Instant::now();
             let failure = match self.connect().await {
                 Ok(ws) => {
                     let result = self.serve(ws, &mut shutdown).await;
-                    if started.elapsed() >= STABLE_AFTER {
+                    // The server took our hello: it is reachable, so after this connection
+                    // ends the next attempt comes promptly, however short it lasted.
+                    if *self.state.borrow() == LinkState::Connected {
                         attempt = 0;
                     }
                     match result {
@@ -220,8 +261,18 @@ impl Link {
         sink.send(text(&hello)).await.map_err(offline)?;
         let resume = match tokio::time::timeout(WELCOME_TIMEOUT, stream.next()).await {
             Ok(Some(Ok(Message::Text(t)))) => match serde_json::from_str::<ServerMessage>(&t) {
-                Ok(ServerMessage::Welcome { accepted: true, resume, allowed_commands, .. }) => {
-                    self.allowed.send_replace(allowed_commands);
+                Ok(ServerMessage::Welcome {
+                    accepted: true,
+                    resume,
+                    allowed_commands,
+                    allow_list,
+                    update_policy,
+                    ..
+                }) => {
+                    // Servers that predate argument patterns send names only.
+                    let allow_list = allow_list
+                        .unwrap_or_else(|| allowed_commands.into_iter().map(AllowedCommand::any_args).collect());
+                    self.policy.send_replace(ServerPolicy { allow_list: Some(allow_list), update_policy });
                     resume
                 }
                 Ok(ServerMessage::Welcome { accepted: false, message, .. }) => {
@@ -238,8 +289,10 @@ impl Link {
 
         let mut heartbeat = tokio::time::interval(HEARTBEAT);
         let mut ping = tokio::time::interval(PING_EVERY);
+        let mut attention = tokio::time::interval(ATTENTION_EVERY);
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        attention.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut last_heard = Instant::now();
         let mut pause = self.pause.clone();
         loop {
@@ -278,6 +331,8 @@ impl Link {
                     };
                     sink.send(text(&beat)).await.map_err(offline)?;
                 }
+                // Only wakes the loop: the next drain reports sessions that started waiting.
+                _ = attention.tick() => {}
                 _ = ping.tick() => {
                     if last_heard.elapsed() > DEAD_AFTER {
                         return Err(Failure::Offline("the server stopped answering".into()));
@@ -317,15 +372,33 @@ impl Link {
             ServerMessage::Ack { session_id, offset } => self.sessions.ack(session_id, offset),
             ServerMessage::Input { session_id, data } => self.sessions.input(session_id, data.as_bytes()),
             ServerMessage::Resize { session_id, cols, rows } => self.sessions.resize(session_id, cols, rows),
-            ServerMessage::StartSession { request_id, session_id, command, args, cwd, cols, rows } => {
+            ServerMessage::StartSession { request_id, session_id, command, args, cwd, cols, rows, env_names } => {
                 if self.cfg.mode != AgentMode::Daemon {
                     return;
                 }
-                tracing::info!(session = %session_id, command, "starting a session the server requested");
+                let policy = self.policy.borrow().clone();
+                let refused =
+                    refusal(policy.allow_list.as_deref(), self.cfg.local_allow.as_deref(), &command, &args, &env_names);
                 let spec = Spawn { command, args, cwd, cols, rows };
+                if let Some(reason) = refused {
+                    tracing::warn!(session = %session_id, command = ?spec.command, %reason, "refusing a start request");
+                    self.sessions.refuse(session_id, &spec, Some(request_id), reason);
+                    return;
+                }
+                tracing::info!(session = %session_id, command = ?spec.command, "starting a session the server requested");
                 if let Err(e) = self.sessions.start(session_id, spec, Some(request_id), None) {
                     tracing::warn!(session = %session_id, error = %e, "requested session failed to start");
                 }
+            }
+            ServerMessage::Policy { allow_list, update_policy } => {
+                self.policy.send_modify(|p| {
+                    if allow_list.is_some() {
+                        p.allow_list = allow_list;
+                    }
+                    if update_policy.is_some() {
+                        p.update_policy = update_policy;
+                    }
+                });
             }
             ServerMessage::StopSession { session_id } => self.sessions.stop(session_id),
             ServerMessage::Error { code, message } => tracing::warn!(code, message, "server reported an error"),

@@ -194,6 +194,7 @@ async fn dispatch(cli: Cli) -> Result<i32> {
                         exe: exe.clone(),
                         sessions: agent.sessions.clone(),
                         notify: agent.update_notifier(),
+                        policy: agent.policy.clone(),
                     };
                     Some(tokio::spawn(u.run(every, stopping)))
                 }

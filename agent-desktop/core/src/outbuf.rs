@@ -54,6 +54,11 @@ impl OutputBuffer {
         self.acked
     }
 
+    /// Everything before this has been sent (or reported as a gap).
+    pub fn sent(&self) -> u64 {
+        self.sent
+    }
+
     /// Bytes held (unacknowledged).
     pub fn held(&self) -> usize {
         self.buf.len()

@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use sessionforge_shared::ids::SessionId;
-use sessionforge_shared::protocol::{AgentMessage, KNOWN_AI_CLIS, ResumePoint, SessionInfo, SessionSource};
+use sessionforge_shared::protocol::{
+    AgentMessage, KNOWN_AI_CLIS, ResumePoint, SessionInfo, SessionSource, usable_size,
+};
 use tokio::sync::Notify;
 
 use crate::pty::{self, InputError, PtyHandle, Spawn};
@@ -95,28 +97,12 @@ impl Sessions {
     pub fn start(
         self: &Arc<Self>,
         id: SessionId,
-        spec: Spawn,
+        mut spec: Spawn,
         request_id: Option<String>,
         mut echo: Option<Echo>,
     ) -> Result<PtyHandle, pty::PtyError> {
-        let info = SessionInfo {
-            session_id: id,
-            source: SessionSource::Relayed,
-            kind: kind_of(&spec.command),
-            command: spec.command.clone(),
-            args: spec.args.clone(),
-            cwd: if spec.cwd.is_empty() {
-                std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default()
-            } else {
-                spec.cwd.clone()
-            },
-            pid: None,
-            started_at: now(),
-            cols: spec.cols,
-            rows: spec.rows,
-            cpu_percent: 0.0,
-            memory_bytes: 0,
-        };
+        (spec.cols, spec.rows) = usable_size(spec.cols, spec.rows);
+        let info = Self::info(id, &spec, echo.is_some());
         self.lock().insert(id, LocalSession::new(info, self.buffer_limit, request_id));
         let sink = Arc::clone(self);
         let spawned = pty::spawn(&spec, move |data| {
@@ -148,6 +134,38 @@ impl Sessions {
         Ok(handle)
     }
 
+    /// Records a start request this agent refuses (not allowed here, a required variable is
+    /// missing): the server hears `session_crashed` with `reason`.
+    pub fn refuse(&self, id: SessionId, spec: &Spawn, request_id: Option<String>, reason: String) {
+        let mut session = LocalSession::new(Self::info(id, spec, false), self.buffer_limit, request_id);
+        session.crashed = Some(reason);
+        self.lock().insert(id, session);
+        self.changed.notify_one();
+    }
+
+    /// What the server is told about a session of ours.
+    fn info(id: SessionId, spec: &Spawn, local_terminal: bool) -> SessionInfo {
+        SessionInfo {
+            session_id: id,
+            source: SessionSource::Relayed,
+            kind: kind_of(&spec.command),
+            command: spec.command.clone(),
+            args: spec.args.clone(),
+            cwd: if spec.cwd.is_empty() {
+                std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default()
+            } else {
+                spec.cwd.clone()
+            },
+            pid: None,
+            started_at: now(),
+            cols: spec.cols,
+            rows: spec.rows,
+            cpu_percent: 0.0,
+            memory_bytes: 0,
+            local_terminal,
+        }
+    }
+
     /// Adds a session without a process, fed through [`Self::output`] and [`Self::exited`].
     #[cfg(test)]
     pub(crate) fn insert_detached(&self, id: SessionId) {
@@ -164,6 +182,7 @@ impl Sessions {
             rows: 24,
             cpu_percent: 0.0,
             memory_bytes: 0,
+            local_terminal: false,
         };
         self.lock().insert(id, LocalSession::new(info, self.buffer_limit, None));
     }
@@ -206,17 +225,25 @@ impl Sessions {
         }
     }
 
+    /// Resizes session `id`'s terminal (a degenerate size becomes 80×24) and, when the size
+    /// changed, tells the server.
     pub fn resize(&self, id: SessionId, cols: u16, rows: u16) {
+        let (cols, rows) = usable_size(cols, rows);
         let pty = {
             let mut map = self.lock();
             let Some(s) = map.get_mut(&id) else { return };
+            if (s.info.cols, s.info.rows) == (cols, rows) {
+                return;
+            }
             s.info.cols = cols;
             s.info.rows = rows;
+            s.size_changed_at = Some(s.buffer.end());
             s.pty.clone()
         };
         if let Some(pty) = pty {
             pty.resize(cols, rows);
         }
+        self.changed.notify_one();
     }
 
     pub fn stop(&self, id: SessionId) {
@@ -290,6 +317,7 @@ impl Sessions {
     /// session each time, so that one busy session cannot crowd out the others.
     pub fn drain(&self, max: usize) -> Vec<Outgoing> {
         let mut out = Vec::new();
+        let now = std::time::Instant::now();
         let mut map = self.lock();
         // The connection sends each batch whole before it asks for the next one (and a new
         // connection starts with `for_hello`), so exits reported by earlier drains were sent.
@@ -312,6 +340,7 @@ impl Sessions {
             }
             out.extend(s.start_message());
             out.extend(s.dropped_input_message());
+            out.extend(s.attention_message(now));
             true
         });
         let mut busy = ids.clone();

@@ -330,7 +330,7 @@ impl Engine {
             return state;
         };
         state.paused = agent.paused();
-        let allowed = agent.allowed_commands.borrow().clone();
+        let allowed = agent.policy.borrow().command_names();
         let summaries = agent.sessions.summaries();
         let exits: Vec<(String, Option<Option<i32>>)> = inner
             .seen

@@ -50,6 +50,7 @@ pub enum SignedOut {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Me {
     pub user: UserDto,
     pub orgs: Vec<OrgDto>,
@@ -67,7 +68,8 @@ pub struct ChangePassword {
 
 #[OpenApi(prefix_path = "/api/v1/auth", tag = "ApiTags::Auth")]
 impl AuthApi {
-    /// Sign in with email and password. Rate-limited per address and per account.
+    /// Sign in with email and password. Failed attempts are rate-limited per address, per
+    /// account, and per account from one address.
     #[oai(path = "/login", method = "post")]
     async fn login(
         &self,
@@ -75,7 +77,7 @@ impl AuthApi {
         req: &Request,
         body: Json<LoginRequest>,
     ) -> Result<SignInResponse, ApiError> {
-        let ip = client_ip(req, state.settings.behind_proxy);
+        let ip = client_ip(req, state.settings.proxy_hops());
         state.limits.login(ip, &body.email)?;
         let creds = match state.store.credentials_by_email(&body.email).await {
             Ok(c) => Some(c),
@@ -85,6 +87,7 @@ impl AuthApi {
         let hash = creds.as_ref().map(|c| c.password_hash.clone());
         let ok = password::verify(body.password.clone(), hash).await;
         let Some(creds) = creds.filter(|_| ok) else {
+            state.limits.login_failed(ip, &body.email);
             tracing::info!(%ip, "failed sign-in");
             return Err(ApiError::unauthorized("wrong email or password"));
         };
@@ -98,7 +101,7 @@ impl AuthApi {
         if let Via::Session { token } = &auth.via {
             state.store.delete_login(tokens::token_hash(&state.keys, PURPOSE_LOGIN, token)).await?;
         }
-        Ok(SignedOut::NoContent(clear_cookie()))
+        Ok(SignedOut::NoContent(clear_cookie(&state)))
     }
 
     /// The signed-in account, its orgs, and the CSRF token for this sign-in.
@@ -131,10 +134,12 @@ impl AuthApi {
         }
         // It checks a password and mints a sign-in, so it shares the sign-in limits (per address
         // and per account) rather than being a way around them.
-        state.limits.login(client_ip(req, state.settings.behind_proxy), &auth.user.email)?;
+        let ip = client_ip(req, state.settings.proxy_hops());
+        state.limits.login(ip, &auth.user.email)?;
         validate::password_policy(&body.new_password)?;
         let current = state.store.password_hash(auth.user.id).await?;
         if !password::verify(body.current_password.clone(), Some(current)).await {
+            state.limits.login_failed(ip, &auth.user.email);
             return Err(ApiError::forbidden("WRONG_PASSWORD", "the current password is wrong"));
         }
         set_password(&state, auth.user.id, body.new_password.clone()).await?;
@@ -165,15 +170,23 @@ pub async fn sign_in(state: &AppState, user: User, req: &Request) -> Result<(Sig
             token_hash: tokens::token_hash(&state.keys, PURPOSE_LOGIN, &token),
             user_id: user.id,
             expires_at: crate::store::now().saturating_add(ttl_secs),
-            ip: Some(client_ip(req, state.settings.behind_proxy).to_string()),
+            ip: Some(client_ip(req, state.settings.proxy_hops()).to_string()),
             user_agent,
         })
         .await?;
     let csrf_token = tokens::csrf_token(&state.keys, &token);
-    let cookie = format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age={ttl_secs}");
+    let cookie = cookie(state, &token, ttl_secs);
     Ok((SignedIn { user: user.into(), csrf_token }, cookie))
 }
 
-fn clear_cookie() -> String {
-    format!("{SESSION_COOKIE}=; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=0")
+/// The sign-in cookie. `Secure` follows the scheme of the public URL: a server reached over
+/// plain `http://` (loopback, or behind a proxy that people reach over plain HTTP) must not ask
+/// clients to send it only over HTTPS, or no client would ever send it back.
+fn cookie(state: &AppState, value: &str, max_age: i64) -> String {
+    let secure = if state.public_url.starts_with("https://") { " Secure;" } else { "" };
+    format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly;{secure} SameSite=Lax; Max-Age={max_age}")
+}
+
+fn clear_cookie(state: &AppState) -> String {
+    cookie(state, "", 0)
 }

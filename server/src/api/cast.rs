@@ -1,7 +1,11 @@
-//! Renders a session's stored output as an asciinema v2 recording: a JSON header line, then one
-//! `[seconds, "o", text]` event per stored chunk. UTF-8 sequences split across chunks are
-//! reassembled; gaps become `"m"` (marker) events. The recording is streamed a page of stored
-//! output at a time, so a long session never sits in memory whole.
+//! Renders a session's stored output as an asciinema v2 recording: a JSON header line (with the
+//! size the terminal had where the recording starts), then one `[seconds, "o", text]` event per
+//! stored chunk, and `[seconds, "r", "COLSxROWS"]` at the exact output offset of every resize.
+//! UTF-8 sequences split across chunks are reassembled; gaps become `"m"` (marker) events. The
+//! recording is streamed a page of stored output at a time, so a long session never sits in
+//! memory whole.
+
+use std::collections::VecDeque;
 
 use bytes::Bytes;
 use futures_util::Stream;
@@ -9,7 +13,7 @@ use futures_util::stream;
 use sessionforge_shared::ids::SessionId;
 
 use crate::store::Store;
-use crate::store::sessions::Session;
+use crate::store::sessions::{Resize, Session};
 
 /// Stored output read per database round trip (and per streamed piece).
 const PAGE: usize = 1024 * 1024;
@@ -25,16 +29,28 @@ struct Cursor {
     /// Time of the last event, so that a final flush keeps the events in order.
     last_t: f64,
     header: Option<String>,
+    /// Resizes still to come, in offset order.
+    resizes: VecDeque<Resize>,
     done: bool,
 }
 
 /// The recording as a stream of pieces. A storage error ends it early (and is logged): the
 /// response has started by then, so it cannot become an error status.
-pub fn render(store: Store, session: &Session) -> impl Stream<Item = std::io::Result<Bytes>> + Send + 'static {
+pub fn render(
+    store: Store,
+    session: &Session,
+    resizes: Vec<Resize>,
+) -> impl Stream<Item = std::io::Result<Bytes>> + Send + 'static {
+    // The size in force where the recording starts: the last resize at or before it (else the
+    // first one; sessions recorded before sizes were kept have none, and their size now is all
+    // we know). Later resizes become events.
+    let first = resizes.iter().rposition(|r| r.at_offset <= session.retained_from).unwrap_or(0);
+    let (width, height) = resizes.get(first).map_or((session.cols, session.rows), |r| (r.cols, r.rows));
+    let resizes: VecDeque<Resize> = resizes.into_iter().skip(first + 1).collect();
     let header = serde_json::json!({
         "version": 2,
-        "width": session.cols,
-        "height": session.rows,
+        "width": width,
+        "height": height,
         "timestamp": session.started_at,
         "title": format!("{} {}", session.command, session.args.join(" ")).trim_end(),
         "env": { "TERM": "xterm-256color" },
@@ -48,6 +64,7 @@ pub fn render(store: Store, session: &Session) -> impl Stream<Item = std::io::Re
         decoder: Utf8Carry::default(),
         last_t: 0.0,
         header: Some(format!("{header}\n")),
+        resizes,
         done: false,
     };
     stream::unfold(cursor, |mut c| async move {
@@ -83,6 +100,10 @@ impl Cursor {
             if !rest.is_empty() {
                 push_event(&mut out, self.last_t, "o", &rest);
             }
+            // Resizes after the last output (or of a session that printed nothing).
+            while let Some(r) = self.resizes.pop_front() {
+                self.resize_event(&mut out, r);
+            }
             return out;
         }
         for chunk in chunks {
@@ -91,11 +112,30 @@ impl Cursor {
             let t = t.max(self.last_t);
             match &chunk.data {
                 Some(data) => {
-                    let skip = usize::try_from(self.pos.saturating_sub(chunk.start)).unwrap_or(0).min(data.len());
-                    let text = self.decoder.push(&data[skip..]);
-                    if !text.is_empty() {
-                        push_event(&mut out, t, "o", &text);
-                        self.last_t = t;
+                    // Output up to each resize inside this chunk, then the resize, then the rest.
+                    loop {
+                        let skip = usize::try_from(self.pos.saturating_sub(chunk.start)).unwrap_or(0).min(data.len());
+                        let cut = match self.resizes.front() {
+                            Some(r) if r.at_offset < chunk.end => {
+                                usize::try_from(r.at_offset.saturating_sub(chunk.start))
+                                    .unwrap_or(0)
+                                    .clamp(skip, data.len())
+                            }
+                            _ => data.len(),
+                        };
+                        let text = self.decoder.push(&data[skip..cut]);
+                        if !text.is_empty() {
+                            push_event(&mut out, t, "o", &text);
+                            self.last_t = t;
+                        }
+                        self.pos = chunk.start + cut as u64;
+                        match self.resizes.front().copied() {
+                            Some(r) if r.at_offset < chunk.end => {
+                                self.resizes.pop_front();
+                                self.resize_event(&mut out, r);
+                            }
+                            _ => break,
+                        }
                     }
                 }
                 None => {
@@ -107,6 +147,15 @@ impl Cursor {
             self.pos = chunk.end;
         }
         out
+    }
+}
+
+impl Cursor {
+    /// An `"r"` event, at the resize's own time but never before the events already written.
+    fn resize_event(&mut self, out: &mut String, r: Resize) {
+        let t = ((r.at_ms.saturating_sub(self.started_ms)).max(0) as f64 / 1000.0).max(self.last_t);
+        push_event(out, t, "r", &format!("{}x{}", r.cols, r.rows));
+        self.last_t = t;
     }
 }
 

@@ -90,7 +90,7 @@ impl DownloadsApi {
         kid: Query<Option<String>>,
         sig: Query<Option<String>>,
     ) -> Result<Download, ApiError> {
-        state.limits.download(client_ip(req, state.settings.behind_proxy))?;
+        state.limits.download(client_ip(req, state.settings.proxy_hops()))?;
         let (Some(exp), Some(kid), Some(sig)) = (exp.0, kid.0, sig.0) else {
             return Err(links::LinkError::Invalid.into());
         };

@@ -83,6 +83,7 @@ impl From<Member> for MemberDto {
 }
 
 #[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ApiKeyDto {
     pub id: Uuid,
     pub name: String,

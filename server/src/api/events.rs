@@ -10,6 +10,7 @@ use poem_openapi::param::Path;
 use poem_openapi::payload::EventStream;
 use poem_openapi::{Object, OpenApi};
 use sessionforge_shared::ids::OrgId;
+use sessionforge_shared::protocol::SessionState;
 use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
@@ -17,6 +18,7 @@ use super::ApiTags;
 use super::orgs::scope;
 use crate::auth::principal::Auth;
 use crate::error::ApiError;
+use crate::relay::events::Change;
 use crate::state::AppState;
 
 /// Comment lines sent on an idle stream, so that proxies and browsers keep it open.
@@ -25,9 +27,35 @@ const KEEP_ALIVE: Duration = Duration::from_secs(20);
 pub struct EventsApi;
 
 #[derive(Object, Debug, Clone, PartialEq, Eq)]
+#[oai(skip_serializing_if_is_none)]
 pub struct OrgEventDto {
     /// `machines` or `sessions`: that list changed. `resync`: notices were missed, refetch all.
+    /// `session`: one session started or stopped waiting for its user, or ended (the fields
+    /// below say which).
     pub kind: String,
+    pub session_id: Option<Uuid>,
+    pub state: Option<SessionState>,
+    pub exit_code: Option<i32>,
+    pub waiting_for_input: Option<bool>,
+}
+
+impl OrgEventDto {
+    fn list(kind: &str) -> Self {
+        Self { kind: kind.into(), session_id: None, state: None, exit_code: None, waiting_for_input: None }
+    }
+
+    fn from_change(change: Change) -> Self {
+        match change {
+            Change::Session(n) => Self {
+                kind: change.as_str().into(),
+                session_id: Some(n.id.0),
+                state: Some(n.state),
+                exit_code: n.exit_code,
+                waiting_for_input: Some(n.waiting_for_input),
+            },
+            other => Self::list(other.as_str()),
+        }
+    }
 }
 
 #[OpenApi(prefix_path = "/api/v1/orgs", tag = "ApiTags::Orgs")]
@@ -53,9 +81,9 @@ fn notices(
     stream::unfold(rx, move |mut rx| async move {
         loop {
             match rx.recv().await {
-                Ok(ev) if ev.org == org => return Some((OrgEventDto { kind: ev.change.as_str().into() }, rx)),
+                Ok(ev) if ev.org == org => return Some((OrgEventDto::from_change(ev.change), rx)),
                 Ok(_) => {}
-                Err(RecvError::Lagged(_)) => return Some((OrgEventDto { kind: "resync".into() }, rx)),
+                Err(RecvError::Lagged(_)) => return Some((OrgEventDto::list("resync"), rx)),
                 Err(RecvError::Closed) => return None,
             }
         }

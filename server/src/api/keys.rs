@@ -70,7 +70,7 @@ impl KeysApi {
         body: Json<CreateApiKey>,
     ) -> Result<CreateKeyResponse, ApiError> {
         auth.require(Scope::Admin)?;
-        state.limits.tokens(client_ip(req, state.settings.behind_proxy), Some(&auth.user.id.to_string()))?;
+        state.limits.tokens(client_ip(req, state.settings.proxy_hops()), Some(&auth.user.id.to_string()))?;
         let name = validate::name("name", &body.name)?;
         if body.scopes.is_empty() {
             return Err(ApiError::bad_request("INVALID_SCOPES", "give at least one scope: read, write or admin"));

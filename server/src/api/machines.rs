@@ -46,6 +46,7 @@ pub struct CreateEnrollmentToken {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct EnrollmentTokenDto {
     pub id: Uuid,
     pub note: String,
@@ -90,6 +91,7 @@ pub struct InstallCommands {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct MachineDto {
     pub id: Uuid,
     pub hostname: String,
@@ -171,7 +173,7 @@ impl MachinesApi {
         auth.require(Scope::Admin)?;
         let scope = scope(&state, &auth, org_id.0).await?;
         require_role(&scope, Role::Admin)?;
-        state.limits.tokens(client_ip(req, state.settings.behind_proxy), Some(&auth.user.id.to_string()))?;
+        state.limits.tokens(client_ip(req, state.settings.proxy_hops()), Some(&auth.user.id.to_string()))?;
         let minutes = body.expires_in_minutes.unwrap_or(DEFAULT_TOKEN_MINUTES);
         if minutes == 0 || minutes > MAX_TOKEN_MINUTES {
             return Err(ApiError::bad_request(
@@ -231,7 +233,7 @@ impl MachinesApi {
         req: &Request,
         body: Json<EnrollRequest>,
     ) -> Result<Enrolled, ApiError> {
-        state.limits.tokens(client_ip(req, state.settings.behind_proxy), None)?;
+        state.limits.tokens(client_ip(req, state.settings.proxy_hops()), None)?;
         let info = body.0.machine;
         for (field, value) in [("hostname", &info.hostname), ("os", &info.os), ("arch", &info.arch)] {
             validate::name(field, value)?;

@@ -10,9 +10,11 @@ mod events;
 mod health;
 mod keys;
 mod machines;
+mod org_policy;
 mod orgs;
 mod preferences;
 mod releases;
+mod session_start;
 mod sessions;
 mod setup;
 mod templates;
@@ -28,6 +30,7 @@ pub type Api = (
     preferences::PreferencesApi,
     keys::KeysApi,
     orgs::OrgsApi,
+    org_policy::OrgPolicyApi,
     events::EventsApi,
     machines::MachinesApi,
     sessions::SessionsApi,
@@ -68,6 +71,7 @@ pub fn service() -> OpenApiService<Api, ()> {
             preferences::PreferencesApi,
             keys::KeysApi,
             orgs::OrgsApi,
+            org_policy::OrgPolicyApi,
             events::EventsApi,
             machines::MachinesApi,
             sessions::SessionsApi,

@@ -22,6 +22,7 @@ use crate::store::releases::Release;
 pub struct ReleasesApi;
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ReleaseDto {
     pub id: Uuid,
     pub version: String,

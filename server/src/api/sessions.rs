@@ -8,7 +8,7 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use sessionforge_shared::ids::{MachineId, SessionId};
-use sessionforge_shared::protocol::{KNOWN_AI_CLIS, ServerMessage, SessionSource, SessionState};
+use sessionforge_shared::protocol::{ServerMessage, SessionSource, SessionState};
 use sessionforge_shared::roles::Role;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -17,24 +17,20 @@ use super::ApiTags;
 use super::cast;
 use super::dto::ts;
 use super::orgs::{require_role, scope};
+use super::session_start::{StartSpec, start_session};
 use crate::auth::principal::Auth;
 use crate::error::ApiError;
-use crate::relay::events::Change;
 use crate::state::AppState;
 use crate::store::api_keys::Scope;
-use crate::store::orgs::OrgScope;
-use crate::store::sessions::{NewSession, Session, SessionFilter};
+use crate::store::sessions::{Session, SessionFilter};
 
 pub struct SessionsApi;
 
 /// Most output one `output` call returns.
 const MAX_OUTPUT_PAGE: u64 = 4 * 1024 * 1024;
-/// Limits on what a start request may contain.
-const MAX_ARGS: usize = 64;
-const MAX_ARG_LEN: usize = 4096;
-const MAX_TERM: u16 = 1000;
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SessionDto {
     pub id: Uuid,
     pub machine_id: Uuid,
@@ -60,6 +56,10 @@ pub struct SessionDto {
     pub output_end: u64,
     /// Output before this offset is no longer stored.
     pub retained_from: u64,
+    /// A local terminal (`wrap`) holds the size: viewers resize only with force.
+    pub size_locked: bool,
+    /// The agent says the session waits for its user (a bell, or quiet after output).
+    pub waiting_for_input: bool,
 }
 
 impl From<Session> for SessionDto {
@@ -84,6 +84,8 @@ impl From<Session> for SessionDto {
             ended_at: s.ended_at.map(ts),
             output_end: s.output_end,
             retained_from: s.retained_from,
+            size_locked: s.size_locked,
+            waiting_for_input: s.waiting_for_input,
         }
     }
 }
@@ -100,9 +102,14 @@ pub struct StartSession {
     pub cwd: String,
     pub cols: Option<u16>,
     pub rows: Option<u16>,
+    /// Environment variables the command needs; the agent refuses to start it when one is not
+    /// set on the machine.
+    #[oai(default)]
+    pub env_names: Vec<String>,
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct OutputChunk {
     pub offset: u64,
     pub length: u64,
@@ -119,18 +126,6 @@ pub struct OutputPage {
     pub end: u64,
     pub retained_from: u64,
     pub chunks: Vec<OutputChunk>,
-}
-
-#[derive(Object)]
-pub struct AllowedCommands {
-    pub commands: Vec<String>,
-    /// True when the org uses the built-in list of AI CLIs.
-    pub default: bool,
-}
-
-#[derive(Object)]
-pub struct SetAllowedCommands {
-    pub commands: Vec<String>,
 }
 
 #[derive(ApiResponse)]
@@ -162,10 +157,6 @@ fn parse_state(s: &str) -> Result<SessionState, ApiError> {
 fn parse_source(s: &str) -> Result<SessionSource, ApiError> {
     serde_json::from_value(serde_json::Value::String(s.into()))
         .map_err(|_| ApiError::bad_request("INVALID_FILTER", format!("unknown source {s:?}")))
-}
-
-fn allowed(list: Option<Vec<String>>) -> Vec<String> {
-    list.unwrap_or_else(|| KNOWN_AI_CLIS.iter().map(|s| s.to_string()).collect())
 }
 
 #[OpenApi(prefix_path = "/api/v1/orgs", tag = "ApiTags::Sessions")]
@@ -262,7 +253,8 @@ impl SessionsApi {
     ) -> Result<Recording, ApiError> {
         let scope = scope(&state, &auth, org_id.0).await?;
         let session = state.store.session(&scope, SessionId(id.0)).await?;
-        let body = poem::Body::from_bytes_stream(cast::render(state.store.clone(), &session));
+        let resizes = state.store.session_resizes(session.id).await?;
+        let body = poem::Body::from_bytes_stream(cast::render(state.store.clone(), &session, resizes));
         let disposition = format!("attachment; filename=\"session-{}.cast\"", session.id);
         Ok(Recording::Ok(Binary(body), disposition))
     }
@@ -276,19 +268,18 @@ impl SessionsApi {
         org_id: Path<Uuid>,
         body: Json<StartSession>,
     ) -> Result<Started, ApiError> {
-        auth.require(Scope::Write)?;
         let scope = scope(&state, &auth, org_id.0).await?;
         let req = body.0;
-        let start = StartRequest {
+        let spec = StartSpec {
             machine_id: MachineId(req.machine_id),
             command: req.command,
             args: req.args,
             cwd: req.cwd,
             cols: req.cols,
             rows: req.rows,
-            env_names: vec![],
+            env_names: req.env_names,
         };
-        let session = start_session(&state, &auth, &scope, start).await?;
+        let session = start_session(&state, &auth, &scope, spec).await?;
         Ok(Started::Created(Json(session.into())))
     }
 
@@ -322,120 +313,4 @@ impl SessionsApi {
             .map_err(|_| ApiError::conflict("MACHINE_OFFLINE", "the session's agent is not connected"))?;
         Ok(Stopping::Accepted(Json(session.into())))
     }
-
-    /// Commands members may start remotely.
-    #[oai(path = "/:org_id/allowed-commands", method = "get")]
-    async fn allowed_commands(
-        &self,
-        state: Data<&AppState>,
-        auth: Auth,
-        org_id: Path<Uuid>,
-    ) -> Result<Json<AllowedCommands>, ApiError> {
-        let scope = scope(&state, &auth, org_id.0).await?;
-        let list = state.store.allowed_commands(&scope).await?;
-        Ok(Json(AllowedCommands { default: list.is_none(), commands: allowed(list) }))
-    }
-
-    /// Replace the allow-list. Admins and owners only.
-    #[oai(path = "/:org_id/allowed-commands", method = "put")]
-    async fn set_allowed_commands(
-        &self,
-        state: Data<&AppState>,
-        auth: Auth,
-        org_id: Path<Uuid>,
-        body: Json<SetAllowedCommands>,
-    ) -> Result<Json<AllowedCommands>, ApiError> {
-        auth.require(Scope::Admin)?;
-        let scope = scope(&state, &auth, org_id.0).await?;
-        require_role(&scope, Role::Admin)?;
-        let mut commands: Vec<String> = body.0.commands.iter().map(|c| c.trim().to_string()).collect();
-        if commands.iter().any(|c| c.is_empty() || c.len() > MAX_ARG_LEN || c.chars().any(char::is_control)) {
-            return Err(ApiError::bad_request(
-                "INVALID_COMMAND",
-                "commands must be non-empty, without control characters",
-            ));
-        }
-        commands.sort();
-        commands.dedup();
-        state.store.set_allowed_commands(&scope, commands.clone()).await?;
-        Ok(Json(AllowedCommands { commands, default: false }))
-    }
-}
-
-/// What starting a session needs, whether it comes from a start request or a template.
-pub struct StartRequest {
-    pub machine_id: MachineId,
-    pub command: String,
-    pub args: Vec<String>,
-    pub cwd: String,
-    pub cols: Option<u16>,
-    pub rows: Option<u16>,
-    /// Environment variables the command needs on the machine (from a template).
-    pub env_names: Vec<String>,
-}
-
-/// Starts a session on a machine: the one code path behind `POST /sessions` and template
-/// starts. Members and above with a write-capable credential; the command must be on the
-/// org's allow-list and the machine's agent connected.
-pub async fn start_session(
-    state: &AppState,
-    auth: &Auth,
-    scope: &OrgScope,
-    req: StartRequest,
-) -> Result<Session, ApiError> {
-    auth.require(Scope::Write)?;
-    require_role(scope, Role::Member)?;
-    let command = req.command.trim().to_string();
-    if !allowed(state.store.allowed_commands(scope).await?).contains(&command) {
-        return Err(ApiError::forbidden(
-            "COMMAND_NOT_ALLOWED",
-            format!("{command:?} is not on this org's allow-list of commands"),
-        ));
-    }
-    if req.args.len() > MAX_ARGS || req.args.iter().any(|a| a.len() > MAX_ARG_LEN) || req.cwd.len() > MAX_ARG_LEN {
-        return Err(ApiError::bad_request("INVALID_ARGS", "too many or too long arguments"));
-    }
-    let (cols, rows) = (req.cols.unwrap_or(120), req.rows.unwrap_or(32));
-    if !(1..=MAX_TERM).contains(&cols) || !(1..=MAX_TERM).contains(&rows) {
-        return Err(ApiError::bad_request("INVALID_SIZE", format!("cols and rows must be 1 to {MAX_TERM}")));
-    }
-    let machine = state.store.machine(scope, req.machine_id).await?;
-    let Some(daemon) = state.relay.hub.daemon(machine.id) else {
-        return Err(ApiError::conflict("MACHINE_OFFLINE", "the machine's agent is not connected"));
-    };
-    let base = command.rsplit(['/', '\\']).next().unwrap_or(&command);
-    let kind = if KNOWN_AI_CLIS.contains(&base) { base.to_string() } else { "other".to_string() };
-    let new = NewSession {
-        machine_id: machine.id,
-        kind,
-        command: command.clone(),
-        args: req.args.clone(),
-        cwd: req.cwd.clone(),
-        cols,
-        rows,
-        requested_by: auth.user.id,
-    };
-    let session = state.store.create_requested_session(scope, new).await?;
-    // Until the agent confirms the start, nobody relays it: if nobody ever does, the
-    // sweeper marks it crashed instead of leaving it "starting" forever.
-    state.relay.hub.adopt_orphans([session.id]);
-    state.relay.hub.events.notify(scope.org_id(), Change::Sessions);
-    let msg = ServerMessage::StartSession {
-        request_id: session.id.to_string(),
-        session_id: session.id,
-        command,
-        args: req.args,
-        cwd: req.cwd,
-        cols,
-        rows,
-        // MERGE: env_names: req.env_names (the protocol field lands with main's StartSession change)
-    };
-    let _pending_env_names = req.env_names;
-    if daemon.try_send(msg).is_err() {
-        let reason = Some("the agent could not be reached".to_string());
-        state.store.set_session_state(machine.id, session.id, SessionState::Crashed, None, reason).await?;
-        return Err(ApiError::conflict("MACHINE_OFFLINE", "the machine's agent is not reachable"));
-    }
-    tracing::info!(session = %session.id, machine = %machine.id, user = %auth.user.id, "session start requested");
-    Ok(session)
 }

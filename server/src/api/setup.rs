@@ -47,7 +47,7 @@ impl SetupApi {
         req: &Request,
         body: Json<SetupRequest>,
     ) -> Result<SignInResponse, ApiError> {
-        state.limits.tokens(client_ip(req, state.settings.behind_proxy), None)?;
+        state.limits.tokens(client_ip(req, state.settings.proxy_hops()), None)?;
         let Some(expected) = state.setup_token() else {
             return Err(ApiError::conflict("SETUP_DONE", "setup is already complete; sign in instead"));
         };

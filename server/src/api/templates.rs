@@ -14,7 +14,8 @@ use uuid::Uuid;
 
 use super::dto::ts;
 use super::orgs::{require_role, scope};
-use super::sessions::{SessionDto, StartRequest, start_session};
+use super::session_start::{StartSpec, check_spec, start_session};
+use super::sessions::SessionDto;
 use super::{ApiTags, validate};
 use crate::auth::principal::Auth;
 use crate::error::ApiError;
@@ -25,12 +26,8 @@ use crate::store::templates::{Template, TemplateFields};
 
 pub struct TemplatesApi;
 
-/// Limits on what a template may hold (the same as a start request's).
-const MAX_ARGS: usize = 64;
-const MAX_ARG_LEN: usize = 4096;
-/// Environment variable names per template, and the longest name.
-const MAX_ENV_NAMES: usize = 32;
-const MAX_ENV_NAME_LEN: usize = 128;
+/// Longest working directory a template may hold (the same as a start request's).
+const MAX_CWD_LEN: usize = 4096;
 
 #[derive(Object)]
 pub struct TemplateDto {
@@ -103,48 +100,28 @@ pub enum TemplateStarted {
     Created(Json<SessionDto>),
 }
 
-fn bad(code: &str, message: impl Into<String>) -> ApiError {
-    ApiError::bad_request(code, message)
-}
-
-fn is_env_name(n: &str) -> bool {
-    let mut chars = n.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-/// Checks and normalises a template body; each failure names the field.
+/// Checks and normalises a template body, with the same checks as a start request (command,
+/// arguments, environment variable names) plus its name; each failure names the field.
 fn fields(input: TemplateInput) -> Result<TemplateFields, ApiError> {
     let name = validate::name("name", &input.name)?;
-    let command = input.command.trim().to_string();
-    if command.is_empty() || command.len() > MAX_ARG_LEN || command.chars().any(char::is_control) {
-        return Err(bad("INVALID_COMMAND", "command must be non-empty, without control characters"));
-    }
-    if input.args.len() > MAX_ARGS || input.args.iter().any(|a| a.len() > MAX_ARG_LEN) {
-        return Err(bad("INVALID_ARGS", format!("at most {MAX_ARGS} arguments of at most {MAX_ARG_LEN} bytes")));
-    }
-    if input.args.iter().any(|a| a.contains('\0')) {
-        return Err(bad("INVALID_ARGS", "arguments must not contain NUL characters"));
-    }
     let cwd = input.cwd.trim().to_string();
-    if cwd.len() > MAX_ARG_LEN || cwd.chars().any(char::is_control) {
-        return Err(bad("INVALID_CWD", "cwd must be at most 4096 bytes, without control characters"));
-    }
-    let mut env_names: Vec<String> = input.env_names.iter().map(|n| n.trim().to_string()).collect();
-    if env_names.len() > MAX_ENV_NAMES {
-        return Err(bad("INVALID_ENV_NAMES", format!("at most {MAX_ENV_NAMES} environment variable names")));
-    }
-    if let Some(badname) = env_names.iter().find(|n| n.len() > MAX_ENV_NAME_LEN || !is_env_name(n)) {
-        return Err(bad(
-            "INVALID_ENV_NAMES",
-            format!(
-                "{badname:?} is not an environment variable name (letters, digits and _, not starting with a digit)"
-            ),
-        ));
+    if cwd.len() > MAX_CWD_LEN || cwd.chars().any(char::is_control) {
+        return Err(ApiError::bad_request("INVALID_CWD", "cwd must be at most 4096 bytes, without control characters"));
     }
     let mut seen = std::collections::HashSet::new();
-    env_names.retain(|n| seen.insert(n.clone()));
-    Ok(TemplateFields { name, command, args: input.args, cwd, env_names })
+    let env_names: Vec<String> =
+        input.env_names.iter().map(|n| n.trim().to_string()).filter(|n| seen.insert(n.clone())).collect();
+    let spec = StartSpec {
+        machine_id: MachineId(Uuid::nil()),
+        command: input.command,
+        args: input.args,
+        cwd,
+        cols: None,
+        rows: None,
+        env_names,
+    };
+    let (command, _, _) = check_spec(&spec)?;
+    Ok(TemplateFields { name, command, args: spec.args, cwd: spec.cwd, env_names: spec.env_names })
 }
 
 fn conflict(e: StoreError) -> ApiError {
@@ -245,7 +222,7 @@ impl TemplatesApi {
         auth.require(Scope::Write)?;
         let scope = scope(&state, &auth, org_id.0).await?;
         let t = state.store.template(&scope, id.0).await?;
-        let req = StartRequest {
+        let req = StartSpec {
             machine_id: MachineId(body.machine_id),
             command: t.command,
             args: t.args,
@@ -257,20 +234,5 @@ impl TemplatesApi {
         let session = start_session(&state, &auth, &scope, req).await?;
         tracing::info!(session = %session.id, template = %t.id, "session started from a template");
         Ok(TemplateStarted::Created(Json(session.into())))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_env_name;
-
-    #[test]
-    fn env_names() {
-        for ok in ["HOME", "_X", "ANTHROPIC_API_KEY", "a1"] {
-            assert!(is_env_name(ok), "{ok}");
-        }
-        for bad in ["", "1A", "A-B", "A B", "A=B", "Ä"] {
-            assert!(!is_env_name(bad), "{bad}");
-        }
     }
 }

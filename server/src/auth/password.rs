@@ -1,9 +1,12 @@
 //! Password hashing with argon2id (the crate's defaults follow OWASP's recommendation), always
-//! on a blocking thread so that a sign-in never stalls the async runtime.
+//! on a blocking thread so that a sign-in never stalls the async runtime, and at most
+//! [`max_concurrent`] at once: each hash takes ~19 MiB and a core's worth of work, so a burst of
+//! sign-ins waits its turn instead of exhausting memory and CPU.
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use rand::rngs::OsRng;
+use tokio::sync::Semaphore;
 
 /// Shortest password we accept. Length matters more than character classes (NIST SP 800-63B).
 pub const MIN_PASSWORD_LEN: usize = 10;
@@ -60,9 +63,21 @@ pub async fn verify(password: String, stored: Option<String>) -> bool {
 const DUMMY_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$c2Vzc2lvbmZvcmdlLWR1bW15$4q3tXkqX0D8E3k5Kq4Yw6QnRkz1w4m5c2rjzQ0m8m1A";
 
+/// Hashes that may run at once: one per core, at least two.
+pub fn max_concurrent() -> usize {
+    std::thread::available_parallelism().map(usize::from).unwrap_or(2).max(2)
+}
+
+fn hashing() -> &'static Semaphore {
+    static HASHING: std::sync::OnceLock<Semaphore> = std::sync::OnceLock::new();
+    HASHING.get_or_init(|| Semaphore::new(max_concurrent()))
+}
+
 async fn run<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, PasswordError> + Send + 'static,
 ) -> Result<T, PasswordError> {
+    // The semaphore is never closed, so acquiring only waits.
+    let _permit = hashing().acquire().await.map_err(|e| PasswordError::Hash(e.to_string()))?;
     tokio::task::spawn_blocking(f).await.map_err(|e| PasswordError::Hash(e.to_string()))?
 }
 

@@ -168,21 +168,25 @@ fn too_large(limit: u64) -> Response {
     resp
 }
 
-/// The client's address: the socket peer, or the first `X-Forwarded-For` hop behind a proxy.
-pub fn client_ip(req: &Request, behind_proxy: bool) -> IpAddr {
-    if behind_proxy {
-        let forwarded = req
-            .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse::<IpAddr>().ok());
-        if let Some(ip) = forwarded {
-            return ip;
-        }
-    }
-    match req.remote_addr().as_socket_addr() {
+/// The client's address. Without trusted proxies (`hops` = 0) it is the socket's peer. Behind
+/// `hops` proxies that each append the address they saw to `X-Forwarded-For`, it is the entry
+/// `hops` places from the right: everything left of it was written by the client and proves
+/// nothing. Too few entries, or one that is not an address, fall back to the socket's peer.
+pub fn client_ip(req: &Request, hops: usize) -> IpAddr {
+    let peer = match req.remote_addr().as_socket_addr() {
         Some(addr) => addr.ip(),
         None => IpAddr::from([0, 0, 0, 0]),
+    };
+    if hops == 0 {
+        return peer;
     }
+    let entries: Vec<&str> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    entries.len().checked_sub(hops).and_then(|i| entries.get(i)).and_then(|e| e.parse::<IpAddr>().ok()).unwrap_or(peer)
 }

@@ -13,18 +13,21 @@ use poem::{IntoResponse, Request, Response, handler};
 use sessionforge_shared::frame;
 use sessionforge_shared::protocol::{
     AgentMessage, AgentMode, MIN_SUPPORTED_PROTOCOL, PROTOCOL_VERSION, ResumePoint, ServerMessage, SessionSource,
-    SessionState,
+    SessionState, UpdatePolicy,
 };
 use tokio::sync::mpsc;
 
 use super::events::Change;
 use super::hub::{ConnId, Hub};
+use super::live::TermSize;
 use super::ws_config;
 use crate::auth::{PURPOSE_MACHINE, tokens};
 use crate::error::json_error;
 use crate::state::AppState;
 use crate::store::StoreError;
 use crate::store::machines::Machine;
+use crate::store::org_settings::AgentPolicy;
+use crate::store::sessions::Session;
 
 /// How long an agent has to say hello after connecting.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(15);
@@ -84,6 +87,8 @@ async fn run(hub: Arc<Hub>, machine: Machine, socket: WebSocketStream) {
                  {MIN_SUPPORTED_PROTOCOL}..={PROTOCOL_VERSION}: update the agent"
             )),
             allowed_commands: vec![],
+            allow_list: None,
+            update_policy: None,
         };
         let _ = sink.send(Message::Text(json(&welcome))).await;
         let _ = sink.close().await;
@@ -95,7 +100,7 @@ async fn run(hub: Arc<Hub>, machine: Machine, socket: WebSocketStream) {
     }
 
     let (tx, mut rx) = mpsc::channel::<ServerMessage>(OUTBOX);
-    let conn = hub.register_conn(machine.id, mode, tx);
+    let conn = hub.register_conn(machine.id, machine.org_id, mode, tx);
     let mut resume = Vec::new();
     let mut discovered = Vec::new();
     for s in sessions {
@@ -105,6 +110,7 @@ async fn run(hub: Arc<Hub>, machine: Machine, socket: WebSocketStream) {
             Ok(stored) if source == SessionSource::Relayed => match hub.claim(conn, id).await {
                 Ok(offset) => {
                     hub.set_state(id, stored.state, stored.exit_code).await;
+                    hub.set_size(id, size_of(&stored)).await;
                     resume.push(ResumePoint { session_id: id, offset });
                 }
                 Err(e) => tracing::warn!(session = %id, error = %e, "cannot resume session"),
@@ -116,10 +122,11 @@ async fn run(hub: Arc<Hub>, machine: Machine, socket: WebSocketStream) {
     if mode == AgentMode::Daemon {
         end_unreported_discovered(&hub, &machine, discovered).await;
     }
-    let allowed_commands = hub.store().machine_allowed_commands(machine.org_id).await.unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "cannot read the org's allowed commands");
-        Vec::new()
+    let policy = hub.store().org_agent_policy(machine.org_id).await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cannot read the org's agent policy");
+        AgentPolicy { allow_list: Some(Vec::new()), update_policy: UpdatePolicy::default() }
     });
+    let allow_list = policy.effective_allow_list();
     let welcome = ServerMessage::Welcome {
         accepted: true,
         protocol_version: PROTOCOL_VERSION,
@@ -127,7 +134,9 @@ async fn run(hub: Arc<Hub>, machine: Machine, socket: WebSocketStream) {
         machine_id: machine.id,
         resume,
         message: None,
-        allowed_commands,
+        allowed_commands: allow_list.iter().map(|e| e.command.clone()).collect(),
+        allow_list: Some(allow_list),
+        update_policy: Some(policy.update_policy),
     };
     if sink.send(Message::Text(json(&welcome))).await.is_err() {
         hub.unregister_conn(conn);
@@ -205,6 +214,7 @@ async fn handle(hub: &Hub, conn: ConnId, machine: &Machine, msg: AgentMessage) {
                         tracing::warn!(error = %e, "cannot claim session");
                     }
                     hub.set_state(id, stored.state, stored.exit_code).await;
+                    hub.set_size(id, size_of(&stored)).await;
                     Ok(())
                 }
                 Err(e) => Err(e),
@@ -215,6 +225,18 @@ async fn handle(hub: &Hub, conn: ConnId, machine: &Machine, msg: AgentMessage) {
         }
         AgentMessage::SessionCrashed { session_id, reason, .. } => {
             end(hub, machine, session_id, SessionState::Crashed, None, Some(reason)).await
+        }
+        AgentMessage::SessionResized { session_id, cols, rows } => {
+            if let Err(e) = hub.resized(conn, session_id, cols, rows).await {
+                tracing::warn!(error = %e, "resize refused");
+            }
+            Ok(())
+        }
+        AgentMessage::SessionAttention { session_id, waiting_for_input } => {
+            if let Err(e) = hub.attention(conn, session_id, waiting_for_input).await {
+                tracing::warn!(error = %e, "attention notice refused");
+            }
+            Ok(())
         }
         AgentMessage::Gap { session_id, offset, length } => {
             if let Err(e) = hub.gap(conn, session_id, offset, length).await {
@@ -259,6 +281,10 @@ async fn end_unreported_discovered(hub: &Hub, machine: &Machine, reported: Vec<s
         }
         Err(e) => tracing::warn!(error = %e, "cannot reconcile discovered sessions"),
     }
+}
+
+fn size_of(s: &Session) -> TermSize {
+    TermSize { cols: s.cols, rows: s.rows, locked: s.size_locked }
 }
 
 fn json<T: serde::Serialize>(v: &T) -> String {

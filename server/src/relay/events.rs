@@ -2,17 +2,29 @@
 //! changed". They carry no data, only which list to fetch again, so a notice that is lost to a
 //! slow listener costs nothing but a refetch (listeners that lag are told to refetch everything).
 
-use sessionforge_shared::ids::OrgId;
+use sessionforge_shared::ids::{OrgId, SessionId};
+use sessionforge_shared::protocol::SessionState;
 use tokio::sync::broadcast;
 
 /// Notices buffered for slow listeners before they lag and must refetch everything.
 const CAPACITY: usize = 256;
 
-/// Which list changed.
+/// Which list changed, or what happened to one session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Change {
     Machines,
     Sessions,
+    /// A session started or stopped waiting for its user, or ended (for notifications).
+    Session(SessionNotice),
+}
+
+/// What a dashboard needs to notify its user about one session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionNotice {
+    pub id: SessionId,
+    pub state: SessionState,
+    pub exit_code: Option<i32>,
+    pub waiting_for_input: bool,
 }
 
 impl Change {
@@ -20,6 +32,7 @@ impl Change {
         match self {
             Change::Machines => "machines",
             Change::Sessions => "sessions",
+            Change::Session(_) => "session",
         }
     }
 }

@@ -12,12 +12,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sessionforge_shared::frame;
-use sessionforge_shared::ids::{MachineId, SessionId};
+use sessionforge_shared::ids::{MachineId, OrgId, SessionId};
 use sessionforge_shared::protocol::{AgentMode, ServerMessage, SessionState};
 use tokio::sync::mpsc;
 
-use super::events::{Change, OrgEvents};
-use super::live::{Item, LiveSession, MAX_OFFSET, Subscription, lock};
+use super::events::{Change, OrgEvents, SessionNotice};
+use super::live::{Item, LiveSession, MAX_OFFSET, Subscription, TermSize, lock};
 use super::persist::PersistMsg;
 use crate::store::output::OutputWrite;
 use crate::store::{Store, StoreError};
@@ -41,6 +41,7 @@ pub enum RelayError {
 
 struct AgentConn {
     machine_id: MachineId,
+    org_id: OrgId,
     mode: AgentMode,
     tx: mpsc::Sender<ServerMessage>,
 }
@@ -83,10 +84,24 @@ impl Hub {
 
     // ---- connections ----
 
-    pub fn register_conn(&self, machine_id: MachineId, mode: AgentMode, tx: mpsc::Sender<ServerMessage>) -> ConnId {
+    pub fn register_conn(
+        &self,
+        machine_id: MachineId,
+        org_id: OrgId,
+        mode: AgentMode,
+        tx: mpsc::Sender<ServerMessage>,
+    ) -> ConnId {
         let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
-        lock(&self.conns).insert(id, AgentConn { machine_id, mode, tx });
+        lock(&self.conns).insert(id, AgentConn { machine_id, org_id, mode, tx });
         id
+    }
+
+    /// Sends `msg` to every connected agent of `org` (a policy change). Never blocks: an
+    /// agent whose queue is full gets the new policy with its next welcome.
+    pub fn tell_org(&self, org: OrgId, msg: &ServerMessage) {
+        for c in lock(&self.conns).values().filter(|c| c.org_id == org) {
+            let _ = c.tx.try_send(msg.clone());
+        }
     }
 
     /// Forgets a connection; the sessions it relayed become orphans (stale if nobody claims them).
@@ -168,11 +183,46 @@ impl Hub {
     /// Publishes a state change to viewers and dashboards.
     pub async fn set_state(&self, id: SessionId, state: SessionState, exit_code: Option<i32>) {
         let Ok(live) = self.live(id).await else { return };
+        let changed = live.state() != (state, exit_code);
         live.set_state(state, exit_code);
         if !state.is_live() {
             lock(&self.orphans).remove(&id);
+            if changed {
+                let notice = SessionNotice { id, state, exit_code, waiting_for_input: false };
+                self.events.notify(live.org_id, Change::Session(notice));
+            }
         }
         self.events.notify(live.org_id, Change::Sessions);
+    }
+
+    /// Publishes a session's size as stored (after a start or a resize) to its viewers.
+    pub async fn set_size(&self, id: SessionId, size: TermSize) {
+        if let Ok(live) = self.live(id).await {
+            live.set_size(size);
+        }
+    }
+
+    /// The agent on `conn` says a session's terminal now has this size: store it (at the current
+    /// output position, for recordings) and tell viewers and dashboards.
+    pub async fn resized(&self, conn: ConnId, id: SessionId, cols: u16, rows: u16) -> Result<(), RelayError> {
+        let live = self.live_for_conn(conn, id).await?;
+        if let Some(s) = self.store.resize_session(live.machine_id, id, live.live_end(), cols, rows).await? {
+            live.set_size(TermSize { cols: s.cols, rows: s.rows, locked: s.size_locked });
+            self.events.notify(live.org_id, Change::Sessions);
+        }
+        Ok(())
+    }
+
+    /// The agent on `conn` says a session started or stopped waiting for its user.
+    pub async fn attention(&self, conn: ConnId, id: SessionId, waiting: bool) -> Result<(), RelayError> {
+        let live = self.live_for_conn(conn, id).await?;
+        if self.store.set_session_waiting(live.machine_id, id, waiting).await? {
+            let (state, exit_code) = live.state();
+            let notice = SessionNotice { id, state, exit_code, waiting_for_input: waiting };
+            self.events.notify(live.org_id, Change::Session(notice));
+            self.events.notify(live.org_id, Change::Sessions);
+        }
+        Ok(())
     }
 
     /// Output from an agent. Duplicates (already received) are dropped, overlaps trimmed, and
@@ -218,7 +268,7 @@ impl Hub {
                 Item::Gap { offset, length } => {
                     OutputWrite { session_id: id, start: offset, end: offset + length, data: None }
                 }
-                Item::State { .. } => continue,
+                Item::State { .. } | Item::Size { .. } => continue,
             };
             // The persister only stops when the server does; then nothing is lost that the
             // agent does not still hold unacknowledged.

@@ -43,6 +43,12 @@ pub enum Item {
         state: SessionState,
         exit_code: Option<i32>,
     },
+    /// The terminal's size, or who holds it, changed.
+    Size {
+        cols: u16,
+        rows: u16,
+        locked: bool,
+    },
 }
 
 impl Item {
@@ -50,7 +56,7 @@ impl Item {
         match self {
             Item::Output { end, .. } => *end,
             Item::Gap { offset, length } => offset.saturating_add(*length),
-            Item::State { .. } => 0,
+            Item::State { .. } | Item::Size { .. } => 0,
         }
     }
 
@@ -75,6 +81,17 @@ struct LiveState {
     state: SessionState,
     exit_code: Option<i32>,
     retained_from: u64,
+    cols: u16,
+    rows: u16,
+    size_locked: bool,
+}
+
+/// The terminal's size and whether a local terminal holds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TermSize {
+    pub cols: u16,
+    pub rows: u16,
+    pub locked: bool,
 }
 
 /// One session the hub is tracking.
@@ -100,6 +117,7 @@ pub struct Subscription {
     pub state: SessionState,
     pub exit_code: Option<i32>,
     pub retained_from: u64,
+    pub size: TermSize,
 }
 
 pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -124,6 +142,9 @@ impl LiveSession {
                 state: row.state,
                 exit_code: row.exit_code,
                 retained_from: row.retained_from,
+                cols: row.cols,
+                rows: row.rows,
+                size_locked: row.size_locked,
             }),
             tx,
             stored: Notify::new(),
@@ -137,6 +158,28 @@ impl LiveSession {
     pub fn state(&self) -> (SessionState, Option<i32>) {
         let st = lock(&self.state);
         (st.state, st.exit_code)
+    }
+
+    pub fn size(&self) -> TermSize {
+        let st = lock(&self.state);
+        TermSize { cols: st.cols, rows: st.rows, locked: st.size_locked }
+    }
+
+    /// Records the terminal's size and lock, telling viewers when either changed.
+    pub fn set_size(&self, size: TermSize) {
+        {
+            let mut st = lock(&self.state);
+            if (st.cols, st.rows, st.size_locked) == (size.cols, size.rows, size.locked) {
+                return;
+            }
+            (st.cols, st.rows, st.size_locked) = (size.cols, size.rows, size.locked);
+        }
+        let _ = self.tx.send(Item::Size { cols: size.cols, rows: size.rows, locked: size.locked });
+    }
+
+    /// Offset just past the last output received.
+    pub fn live_end(&self) -> u64 {
+        lock(&self.state).live_end
     }
 
     pub fn viewers(&self) -> usize {
@@ -248,6 +291,7 @@ impl LiveSession {
             state: st.state,
             exit_code: st.exit_code,
             retained_from: st.retained_from,
+            size: TermSize { cols: st.cols, rows: st.rows, locked: st.size_locked },
         }
     }
 

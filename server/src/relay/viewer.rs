@@ -15,13 +15,13 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use poem::web::websocket::{Message, WebSocketStream};
 use sessionforge_shared::frame;
-use sessionforge_shared::protocol::{ServerMessage, ViewerEvent, ViewerMessage};
+use sessionforge_shared::protocol::{MAX_TERM_DIM, ServerMessage, SessionState, ViewerEvent, ViewerMessage};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TryRecvError;
 
 use super::hub::Hub;
-use super::live::{Item, LiveSession, Subscription};
+use super::live::{Item, LiveSession, Subscription, TermSize};
 
 /// Stored output read per database round trip during a replay.
 const REPLAY_PAGE: usize = 256 * 1024;
@@ -47,7 +47,7 @@ pub async fn serve(hub: Arc<Hub>, live: Arc<LiveSession>, socket: WebSocketStrea
     let (sink, stream) = socket.split();
     let (tx, ctrl) = mpsc::channel(CONTROL_QUEUE);
     let reader = tokio::spawn(read_controls(stream, tx));
-    let mut viewer = Viewer { hub, live, sink, pos: from, can_input, ctrl, paused: false };
+    let mut viewer = Viewer { hub, live, sink, pos: from, can_input, ctrl, paused: false, told: None };
     match viewer.run().await {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => {}
@@ -90,6 +90,16 @@ struct Viewer {
     can_input: bool,
     ctrl: mpsc::Receiver<Control>,
     paused: bool,
+    /// The state and size this viewer was last told, so that whatever changed while it lagged
+    /// (and fell out of the broadcast ring) is told again after a resync.
+    told: Option<Told>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Told {
+    state: SessionState,
+    exit_code: Option<i32>,
+    size: TermSize,
 }
 
 impl Viewer {
@@ -107,8 +117,12 @@ impl Viewer {
             exit_code: sub.exit_code,
             from: self.pos,
             end: sub.live_end,
+            cols: sub.size.cols,
+            rows: sub.size.rows,
+            size_locked: sub.size.locked,
         })
         .await?;
+        self.told = Some(Told { state: sub.state, exit_code: sub.exit_code, size: sub.size });
         self.catch_up(&mut sub).await?;
         loop {
             tokio::select! {
@@ -128,6 +142,8 @@ impl Viewer {
                         self.event(&ViewerEvent::Resync { from: self.pos }).await?;
                         sub = self.live.subscribe(self.pos);
                         self.catch_up(&mut sub).await?;
+                        // State and size changes may have fallen out of the ring meanwhile.
+                        self.tell_current(&sub).await?;
                     }
                     Err(RecvError::Closed) => return Ok(()),
                 },
@@ -176,6 +192,22 @@ impl Viewer {
         }
         let offset = self.pos;
         self.event(&ViewerEvent::Live { offset }).await
+    }
+
+    /// Tells the viewer the session's state and size as of `sub`, where they differ from what
+    /// it was told last.
+    async fn tell_current(&mut self, sub: &Subscription) -> WsResult {
+        let now = Told { state: sub.state, exit_code: sub.exit_code, size: sub.size };
+        let Some(told) = self.told else { return Ok(()) };
+        if (told.state, told.exit_code) != (now.state, now.exit_code) {
+            self.put(event_message(&ViewerEvent::State { state: now.state, exit_code: now.exit_code })).await?;
+        }
+        if told.size != now.size {
+            let (cols, rows, size_locked) = (now.size.cols, now.size.rows, now.size.locked);
+            self.put(event_message(&ViewerEvent::Size { cols, rows, size_locked })).await?;
+        }
+        self.told = Some(now);
+        self.flush().await
     }
 
     /// Handles the viewer's waiting messages; while it is paused, waits until it resumes.
@@ -238,6 +270,16 @@ impl Viewer {
             }
             Item::State { state, exit_code } => {
                 self.put(event_message(&ViewerEvent::State { state: *state, exit_code: *exit_code })).await?;
+                if let Some(t) = self.told.as_mut() {
+                    (t.state, t.exit_code) = (*state, *exit_code);
+                }
+            }
+            Item::Size { cols, rows, locked } => {
+                let (cols, rows, size_locked) = (*cols, *rows, *locked);
+                self.put(event_message(&ViewerEvent::Size { cols, rows, size_locked })).await?;
+                if let Some(t) = self.told.as_mut() {
+                    t.size = TermSize { cols, rows, locked: size_locked };
+                }
             }
         }
         Ok(())
@@ -250,10 +292,21 @@ impl Viewer {
             ViewerMessage::Input { .. } => {
                 return self.error("INPUT_TOO_LARGE", "input messages are limited to 64 KiB").await;
             }
-            ViewerMessage::Resize { cols, rows } if cols > 0 && rows > 0 => {
+            ViewerMessage::Resize { cols, rows, force } => {
+                let dims = 1..=MAX_TERM_DIM;
+                if !dims.contains(&cols) || !dims.contains(&rows) {
+                    return self.error("BAD_SIZE", &format!("cols and rows must be 1 to {MAX_TERM_DIM}")).await;
+                }
+                if self.can_input && self.live.size().locked && !force {
+                    return self
+                        .error(
+                            "SIZE_LOCKED",
+                            "a local terminal holds this session's size; resize with force to override it",
+                        )
+                        .await;
+                }
                 ServerMessage::Resize { session_id, cols, rows }
             }
-            ViewerMessage::Resize { .. } => return self.error("BAD_SIZE", "cols and rows must be positive").await,
             _ => return Ok(()),
         };
         if !self.can_input {

@@ -8,7 +8,8 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../migrations/0001_accounts.sql")),
     M::up(include_str!("../../migrations/0002_machines_sessions.sql")),
     M::up(include_str!("../../migrations/0003_releases.sql")),
-    M::up(include_str!("../../migrations/0004_templates_preferences.sql")),
+    M::up(include_str!("../../migrations/0004_session_size_policy.sql")),
+    M::up(include_str!("../../migrations/0005_templates_preferences.sql")),
 ];
 
 pub fn all() -> Migrations<'static> {

@@ -16,6 +16,7 @@ pub mod orgs;
 pub mod output;
 pub mod preferences;
 pub mod releases;
+mod session_updates;
 pub mod sessions;
 pub mod templates;
 pub mod users;

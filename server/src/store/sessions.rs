@@ -3,7 +3,7 @@
 
 use rusqlite::{OptionalExtension, params};
 use sessionforge_shared::ids::{MachineId, OrgId, SessionId, UserId};
-use sessionforge_shared::protocol::{SessionInfo, SessionSource, SessionState};
+use sessionforge_shared::protocol::{SessionSource, SessionState};
 
 use super::orgs::OrgScope;
 use super::output::STORED_END;
@@ -32,6 +32,18 @@ pub struct Session {
     pub updated_at: i64,
     pub output_end: u64,
     pub retained_from: u64,
+    /// A local terminal (`wrap`) holds the size.
+    pub size_locked: bool,
+    pub waiting_for_input: bool,
+}
+
+/// A size a session took, at the output offset where it took effect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Resize {
+    pub at_offset: u64,
+    pub at_ms: i64,
+    pub cols: u16,
+    pub rows: u16,
 }
 
 #[cfg(test)]
@@ -60,6 +72,8 @@ impl Session {
             updated_at: 0,
             output_end: 0,
             retained_from: 0,
+            size_locked: false,
+            waiting_for_input: false,
         }
     }
 }
@@ -94,7 +108,7 @@ fn cols() -> String {
     format!(
         "s.id, s.org_id, s.machine_id, s.source, s.kind, s.command, s.args, s.cwd, s.pid, s.state, s.exit_code, \
          s.reason, s.cols, s.rows, s.cpu_percent, s.memory_bytes, s.started_at, s.ended_at, s.updated_at, \
-         {STORED_END}, s.retained_from"
+         {STORED_END}, s.retained_from, s.size_locked, s.waiting_for_input"
     )
 }
 
@@ -145,10 +159,44 @@ fn session_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
         updated_at: r.get(18)?,
         output_end: r.get::<_, i64>(19)?.max(0) as u64,
         retained_from: r.get::<_, i64>(20)?.max(0) as u64,
+        size_locked: r.get(21)?,
+        waiting_for_input: r.get(22)?,
     })
 }
 
-fn get_session(c: &rusqlite::Connection, id: SessionId) -> Result<Option<Session>, StoreError> {
+fn now_ms() -> i64 {
+    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// Records the size a session has from `at_offset` on, unless it already has that size.
+/// Returns whether anything changed.
+pub(super) fn record_size(
+    tx: &rusqlite::Transaction<'_>,
+    id: SessionId,
+    at_offset: u64,
+    cols: u16,
+    rows: u16,
+) -> Result<bool, StoreError> {
+    let sid = id.to_string();
+    let last: Option<(u16, u16)> = tx
+        .prepare_cached(
+            "SELECT cols, rows FROM session_resizes WHERE session_id = ?1 ORDER BY at_offset DESC, rowid DESC LIMIT 1",
+        )?
+        .query_row([&sid], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    if last == Some((cols, rows)) {
+        return Ok(false);
+    }
+    let at = i64::try_from(at_offset).unwrap_or(i64::MAX);
+    tx.prepare_cached(
+        "INSERT INTO session_resizes (session_id, at_offset, at_ms, cols, rows) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![sid, at, now_ms(), cols, rows])?;
+    tx.prepare_cached("UPDATE sessions SET cols = ?2, rows = ?3 WHERE id = ?1")?.execute(params![sid, cols, rows])?;
+    Ok(true)
+}
+
+pub(super) fn get_session(c: &rusqlite::Connection, id: SessionId) -> Result<Option<Session>, StoreError> {
     let sql = format!("SELECT {} FROM sessions s WHERE s.id = ?1", cols());
     Ok(c.query_row(&sql, [id.to_string()], session_from_row).optional()?)
 }
@@ -179,144 +227,29 @@ impl Store {
                         new.requested_by.to_string()
                     ],
                 )?;
+                record_size(tx, id, 0, new.cols, new.rows)?;
                 get_session(tx, id)?.ok_or(StoreError::NotFound)
             })
             .await
     }
 
-    /// Inserts or refreshes a session an agent reports, as `state`. A session id that belongs
-    /// to another machine is refused with `NotFound`.
-    pub async fn upsert_agent_session(
-        &self,
-        org: OrgId,
-        machine: MachineId,
-        info: SessionInfo,
-        state: SessionState,
-    ) -> Result<Session, StoreError> {
+    /// The sizes a session took, in output order (the first is its size at the start).
+    pub async fn session_resizes(&self, id: SessionId) -> Result<Vec<Resize>, StoreError> {
         self.db
-            .write(move |tx| {
-                let at = now();
-                tx.execute(
-                    "INSERT INTO sessions (id, org_id, machine_id, source, kind, command, args, cwd, pid, state, cols, rows,
-                        cpu_percent, memory_bytes, started_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
-                     ON CONFLICT (id) DO UPDATE SET
-                        pid = excluded.pid, cols = excluded.cols, rows = excluded.rows,
-                        cpu_percent = excluded.cpu_percent, memory_bytes = excluded.memory_bytes,
-                        updated_at = excluded.updated_at,
-                        -- An agent re-announcing a session it still holds output for never brings
-                        -- an ended session back to life; a stale one (agent was away) it does.
-                        state = CASE WHEN sessions.state IN ('exited', 'crashed') THEN sessions.state
-                                     ELSE excluded.state END
-                     WHERE sessions.machine_id = excluded.machine_id",
-                    params![
-                        info.session_id.to_string(),
-                        org.to_string(),
-                        machine.to_string(),
-                        source_str(info.source),
-                        info.kind,
-                        info.command,
-                        serde_json::to_string(&info.args).unwrap_or_else(|_| "[]".into()),
-                        info.cwd,
-                        info.pid,
-                        state_str(state),
-                        info.cols.max(1),
-                        info.rows.max(1),
-                        f64::from(info.cpu_percent),
-                        i64::try_from(info.memory_bytes).unwrap_or(i64::MAX),
-                        info.started_at,
-                        at
-                    ],
+            .read(move |c| {
+                let mut stmt = c.prepare_cached(
+                    "SELECT at_offset, at_ms, cols, rows FROM session_resizes WHERE session_id = ?1
+                     ORDER BY at_offset, rowid",
                 )?;
-                let session = get_session(tx, info.session_id)?.ok_or(StoreError::NotFound)?;
-                if session.machine_id != machine {
-                    return Err(StoreError::NotFound);
-                }
-                Ok(session)
-            })
-            .await
-    }
-
-    /// Ends or updates a session of `machine`: `exit_code`/`reason` are kept when given.
-    pub async fn set_session_state(
-        &self,
-        machine: MachineId,
-        id: SessionId,
-        state: SessionState,
-        exit_code: Option<i32>,
-        reason: Option<String>,
-    ) -> Result<Session, StoreError> {
-        self.db
-            .write(move |tx| {
-                let at = now();
-                let ended = (!state.is_live()).then_some(at);
-                let n = tx.execute(
-                    "UPDATE sessions SET state = ?1, exit_code = COALESCE(?2, exit_code), reason = COALESCE(?3, reason),
-                        ended_at = CASE WHEN ?4 IS NULL THEN NULL ELSE COALESCE(ended_at, ?4) END, updated_at = ?5
-                     WHERE id = ?6 AND machine_id = ?7",
-                    params![state_str(state), exit_code, reason, ended, at, id.to_string(), machine.to_string()],
-                )?;
-                if n == 0 {
-                    return Err(StoreError::NotFound);
-                }
-                get_session(tx, id)?.ok_or(StoreError::NotFound)
-            })
-            .await
-    }
-
-    /// Marks live sessions stale (their agent went away and never reported them again), or
-    /// crashed when they never started. Returns the sessions it changed.
-    pub async fn mark_sessions_stale(&self, ids: Vec<SessionId>) -> Result<Vec<Session>, StoreError> {
-        self.db
-            .write(move |tx| {
-                let at = now();
-                let mut out = Vec::new();
-                for id in ids {
-                    // A session that never started (its machine never confirmed it) has
-                    // crashed; one that was running just lost its agent, which may come back.
-                    let n = tx.execute(
-                        "UPDATE sessions SET updated_at = ?1,
-                            state = CASE state WHEN 'starting' THEN 'crashed' ELSE 'stale' END,
-                            ended_at = CASE state WHEN 'starting' THEN ?1 ELSE ended_at END,
-                            reason = CASE state WHEN 'starting' THEN 'the machine never started the session'
-                                                ELSE reason END
-                         WHERE id = ?2 AND state IN ('starting', 'running')",
-                        params![at, id.to_string()],
-                    )?;
-                    if n > 0 {
-                        out.extend(get_session(tx, id)?);
-                    }
-                }
-                Ok(out)
-            })
-            .await
-    }
-
-    /// Discovered sessions of `machine` that are live in the registry but no longer reported:
-    /// they ended while nobody was watching.
-    pub async fn end_unreported_discovered(
-        &self,
-        machine: MachineId,
-        reported: Vec<SessionId>,
-    ) -> Result<Vec<Session>, StoreError> {
-        self.db
-            .write(move |tx| {
-                let mut stmt = tx.prepare_cached(
-                    "SELECT id FROM sessions WHERE machine_id = ?1 AND source = 'discovered' AND state IN ('starting', 'running')",
-                )?;
-                let live: Vec<SessionId> =
-                    stmt.query_map([machine.to_string()], |r| parse_col(r, 0))?.collect::<Result<_, _>>()?;
-                drop(stmt);
-                let at = now();
-                let mut out = Vec::new();
-                for id in live.into_iter().filter(|id| !reported.contains(id)) {
-                    tx.execute(
-                        "UPDATE sessions SET state = 'exited', ended_at = ?1, updated_at = ?1 WHERE id = ?2",
-                        params![at, id.to_string()],
-                    )?;
-                    out.extend(get_session(tx, id)?);
-                }
-                Ok(out)
+                let rows = stmt.query_map([id.to_string()], |r| {
+                    Ok(Resize {
+                        at_offset: r.get::<_, i64>(0)?.max(0) as u64,
+                        at_ms: r.get(1)?,
+                        cols: r.get(2)?,
+                        rows: r.get(3)?,
+                    })
+                })?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
             })
             .await
     }

@@ -107,21 +107,36 @@ async fn changing_the_password_ends_other_sign_ins() {
 }
 
 #[tokio::test]
-async fn too_many_logins_get_429_per_account_and_per_address() {
+async fn failed_logins_get_429_per_account_address_and_pair_and_successes_never_count() {
     let server = TestServer::start_with(&[
         ("SESSIONFORGE_RATE_LIMIT__LOGIN_PER_IP_PER_MINUTE", "5"),
-        ("SESSIONFORGE_RATE_LIMIT__LOGIN_PER_ACCOUNT_PER_MINUTE", "2"),
+        ("SESSIONFORGE_RATE_LIMIT__LOGIN_PER_ACCOUNT_PER_MINUTE", "4"),
+        ("SESSIONFORGE_RATE_LIMIT__LOGIN_PER_ACCOUNT_AND_IP_PER_MINUTE", "2"),
+        ("SESSIONFORGE_BEHIND_PROXY", "true"),
     ])
     .await;
-    let attempt = |email: &'static str| {
+    server.setup_admin().await;
+    let attempt = |email: &'static str, password: &'static str, ip: &'static str| {
         let server = &server;
         async move {
-            server.post("/api/v1/auth/login", &Auth::None, json!({"email": email, "password": "wrong password"})).await
+            server
+                .client
+                .post(server.url("/api/v1/auth/login"))
+                .header("x-forwarded-for", ip)
+                .json(&json!({"email": email, "password": password}))
+                .send()
+                .await
+                .expect("request")
         }
     };
-    assert_eq!(attempt("a@example.com").await.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(attempt("a@example.com").await.status(), StatusCode::UNAUTHORIZED);
-    let limited = attempt("a@example.com").await;
+    // Signing in successfully, however often, never counts.
+    for _ in 0..6 {
+        assert_eq!(attempt(ADMIN_EMAIL, ADMIN_PASSWORD, "10.0.0.1").await.status(), StatusCode::OK);
+    }
+    // A stranger guessing the admin's password runs out of guesses from their address…
+    assert_eq!(attempt(ADMIN_EMAIL, "wrong password", "10.6.6.6").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(attempt(ADMIN_EMAIL, "wrong password", "10.6.6.6").await.status(), StatusCode::UNAUTHORIZED);
+    let limited = attempt(ADMIN_EMAIL, ADMIN_PASSWORD, "10.6.6.6").await;
     let retry: u64 = limited
         .headers()
         .get("retry-after")
@@ -130,10 +145,28 @@ async fn too_many_logins_get_429_per_account_and_per_address() {
         .expect("numeric Retry-After");
     assert!((1..=60).contains(&retry), "Retry-After {retry}");
     assert_eq!(error_code(limited, StatusCode::TOO_MANY_REQUESTS).await, "RATE_LIMITED");
+    // …while the admin, from their own address, still signs in.
+    assert_eq!(attempt(ADMIN_EMAIL, ADMIN_PASSWORD, "10.0.0.1").await.status(), StatusCode::OK);
+    // Spread over addresses, the account's own (higher) ceiling holds: 4 failures in all.
+    assert_eq!(attempt(ADMIN_EMAIL, "wrong password", "10.6.6.7").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(attempt(ADMIN_EMAIL, "wrong password", "10.6.6.8").await.status(), StatusCode::UNAUTHORIZED);
+    let by_account = attempt(ADMIN_EMAIL, ADMIN_PASSWORD, "10.6.6.9").await;
+    assert_eq!(error_code(by_account, StatusCode::TOO_MANY_REQUESTS).await, "RATE_LIMITED");
 
-    // Other accounts are still allowed until this address runs out (5 attempts per minute).
-    assert_eq!(attempt("b@example.com").await.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(attempt("c@example.com").await.status(), StatusCode::UNAUTHORIZED);
-    let by_ip = attempt("d@example.com").await;
+    // One address spraying accounts: 5 failures in all from it.
+    for email in ["b@example.com", "c@example.com", "d@example.com", "e@example.com", "f@example.com"] {
+        assert_eq!(attempt(email, "wrong password", "10.7.7.7").await.status(), StatusCode::UNAUTHORIZED);
+    }
+    let by_ip = attempt("g@example.com", "wrong password", "10.7.7.7").await;
     assert_eq!(error_code(by_ip, StatusCode::TOO_MANY_REQUESTS).await, "RATE_LIMITED");
+    // What the client writes left of the proxy's entry proves nothing: the proxy's hop counts.
+    let spoofed = server
+        .client
+        .post(server.url("/api/v1/auth/login"))
+        .header("x-forwarded-for", "10.0.0.99, 10.7.7.7")
+        .json(&json!({"email": "h@example.com", "password": "wrong password"}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(error_code(spoofed, StatusCode::TOO_MANY_REQUESTS).await, "RATE_LIMITED");
 }

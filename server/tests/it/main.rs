@@ -23,6 +23,8 @@ mod relay;
 #[cfg(unix)]
 mod relay_edges;
 mod releases;
+#[cfg(unix)]
+mod session_policy;
 mod settings_api;
 mod templates;
 mod tenancy;

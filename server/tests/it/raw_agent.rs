@@ -66,6 +66,20 @@ impl RawAgent {
         }
     }
 
+    /// The next JSON message of `kind` (others are skipped), within 10 s.
+    pub async fn next_of_type(&mut self, kind: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let msg = tokio::time::timeout_at(deadline, self.next_text())
+                .await
+                .unwrap_or_else(|_| panic!("no {kind} message in time"))
+                .expect("socket open");
+            if msg["type"] == kind {
+                return msg;
+            }
+        }
+    }
+
     /// Reads until an ack for `id` at `offset` or beyond arrives.
     pub async fn wait_ack(&mut self, id: SessionId, offset: u64) {
         let want = id.to_string();

@@ -191,8 +191,8 @@ async fn a_session_its_machine_never_starts_ends_as_crashed() {
     assert_eq!(started.status(), StatusCode::CREATED);
     let body: Value = started.json().await.expect("json");
     let id = body["id"].as_str().expect("id").to_string();
-    let request = raw.next_text().await.expect("start request");
-    assert_eq!(request["type"], "start_session");
+    let request = raw.next_of_type("start_session").await;
+    assert_eq!(request["command"], "sh");
     let crashed = wait_session(&server, &org, &id, |s| s["state"] != "starting").await;
     assert_eq!(crashed["state"], "crashed");
     assert!(crashed["reason"].as_str().is_some_and(|r| r.contains("never started")), "{crashed}");

@@ -183,6 +183,13 @@ async fn publish(server: &TestServer, key: &Auth, version: &str, target: &str, b
 }
 
 /// A server with an admin org, an installed v1 agent enrolled with it, and v99 published.
+/// Sets the org's agent update policy (`off`, `notify`, `automatic`).
+async fn set_policy(server: &TestServer, org: &Org, policy: &str) {
+    let path = format!("/api/v1/orgs/{}/update-policy", org.id);
+    let resp = server.request(reqwest::Method::PUT, &path, &org.key, Some(serde_json::json!({"policy": policy}))).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+}
+
 async fn setup() -> (TestServer, Org, Installed, Vec<u8>) {
     let next = next_agent_bin();
     let server = TestServer::start().await;
@@ -328,8 +335,8 @@ async fn a_running_daemon_reports_then_installs_the_update_and_restarts_into_it(
     let (server, org, installed, next_bytes) = setup().await;
     let before = installed.bytes();
     let enrolled = installed.config_text();
-    // Check every 1.8 seconds; first only report.
-    installed.set_config(&format!("{enrolled}\n[update]\ncheck_interval_hours = 0.0005\nauto = false\n"));
+    // Check every 1.8 seconds. The org's policy is `notify` by default: only report.
+    installed.set_config(&format!("{enrolled}\n[update]\ncheck_interval_hours = 0.0005\n"));
     let mut daemon = Running(installed.spawn(&["run"]));
     let err = common::Output::capture(daemon.0.stderr.take().expect("stderr"));
     wait_for("the status file to show the update", SHOWS_WITHIN, || async {
@@ -338,10 +345,10 @@ async fn a_running_daemon_reports_then_installs_the_update_and_restarts_into_it(
         all.as_array()?.iter().any(|s| s["update_available"] == NEXT).then_some(())
     })
     .await;
-    assert!(installed.bytes() == before, "update.auto = false only reports: {}", err.text());
+    assert!(installed.bytes() == before, "the notify policy only reports: {}", err.text());
     drop(daemon);
 
-    installed.set_config(&format!("{enrolled}\n[update]\ncheck_interval_hours = 0.0005\n"));
+    set_policy(&server, &org, "automatic").await;
     let mut daemon = Running(installed.spawn(&["run"]));
     let pid = daemon.0.id();
     let err = common::Output::capture(daemon.0.stderr.take().expect("stderr"));
@@ -361,6 +368,7 @@ async fn a_daemon_waits_for_running_sessions_and_adopts_an_update_installed_mean
     use std::io::Write;
 
     let (server, org, installed, next_bytes) = setup().await;
+    set_policy(&server, &org, "automatic").await;
     let enrolled = installed.config_text();
     installed.set_config(&format!("{enrolled}\n[update]\ncheck_interval_hours = 0.0005\n"));
     // A session that ends when it reads a line.

@@ -9,8 +9,7 @@ export type Me = Schemas["Me"];
 export type Org = Schemas["OrgDto"];
 export type Role = Schemas["Role"];
 export type Machine = Schemas["MachineDto"];
-/** A session. The two flags are newer than some servers: absent means false. */
-export type Session = Schemas["SessionDto"] & { waiting_for_input?: boolean | null; size_locked?: boolean | null };
+export type Session = Schemas["SessionDto"];
 export type ApiKey = Schemas["ApiKeyDto"];
 export type Member = Schemas["MemberDto"];
 export type Template = Schemas["TemplateDto"];

@@ -16,6 +16,21 @@ fn socket_urls() {
 }
 
 #[test]
+fn start_requests_need_both_allow_lists_and_the_named_variables() {
+    let org = vec![AllowedCommand::any_args("claude"), AllowedCommand::any_args("sh")];
+    let local = vec![AllowedCommand { command: "claude".into(), args: Some(vec!["--print".into()]) }];
+    let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(refusal(Some(&org), None, "claude", &args(&["-c"]), &[]), None);
+    assert!(refusal(None, None, "claude", &[], &[]).is_some(), "no welcome yet: nothing is allowed");
+    assert!(refusal(Some(&org), None, "bash", &[], &[]).is_some_and(|r| r.contains("org")));
+    assert!(refusal(Some(&org), Some(&local), "claude", &args(&["-c"]), &[]).is_some_and(|r| r.contains("agent.toml")));
+    assert!(refusal(Some(&org), Some(&local), "sh", &[], &[]).is_some(), "the server cannot widen the local list");
+    assert_eq!(refusal(Some(&org), Some(&local), "claude", &args(&["--print"]), &[]), None);
+    let missing = refusal(Some(&org), None, "sh", &[], &["SESSIONFORGE_SURELY_UNSET_VAR".into(), "PATH".into()]);
+    assert!(missing.is_some_and(|r| r.contains("SESSIONFORGE_SURELY_UNSET_VAR") && !r.contains("PATH")));
+}
+
+#[test]
 fn backoff_grows_to_a_minute_with_jitter_and_stays_within_bounds() {
     for attempt in 0..40 {
         let cap = BACKOFF_MIN.saturating_mul(1u32 << attempt.min(6)).min(BACKOFF_MAX);
@@ -51,6 +66,8 @@ async fn fake_server(listener: tokio::net::TcpListener, pong: oneshot::Sender<us
         resume: vec![],
         message: None,
         allowed_commands: vec![],
+        allow_list: None,
+        update_policy: None,
     };
     ws.send(text(&welcome)).await.expect("welcome");
     let mut frames = 0;
@@ -109,6 +126,7 @@ async fn sustained_output_does_not_keep_the_link_from_reading_or_stopping() {
         credential: Secret::new("sfm_test".into()),
         trust: Trust::from_fingerprint(""),
         mode: AgentMode::Daemon,
+        local_allow: None,
     };
     let (state_tx, _state_rx) = watch::channel(LinkState::Connecting);
     let (stop_tx, stop_rx) = watch::channel(false);

@@ -33,6 +33,11 @@ pub(super) struct LocalSession {
     pub dropped_input: usize,
     /// Whether it waits for its user (for the tray).
     pub attention: Attention,
+    /// The PTY's size changed since the server was last told (`session_resized`), at this
+    /// output offset: the message goes out right after the output before it.
+    pub size_changed_at: Option<u64>,
+    /// Whether the server was last told the session waits for its user.
+    pub waiting_reported: bool,
 }
 
 impl LocalSession {
@@ -48,6 +53,8 @@ impl LocalSession {
             exit_reported: false,
             dropped_input: 0,
             attention: Attention::default(),
+            size_changed_at: None,
+            waiting_reported: false,
         }
     }
 
@@ -65,8 +72,23 @@ impl LocalSession {
         self.crashed.is_some()
             || !self.started_reported
             || self.dropped_input > 0
+            || self.size_changed_at.is_some()
             || self.buffer.has_pending()
             || (self.exit.is_some() && !self.exit_reported)
+    }
+
+    /// `session_attention`, when whether it waits for its user changed since the server was
+    /// last told (an ended session waits for nobody).
+    pub fn attention_message(&mut self, now: std::time::Instant) -> Option<Outgoing> {
+        let waiting = self.exit.is_none() && self.crashed.is_none() && self.attention.waiting(now);
+        if waiting == self.waiting_reported || !self.started_reported {
+            return None;
+        }
+        self.waiting_reported = waiting;
+        Some(Outgoing::Message(AgentMessage::SessionAttention {
+            session_id: self.info.session_id,
+            waiting_for_input: waiting,
+        }))
     }
 
     /// `session_crashed`, when the session failed to start.
@@ -106,10 +128,20 @@ impl LocalSession {
         }))
     }
 
-    /// The next output frame or gap report.
+    /// The next output frame or gap report, or `session_resized` once the output before a
+    /// resize went out (frames stop at the resize, so recordings replay it exactly there).
     pub fn next_output(&mut self) -> Option<Outgoing> {
         let id = self.info.session_id;
-        Some(match self.buffer.next_pending(MAX_FRAME)? {
+        let mut max = MAX_FRAME;
+        if let Some(at) = self.size_changed_at {
+            if self.buffer.sent() >= at {
+                self.size_changed_at = None;
+                let (cols, rows) = (self.info.cols, self.info.rows);
+                return Some(Outgoing::Message(AgentMessage::SessionResized { session_id: id, cols, rows }));
+            }
+            max = usize::try_from(at - self.buffer.sent()).unwrap_or(MAX_FRAME).min(MAX_FRAME);
+        }
+        Some(match self.buffer.next_pending(max)? {
             Pending::Data { offset, data } => Outgoing::Frame(frame::encode_output(id, offset, &data)),
             Pending::Gap { offset, length } => Outgoing::Message(AgentMessage::Gap { session_id: id, offset, length }),
         })

@@ -1,7 +1,8 @@
 //! Update checks inside `run`: shortly after start and then every `update.check_interval_hours`,
-//! check the channel; say when a newer build exists (in the log and the status file); with
-//! `update.auto`, install it once no relayed session runs on this machine, and hand back to
-//! `run`, which restarts into the new binary.
+//! check the channel; say when a newer build exists (in the log and the status file); when the
+//! org's update policy is `automatic` (and `update.auto` allows it), install it once no relayed
+//! session runs on this machine, and hand back to `run`, which restarts into the new binary.
+//! The org's policy `off` stops the checks; `notify` (the default) only tells.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,7 +11,10 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use sessionforge_shared::protocol::UpdatePolicy;
+
 use crate::config::{AgentConfig, Paths};
+use crate::link::ServerPolicy;
 use crate::sessions::Sessions;
 use crate::status;
 
@@ -30,6 +34,17 @@ pub struct Updater {
     pub sessions: Arc<Sessions>,
     /// Where "update available" goes (the status file).
     pub notify: watch::Sender<Option<String>>,
+    /// The org's policy, as the server last said.
+    pub policy: watch::Receiver<ServerPolicy>,
+}
+
+/// What this machine does about updates: the org's policy (notify until the server says), at
+/// most `notify` when `update.auto` is off here.
+pub fn effective_policy(org: Option<UpdatePolicy>, local_auto: bool) -> UpdatePolicy {
+    match org.unwrap_or_default() {
+        UpdatePolicy::Automatic if !local_auto => UpdatePolicy::Notify,
+        p => p,
+    }
 }
 
 /// Why waiting ended.
@@ -93,6 +108,12 @@ impl Updater {
                 _ = shutdown.changed() => return None,
             }
             next = Instant::now() + interval;
+            let policy = effective_policy(self.policy.borrow().update_policy, self.cfg.update.auto);
+            if policy == UpdatePolicy::Off {
+                tracing::debug!("the org turned update checks off");
+                self.notify.send_replace(None);
+                continue;
+            }
             let offer = match super::check(&mut self.cfg, &self.paths, &channel).await {
                 Ok(offer) => offer,
                 Err(e @ super::UpdateError::NoBuild { .. }) => {
@@ -112,7 +133,7 @@ impl Updater {
             let version = offer.entry.version.clone();
             tracing::info!(current = crate::version::VERSION, available = %version, %channel, "a newer agent is available");
             self.notify.send_replace(Some(version.clone()));
-            if !self.cfg.update.auto {
+            if policy != UpdatePolicy::Automatic {
                 continue;
             }
             let mut entry = offer.entry;
@@ -150,5 +171,19 @@ impl Updater {
                 Err(e) => tracing::error!(error = %e, "the update failed; will try again at the next check"),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_org_decides_and_this_machine_can_only_hold_back() {
+        assert_eq!(effective_policy(None, true), UpdatePolicy::Notify, "notify until told");
+        assert_eq!(effective_policy(Some(UpdatePolicy::Automatic), true), UpdatePolicy::Automatic);
+        assert_eq!(effective_policy(Some(UpdatePolicy::Automatic), false), UpdatePolicy::Notify);
+        assert_eq!(effective_policy(Some(UpdatePolicy::Off), true), UpdatePolicy::Off);
+        assert_eq!(effective_policy(Some(UpdatePolicy::Notify), true), UpdatePolicy::Notify);
     }
 }

@@ -92,7 +92,7 @@ function NewSessionForm(props: { machines: Machine[]; commands: string[]; isDefa
           if (!machine) throw new UserError("Pick an online machine.");
           const s = await call("post", "/api/v1/orgs/{org_id}/sessions", {
             path: { org_id: org.id },
-            body: { machine_id: machine, command, args: splitArgs(args), cwd: cwd.trim(), ...windowTermSize() },
+            body: { machine_id: machine, command, args: splitArgs(args), cwd: cwd.trim(), env_names: [], ...windowTermSize() },
           });
           route(orgPath(org, `/sessions/${s.id}`));
         }}

@@ -1,7 +1,7 @@
 // Org settings (admins and owners): the org's name, and the commands members may start on
 // machines, each with any arguments or only arguments matching glob patterns (`*`, `?`).
 import { useState } from "preact/hooks";
-import { call, UserError } from "../api";
+import { call, UserError, type Schemas } from "../api";
 import { atLeast, loadMe } from "../state/auth";
 import { usePage, useTitle } from "../state/context";
 import { useLoad } from "../lib/use-load";
@@ -10,10 +10,7 @@ import { Field, Form, valueOf } from "../ui/form";
 import { toast } from "../ui/toast";
 
 /** One allowed command; `args` absent means any arguments. */
-export interface AllowedEntry {
-  command: string;
-  args?: string[] | null;
-}
+type AllowedEntry = Schemas["AllowedCommand"];
 
 interface Row {
   key: number;
@@ -77,9 +74,8 @@ function AllowedCommands() {
   const load = useLoad(() => call("get", "/api/v1/orgs/{org_id}/allowed-commands", { path: { org_id: org.id } }), [org.id]);
   if (load.error && !load.data) return <ErrorBox error={load.error} />;
   if (!load.data) return <Loading />;
-  const data = load.data as typeof load.data & { entries?: AllowedEntry[] | null };
-  const entries = data.entries ?? data.commands.map((command) => ({ command }));
-  return <CommandsEditor key={JSON.stringify(entries)} entries={entries} isDefault={data.default} onSaved={() => void load.reload()} />;
+  const entries = load.data.entries;
+  return <CommandsEditor key={JSON.stringify(entries)} entries={entries} isDefault={load.data.default} onSaved={() => void load.reload()} />;
 }
 
 function CommandsEditor(props: { entries: AllowedEntry[]; isDefault: boolean; onSaved: () => void }) {
@@ -102,10 +98,7 @@ function CommandsEditor(props: { entries: AllowedEntry[]; isDefault: boolean; on
             .filter((r) => r.command.trim())
             .map((r) => (r.anyArgs ? { command: r.command.trim() } : { command: r.command.trim(), args: r.patterns.split(/\s+/).filter(Boolean) }));
           if (entries.length === 0) throw new UserError("Allow at least one command, or nobody can start sessions.", "commands");
-          const restricted = entries.some((e) => e.args != null);
-          // Servers that predate argument patterns take the names only.
-          const body = restricted ? { entries } : { commands: entries.map((e) => e.command) };
-          await call("put", "/api/v1/orgs/{org_id}/allowed-commands", { path: { org_id: org.id }, body: body as never });
+          await call("put", "/api/v1/orgs/{org_id}/allowed-commands", { path: { org_id: org.id }, body: { entries } });
           toast("Allowed commands saved.");
           props.onSaved();
         }}
