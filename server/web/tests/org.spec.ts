@@ -72,7 +72,7 @@ test("templates: an admin saves one, a member starts it in one click", async ({ 
   await admin.getByLabel("Environment variables it needs").fill("1BAD");
   await admin.getByRole("button", { name: "Create template" }).click();
   // A bad variable name is said under its field.
-  await expect(admin.locator(".field.invalid")).toContainText("not an environment variable name");
+  await expect(admin.locator(".field.invalid")).toContainText("letters, digits and _, not starting with a digit");
   await expect(admin.getByLabel("Environment variables it needs")).toBeFocused();
   await admin.getByLabel("Environment variables it needs").fill("HOME");
   await admin.getByRole("button", { name: "Create template" }).click();

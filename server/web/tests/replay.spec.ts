@@ -44,12 +44,24 @@ test("the player plays, seeks, changes speed and jumps to the end, following res
     expect(await terminalText(page)).toContain(`step-2 ${resized.rows} ${resized.cols}`);
     expect((await terminalGeometry(page)).cols).toBe(resized.cols);
 
-    // Seek back to the start: only step-1, at the starting size.
+    // The recording has the resize as an "r" event between step-1 and step-2.
+    const cast = (await (await server.api.get(`/api/v1/orgs/${org}/sessions/${id}/cast`)).text()).trim().split("\n").slice(1);
+    const events = cast.map((l) => JSON.parse(l) as [number, string, string]);
+    const at = (pred: (e: [number, string, string]) => boolean) => events.find(pred)?.[0] ?? -1;
+    const step1 = at((e) => e[1] === "o" && e[2].includes("step-1"));
+    const resize = at((e) => e[1] === "r" && e[2] === `${resized.cols}x${resized.rows}`);
+    expect(step1).toBeGreaterThanOrEqual(0);
+    expect(resize).toBeGreaterThan(step1);
+
+    // Seek back to between step-1 and the resize: only step-1, at the starting size.
     const slider = page.getByRole("slider", { name: "Position" });
-    await slider.fill("0");
+    await slider.fill(String(Math.round(((step1 + resize) / 2) * 10) / 10));
     await expect.poll(() => terminalText(page)).not.toContain("step-2");
     expect(await terminalText(page)).toContain("step-1");
     expect((await terminalGeometry(page)).cols).toBe(80);
+    // Seeking to the very start shows nothing yet.
+    await slider.fill("0");
+    await expect.poll(() => terminalText(page)).not.toContain("step-1");
 
     // Play at 4× from the start: it reaches the end by itself and stops there.
     await page.getByLabel("Speed").selectOption("4");

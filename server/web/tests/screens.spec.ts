@@ -88,7 +88,10 @@ for (const size of ["desktop", "phone"] as Size[]) {
     await shown(page, "Setup is done");
     await screenshot(page, "setup-done", size);
     await signIn(page, server.base, ADMIN_EMAIL, PASSWORD);
+    await page.close();
     for (const [name, path, heading] of pages()) {
+      // A new tab per page: a full-page screenshot leaves Chromium's touch emulation off.
+      const page = await ctx.newPage();
       await page.goto(`${server.base}${path}`);
       await shown(page, heading);
       if (["session-running", "session-ended", "replay"].includes(name)) await expect(page.locator(".xterm-screen")).toBeVisible();
@@ -97,6 +100,7 @@ for (const size of ["desktop", "phone"] as Size[]) {
       if (name === "session-running" && size === "phone") await expect(page.getByRole("toolbar", { name: "Terminal keys" })).toBeVisible();
       await expectNoSidewaysScroll(page, name);
       await screenshot(page, name, size);
+      await page.close();
     }
     await ctx.close();
   });
