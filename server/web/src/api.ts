@@ -74,17 +74,40 @@ export function fillPath(template: string, params: Record<string, string> | unde
   return template.replace(/\{(\w+)\}/g, (_, k: string) => encodeURIComponent(params?.[k] ?? ""));
 }
 
+/** How long a prefetched answer waits to be used by the page that needs it. */
+const PREFETCH_TTL_MS = 5000;
+const prefetched = new Map<string, { at: number; answer: Promise<unknown> }>();
+
+function urlOf(path: string, opts: CallOptions<unknown>): string {
+  let url = fillPath(path, opts.path as Record<string, string> | undefined);
+  const query = Object.entries((opts.query ?? {}) as Record<string, string | undefined>).filter(
+    ([, v]) => v !== undefined && v !== "",
+  ) as [string, string][];
+  if (query.length) url += `?${new URLSearchParams(query)}`;
+  return url;
+}
+
+/** Starts a GET now, for a page about to ask for it (its first `call` of the same URL takes the
+ * answer). Used at start-up, so the first page's data loads while the app itself does. */
+export function prefetch<P extends keyof paths>(path: P, opts: CallOptions<Op<P, "get">> = {}): void {
+  const url = urlOf(path, opts as CallOptions<unknown>);
+  const answer = call("get", path, opts);
+  answer.catch(() => {}); // the page that takes it handles the error
+  prefetched.set(url, { at: Date.now(), answer });
+}
+
 /** Calls `method path` and returns the parsed success body; throws `ApiError` otherwise. */
 export async function call<P extends keyof paths, M extends Method>(
   method: M,
   path: P,
   opts: CallOptions<Op<P, M>> = {},
 ): Promise<Success<Op<P, M>>> {
-  let url = fillPath(path, opts.path as Record<string, string> | undefined);
-  const query = Object.entries((opts.query ?? {}) as Record<string, string | undefined>).filter(
-    ([, v]) => v !== undefined && v !== "",
-  ) as [string, string][];
-  if (query.length) url += `?${new URLSearchParams(query)}`;
+  const url = urlOf(path, opts as CallOptions<unknown>);
+  const early = method === "get" ? prefetched.get(url) : undefined;
+  if (early) {
+    prefetched.delete(url);
+    if (Date.now() - early.at < PREFETCH_TTL_MS) return early.answer as Promise<Success<Op<P, M>>>;
+  }
   const headers: Record<string, string> = { accept: "application/json" };
   if (opts.body !== undefined) headers["content-type"] = "application/json";
   if (method !== "get" && csrfToken) headers["x-csrf-token"] = csrfToken;

@@ -8,7 +8,7 @@ import { loadMe, me, pickOrg, rememberOrg, orgPath } from "./state/auth";
 import { PageContext } from "./state/context";
 import { followOrg } from "./state/events";
 import { loadPrefs, noticeOrg } from "./state/notices";
-import { Shell } from "./ui/shell";
+import { Shell, iconUrl } from "./ui/shell";
 import { Toasts } from "./ui/toast";
 import { ConfirmHost } from "./ui/dialog";
 import { ErrorBox, Loading } from "./ui/bits";
@@ -113,7 +113,7 @@ function Pages() {
       <main id="main" class="public">
         <div class="public-brand">
           <span class="brand">
-            <img src="/assets/icon.svg" alt="" width={24} height={24} />
+            <img src={iconUrl()} alt="" width={24} height={24} />
             <span>SessionForge</span>
           </span>
         </div>

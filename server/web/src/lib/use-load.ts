@@ -1,7 +1,7 @@
 // Loading data for a page: `useLoad(fetch, deps)` runs `fetch` on mount and whenever `deps`
 // change, keeps the last good value while reloading, and drops answers that arrive after the
 // page moved on (a later load or unmount), so nothing stale lands on screen.
-import { useCallback, useEffect, useRef, useState } from "preact/hooks";
+import { useCallback, useLayoutEffect, useRef, useState } from "preact/hooks";
 
 export interface Loaded<T> {
   data: T | undefined;
@@ -32,7 +32,8 @@ export function useLoad<T>(fetch: () => Promise<T>, deps: unknown[]): Loaded<T> 
     }
   }, []);
 
-  useEffect(() => {
+  // A layout effect: the request leaves right after the page is in the DOM, not a frame later.
+  useLayoutEffect(() => {
     void reload();
     return () => {
       generation.current++;

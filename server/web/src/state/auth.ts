@@ -31,15 +31,22 @@ export function forget(): void {
   me.value = null;
 }
 
-/** Asks the server who is signed in; `null` when nobody is. */
-export async function loadMe(): Promise<Me | null> {
-  try {
-    signedIn(await call("get", "/api/v1/auth/me"));
-  } catch (e) {
-    if (e instanceof ApiError && e.status === 401) forget();
-    else throw e;
-  }
-  return me.value ?? null;
+let loading: Promise<Me | null> | null = null;
+
+/** Asks the server who is signed in; `null` when nobody is. One question at a time. */
+export function loadMe(): Promise<Me | null> {
+  loading ??= (async () => {
+    try {
+      signedIn(await call("get", "/api/v1/auth/me"));
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 401) forget();
+      else throw e;
+    } finally {
+      loading = null;
+    }
+    return me.value ?? null;
+  })();
+  return loading;
 }
 
 export async function signOut(): Promise<void> {

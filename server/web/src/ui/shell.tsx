@@ -9,6 +9,11 @@ import { atLeast, orgPath, signOut } from "../state/auth";
 import { Icon } from "./icons";
 import { OrgSwitcher } from "./org-switcher";
 
+/** The icon's URL as the page links it (with its content hash, so it comes from the cache). */
+export function iconUrl(): string {
+  return document.querySelector<HTMLLinkElement>('link[rel="icon"]')?.href ?? "/assets/icon.svg";
+}
+
 interface Item {
   href: string;
   label: string;
@@ -84,7 +89,7 @@ export function Shell(props: { me: Me; org: Org; children: ComponentChildren }) 
   const bottom = nav.org.filter((i) => ["Sessions", "New session", "Machines"].includes(i.label));
   const brand = (
     <a class="brand" href={orgPath(props.org, "/sessions")}>
-      <img src="/assets/icon.svg" alt="" width={24} height={24} />
+      <img src={iconUrl()} alt="" width={24} height={24} />
       <span>SessionForge</span>
     </a>
   );
