@@ -163,7 +163,8 @@ impl Server {
         let result =
             poem::Server::new_with_acceptor(self.acceptor).run_with_graceful_shutdown(app, shutdown, Some(grace)).await;
         housekeeping.abort();
-        self.relay_tasks.sweeper.abort();
+        self.relay_tasks.abort_housekeeping();
+        relay::heartbeats::flush(&self.state.relay.hub).await;
         // Let the persister store what is queued: agents were told nothing beyond that.
         self.state.relay.hub.stop_persisting();
         let _ = tokio::time::timeout(PERSIST_DRAIN, self.relay_tasks.persister).await;

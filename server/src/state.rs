@@ -159,7 +159,7 @@ mod tests {
         assert!(!debug.contains(TOKEN), "setup token leaked: {debug}");
         assert!(debug.contains(r#"setup_token: Some("<redacted>")"#), "{debug}");
         tasks.persister.abort();
-        tasks.sweeper.abort();
+        tasks.abort_housekeeping();
     }
 
     #[tokio::test]
@@ -173,7 +173,7 @@ mod tests {
         assert_eq!(on_disk.setup_token, None);
         assert!(format!("{state:?}").contains("setup_token: None"));
         tasks.persister.abort();
-        tasks.sweeper.abort();
+        tasks.abort_housekeeping();
     }
 
     #[tokio::test]
@@ -185,6 +185,6 @@ mod tests {
         assert!(matches!(err, KeysError::Io { .. }), "{err}");
         assert_eq!(state.setup_token(), None);
         tasks.persister.abort();
-        tasks.sweeper.abort();
+        tasks.abort_housekeeping();
     }
 }

@@ -1,6 +1,8 @@
 //! Integration tests: the real server binary, over HTTPS, with a temp data dir per test.
 
 #[cfg(unix)]
+mod agent_limits;
+#[cfg(unix)]
 mod agents;
 mod common;
 
@@ -28,3 +30,5 @@ mod tenancy;
 mod tray;
 #[cfg(unix)]
 mod update;
+#[cfg(unix)]
+mod viewer_edges;
