@@ -10,6 +10,8 @@ mod accounts;
 mod api_keys;
 mod bootstrap;
 mod cli;
+#[cfg(unix)]
+mod connections;
 mod dashboard;
 mod http_surface;
 #[cfg(unix)]
