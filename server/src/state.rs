@@ -41,6 +41,8 @@ pub struct Inner {
     pub tls_pin: Option<String>,
     /// Stored release artifacts.
     pub artifacts: Artifacts,
+    /// Open event streams per user (bounded).
+    pub event_streams: Arc<crate::api::events::EventStreams>,
     /// The one-time admin setup token while no admin exists.
     setup_token: Mutex<Option<String>>,
 }
@@ -99,6 +101,7 @@ impl AppState {
             tls_fingerprint: tls.fingerprint,
             tls_pin: tls.pin,
             artifacts,
+            event_streams: crate::api::events::EventStreams::new(),
             setup_token,
         }))
     }

@@ -13,6 +13,7 @@ mod cli;
 #[cfg(unix)]
 mod connections;
 mod dashboard;
+mod event_streams;
 mod http_surface;
 #[cfg(unix)]
 mod installer;
