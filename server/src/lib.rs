@@ -25,13 +25,16 @@ use std::time::Duration;
 
 use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 
-use crate::http::conn::{CountingAcceptor, NoDelay};
+use crate::http::conn::{Caps, Limited, NoDelay};
+use crate::http::deadline::HeadDeadline;
 use crate::http::either::Either;
 use crate::http::tls_acceptor::TlsAcceptor;
 
-/// The listening socket, with TLS or without, counting connections for `/metrics`.
-type ServerAcceptor =
-    Either<CountingAcceptor<TlsAcceptor<NoDelay<TcpAcceptor>>>, CountingAcceptor<NoDelay<TcpAcceptor>>>;
+/// The listening socket, with TLS or without: connections capped in all and per address (and
+/// counted for `/metrics`) before anything is read, then deadlines for the handshake and for
+/// request heads.
+type TcpSide = Limited<NoDelay<TcpAcceptor>>;
+type ServerAcceptor = Either<HeadDeadline<TlsAcceptor<TcpSide>>, HeadDeadline<TcpSide>>;
 
 use crate::bootstrap::{BootstrapError, bootstrap};
 use crate::metrics::Metrics;
@@ -85,15 +88,19 @@ impl Server {
             fingerprint: boot.tls.as_ref().map(|t| t.fingerprint.clone()),
             pin: boot.tls.as_ref().filter(|t| t.self_signed).and_then(|t| tls::spki_pin(&t.key_pem)),
         };
-        let gauge = metrics.open_connections.clone();
-        let tcp = NoDelay(tcp);
+        let c = &settings.connections;
+        let caps = Caps { max: c.max, max_per_ip: c.max_per_ip };
+        let tcp =
+            Limited::new(NoDelay(tcp), caps, metrics.open_connections.clone(), metrics.refused_connections.clone());
+        let head = Duration::from_secs(c.header_timeout_secs);
         let acceptor = match &boot.tls {
             Some(material) => {
                 let config =
                     http::tls_acceptor::server_config(&material.cert_pem, &material.key_pem).map_err(bind_err)?;
-                Either::Left(CountingAcceptor::new(TlsAcceptor::new(tcp, config), gauge))
+                let handshake = Duration::from_secs(c.handshake_timeout_secs);
+                Either::Left(HeadDeadline::new(TlsAcceptor::new(tcp, config, handshake), head))
             }
-            None => Either::Right(CountingAcceptor::new(tcp, gauge)),
+            None => Either::Right(HeadDeadline::new(tcp, head)),
         };
         let (relay, relay_tasks) = relay::Relay::start(boot.store.clone(), settings.relay.clone()).await?;
         let public_url = settings.public_url_for(local_addr);
@@ -164,15 +171,50 @@ impl Server {
             }
         });
         let app = http::app(self.state.clone());
-        let result =
-            poem::Server::new_with_acceptor(self.acceptor).run_with_graceful_shutdown(app, shutdown, Some(grace)).await;
+        let idle = Duration::from_secs(self.state.settings.connections.idle_timeout_secs);
+        let result = poem::Server::new_with_acceptor(self.acceptor)
+            .idle_timeout(idle)
+            .run_with_graceful_shutdown(app, shutdown, Some(grace))
+            .await;
         housekeeping.abort();
-        self.relay_tasks.sweeper.abort();
+        self.relay_tasks.abort_housekeeping();
+        relay::heartbeats::flush(&self.state.relay.hub).await;
         // Let the persister store what is queued: agents were told nothing beyond that.
         self.state.relay.hub.stop_persisting();
         let _ = tokio::time::timeout(PERSIST_DRAIN, self.relay_tasks.persister).await;
         result
     }
+}
+
+/// Raises this process's open-file limit to at least `wanted` (up to the hard limit) so that
+/// the connection caps, not the operating system, decide how many clients are served. Returns
+/// a warning for people when the limit stays below `wanted`.
+#[cfg(unix)]
+pub fn raise_open_file_limit(wanted: u64) -> Option<String> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok(limits) => limits,
+        Err(e) => return Some(format!("cannot read the open-file limit: {e}")),
+    };
+    if soft >= wanted {
+        return None;
+    }
+    let target = wanted.min(hard);
+    if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, target, hard) {
+        return Some(format!("cannot raise the open-file limit from {soft} to {target}: {e}"));
+    }
+    (target < wanted).then(|| {
+        format!(
+            "the open-file limit is {target} (the hard limit), below the {wanted} that connections.max needs; \
+             raise it (ulimit -n, LimitNOFILE=) or lower connections.max"
+        )
+    })
+}
+
+/// Elsewhere the operating system's defaults stand.
+#[cfg(not(unix))]
+pub fn raise_open_file_limit(_wanted: u64) -> Option<String> {
+    None
 }
 
 /// The OpenAPI document, as `export-openapi` prints it.

@@ -201,7 +201,14 @@ fn init_tracing(settings: &Settings) -> Result<()> {
     Ok(())
 }
 
+/// File descriptors the server needs besides its connections (database, artifacts, logs).
+const SPARE_FILES: u64 = 256;
+
 async fn serve(settings: Settings) -> Result<()> {
+    let wanted = u64::from(settings.connections.max) + SPARE_FILES;
+    if let Some(warning) = sessionforge_server::raise_open_file_limit(wanted) {
+        tracing::warn!("{warning}");
+    }
     let server = Server::bind(settings).await?;
     // The banner goes to stdout for people (and tests); logs go to stderr.
     print!("{}", server.banner());

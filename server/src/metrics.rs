@@ -2,7 +2,7 @@
 //! requests and the database pool. Served as text at `/metrics`.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use crate::store::PoolStats;
@@ -16,6 +16,8 @@ pub struct Metrics {
     requests: IntCounterVec,
     latency: HistogramVec,
     pub open_connections: IntGauge,
+    /// Connections closed at once because the connection caps were reached.
+    pub refused_connections: IntCounter,
     pub in_flight: IntGauge,
     db_pool: IntGaugeVec,
 }
@@ -38,6 +40,11 @@ impl Metrics {
         .unwrap_or_else(|e| unreachable!("{e}"));
         let open_connections = IntGauge::new("open_connections", "Open client connections (HTTP and WebSocket)")
             .unwrap_or_else(|e| unreachable!("{e}"));
+        let refused_connections = IntCounter::new(
+            "refused_connections_total",
+            "Connections closed at once because a connection cap was reached",
+        )
+        .unwrap_or_else(|e| unreachable!("{e}"));
         let in_flight =
             IntGauge::new("http_requests_in_flight", "Requests being handled").unwrap_or_else(|e| unreachable!("{e}"));
         let db_pool = IntGaugeVec::new(
@@ -49,12 +56,13 @@ impl Metrics {
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
             Box::new(open_connections.clone()),
+            Box::new(refused_connections.clone()),
             Box::new(in_flight.clone()),
             Box::new(db_pool.clone()),
         ] {
             let _ = registry.register(c);
         }
-        Self { registry, requests, latency, open_connections, in_flight, db_pool }
+        Self { registry, requests, latency, open_connections, refused_connections, in_flight, db_pool }
     }
 
     pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
@@ -103,27 +111,68 @@ fn status_label(status: u16) -> &'static str {
     }
 }
 
-/// Collapses a request path into a low-cardinality route label: ids become `:id`, and paths
-/// outside the API (dashboard assets and the like) share one label.
-pub fn route_label(path: &str) -> String {
+/// The route a request path matched, as a low-cardinality label: the template of a known
+/// route (`/api/v1/orgs/{org_id}/machines`), `dashboard` for the dashboard's pages and assets,
+/// or `unmatched`. Never the raw path, so that clients cannot grow the metrics without bound.
+pub fn route_label(path: &str) -> &'static str {
     if !path.starts_with("/api/") {
         return match path {
-            "/metrics" | "/install.sh" | "/install.ps1" => path.to_string(),
-            p if p.starts_with("/docs") => "/docs".into(),
-            _ => "other".into(),
+            "/metrics" => "/metrics",
+            "/install.sh" => "/install.sh",
+            "/install.ps1" => "/install.ps1",
+            "/.well-known/sessionforge/signing-key" => "/.well-known/sessionforge/signing-key",
+            p if p == "/docs" || p.starts_with("/docs/") => "/docs",
+            p if p.starts_with("/assets/") || crate::web::is_dashboard_path(p) => "dashboard",
+            _ => "unmatched",
         };
     }
-    let mut out = String::with_capacity(path.len());
-    for seg in path.split('/').skip(1) {
-        out.push('/');
-        let looks_like_id = seg.len() >= 16 && seg.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
-        if looks_like_id || (!seg.is_empty() && seg.chars().all(|c| c.is_ascii_digit())) {
-            out.push_str(":id");
-        } else {
-            out.push_str(seg);
-        }
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+    templates()
+        .iter()
+        .find(|t| {
+            t.segments.len() == segments.len()
+                && t.segments.iter().zip(&segments).all(|(t, s)| t.starts_with('{') || t == s)
+        })
+        .map_or("unmatched", |t| t.label)
+}
+
+/// A request method as a label: the standard ones, else `other`.
+pub fn method_label(method: &str) -> &'static str {
+    match method {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
     }
-    out
+}
+
+struct Template {
+    label: &'static str,
+    segments: Vec<&'static str>,
+}
+
+/// Every API route: the OpenAPI document's paths and the two WebSocket endpoints.
+fn templates() -> &'static [Template] {
+    static TEMPLATES: std::sync::OnceLock<Vec<Template>> = std::sync::OnceLock::new();
+    TEMPLATES.get_or_init(|| {
+        let spec: serde_json::Value = serde_json::from_str(&crate::api::spec_json()).unwrap_or_default();
+        let mut paths: Vec<String> = spec["paths"].as_object().map(|p| p.keys().cloned().collect()).unwrap_or_default();
+        paths.push("/api/openapi.json".into());
+        paths.push("/api/v1/agent/connect".into());
+        paths.push("/api/v1/orgs/{org_id}/sessions/{id}/attach".into());
+        paths
+            .into_iter()
+            .map(|p| {
+                // Leaked once at start: labels must be 'static for the metrics' label values.
+                let label: &'static str = Box::leak(p.into_boxed_str());
+                Template { label, segments: label.trim_end_matches('/').split('/').skip(1).collect() }
+            })
+            .collect()
+    })
 }
 
 #[cfg(test)]
@@ -145,12 +194,16 @@ mod tests {
     }
 
     #[test]
-    fn routes_collapse_ids() {
+    fn routes_become_their_templates_and_anything_else_one_label() {
         assert_eq!(
             route_label("/api/v1/orgs/0192f4a8-8a4e-7c3e-9d1f-2b2c3d4e5f60/members"),
-            "/api/v1/orgs/:id/members"
+            "/api/v1/orgs/{org_id}/members"
         );
-        assert_eq!(route_label("/assets/index-abc.js"), "other");
+        assert_eq!(route_label("/api/v1/orgs/x/sessions/y/attach"), "/api/v1/orgs/{org_id}/sessions/{id}/attach");
+        assert_eq!(route_label("/assets/app-abc.js"), "dashboard");
         assert_eq!(route_label("/api/v1/health"), "/api/v1/health");
+        assert_eq!(route_label("/api/v1/made-up-path-12345"), "unmatched");
+        assert_eq!(route_label("/wp-login.php"), "unmatched");
+        assert_eq!(method_label("BREW"), "other");
     }
 }

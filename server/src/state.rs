@@ -41,6 +41,8 @@ pub struct Inner {
     pub tls_pin: Option<String>,
     /// Stored release artifacts.
     pub artifacts: Artifacts,
+    /// Open event streams per user (bounded).
+    pub event_streams: Arc<crate::api::events::EventStreams>,
     /// The one-time admin setup token while no admin exists.
     setup_token: Mutex<Option<String>>,
 }
@@ -99,6 +101,7 @@ impl AppState {
             tls_fingerprint: tls.fingerprint,
             tls_pin: tls.pin,
             artifacts,
+            event_streams: crate::api::events::EventStreams::new(),
             setup_token,
         }))
     }
@@ -159,7 +162,7 @@ mod tests {
         assert!(!debug.contains(TOKEN), "setup token leaked: {debug}");
         assert!(debug.contains(r#"setup_token: Some("<redacted>")"#), "{debug}");
         tasks.persister.abort();
-        tasks.sweeper.abort();
+        tasks.abort_housekeeping();
     }
 
     #[tokio::test]
@@ -173,7 +176,7 @@ mod tests {
         assert_eq!(on_disk.setup_token, None);
         assert!(format!("{state:?}").contains("setup_token: None"));
         tasks.persister.abort();
-        tasks.sweeper.abort();
+        tasks.abort_housekeeping();
     }
 
     #[tokio::test]
@@ -185,6 +188,6 @@ mod tests {
         assert!(matches!(err, KeysError::Io { .. }), "{err}");
         assert_eq!(state.setup_token(), None);
         tasks.persister.abort();
-        tasks.sweeper.abort();
+        tasks.abort_housekeeping();
     }
 }

@@ -10,3 +10,4 @@ pub mod protocol;
 pub mod releases;
 pub mod roles;
 pub mod signing;
+pub mod text;

@@ -29,6 +29,10 @@ pub fn usable_size(cols: u16, rows: u16) -> (u16, u16) {
     if cols <= 1 || rows <= 1 { (DEFAULT_COLS, DEFAULT_ROWS) } else { (cols.min(MAX_TERM_DIM), rows.min(MAX_TERM_DIM)) }
 }
 
+/// What the server assumes an agent's unacknowledged-output buffer holds when `hello` does not
+/// say (the bound older agents used).
+pub const DEFAULT_AGENT_BUFFER: u64 = 8 * 1024 * 1024;
+
 /// Why an agent connection exists: a long-running daemon (`run`, the tray app) receives start
 /// requests; a `wrap` process only relays its own session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,6 +90,39 @@ pub struct MachineInfo {
     pub agent_version: String,
 }
 
+/// Limits on what agents may report, checked by the server like enrollment checks its input.
+pub mod limits {
+    /// Host names, OS names, architectures and session kinds.
+    pub const NAME: usize = 100;
+    /// OS and agent version strings.
+    pub const VERSION: usize = 200;
+    /// A command, an argument or a working directory.
+    pub const ARG: usize = 4096;
+    /// Arguments of one session.
+    pub const ARGS: usize = 64;
+}
+
+impl MachineInfo {
+    /// What is wrong with these facts, if anything (for an error message).
+    pub fn problem(&self) -> Option<String> {
+        use crate::text::is_display_safe;
+        for (field, value) in [("hostname", &self.hostname), ("os", &self.os), ("arch", &self.arch)] {
+            if value.trim().is_empty() || !is_display_safe(value, limits::NAME) {
+                return Some(format!("{field} must be 1 to {} characters without control characters", limits::NAME));
+            }
+        }
+        for (field, value) in [("os_version", &self.os_version), ("agent_version", &self.agent_version)] {
+            if !is_display_safe(value, limits::VERSION) {
+                return Some(format!(
+                    "{field} must be at most {} characters without control characters",
+                    limits::VERSION
+                ));
+            }
+        }
+        None
+    }
+}
+
 /// A session as the agent reports it, in `hello` (to reconcile after reconnects) and in
 /// lifecycle messages.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -113,6 +150,28 @@ pub struct SessionInfo {
     /// member forces a resize.
     #[serde(default, skip_serializing_if = "is_false")]
     pub local_terminal: bool,
+}
+
+impl SessionInfo {
+    /// What is wrong with this report, if anything (for an error message). Commands and
+    /// arguments are shown to people, so they may not carry control characters either.
+    pub fn problem(&self) -> Option<String> {
+        use crate::text::is_display_safe;
+        if self.command.is_empty() || !is_display_safe(&self.command, limits::ARG) {
+            return Some(format!("command must be 1 to {} characters without control characters", limits::ARG));
+        }
+        if !is_display_safe(&self.kind, limits::NAME) || !is_display_safe(&self.cwd, limits::ARG) {
+            return Some("kind or cwd is too long or has control characters".into());
+        }
+        if self.args.len() > limits::ARGS || !self.args.iter().all(|a| is_display_safe(a, limits::ARG)) {
+            return Some(format!(
+                "at most {} arguments of {} characters, without control characters",
+                limits::ARGS,
+                limits::ARG
+            ));
+        }
+        None
+    }
 }
 
 fn is_false(b: &bool) -> bool {
@@ -210,6 +269,11 @@ pub enum AgentMessage {
         machine: MachineInfo,
         /// Every session the agent currently has (relayed and discovered).
         sessions: Vec<SessionInfo>,
+        /// Most unacknowledged output the agent holds per session, in bytes: output may be
+        /// resent from at most this far behind what it has sent. Absent from older agents (the
+        /// server then assumes [`DEFAULT_AGENT_BUFFER`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        buffer_bytes: Option<u64>,
     },
     /// Every 10 s.
     Heartbeat {

@@ -257,6 +257,7 @@ impl Link {
             mode: self.cfg.mode,
             machine: crate::machine::info(),
             sessions,
+            buffer_bytes: Some(self.sessions.buffer_limit() as u64),
         };
         sink.send(text(&hello)).await.map_err(offline)?;
         let resume = match tokio::time::timeout(WELCOME_TIMEOUT, stream.next()).await {

@@ -88,6 +88,11 @@ impl Sessions {
         })
     }
 
+    /// Most unacknowledged output held per session.
+    pub fn buffer_limit(&self) -> usize {
+        self.buffer_limit
+    }
+
     fn lock(&self) -> MutexGuard<'_, HashMap<SessionId, LocalSession>> {
         self.map.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -112,7 +112,16 @@ pub struct MachineDto {
     pub enrolled_at: OffsetDateTime,
 }
 
-pub fn machine_dto(state: &AppState, m: Machine) -> MachineDto {
+pub fn machine_dto(state: &AppState, mut m: Machine) -> MachineDto {
+    // Heartbeats live in memory and reach the database only now and then: the newest wins.
+    if let Some(beat) = state.relay.hub.heartbeats.latest(m.id)
+        && m.last_seen_at.is_none_or(|t| t <= beat.at)
+    {
+        m.last_seen_at = Some(beat.at);
+        m.load = Some(beat.load);
+        m.memory_used_bytes = Some(beat.memory_used_bytes);
+        m.session_count = beat.sessions;
+    }
     let fresh = m.last_seen_at.is_some_and(|t| {
         crate::store::now() - t <= i64::try_from(state.settings.relay.online_timeout_secs).unwrap_or(i64::MAX)
     });
@@ -235,8 +244,8 @@ impl MachinesApi {
     ) -> Result<Enrolled, ApiError> {
         state.limits.tokens(client_ip(req, state.settings.proxy_hops()), None)?;
         let info = body.0.machine;
-        for (field, value) in [("hostname", &info.hostname), ("os", &info.os), ("arch", &info.arch)] {
-            validate::name(field, value)?;
+        if let Some(problem) = info.problem() {
+            return Err(ApiError::bad_request("INVALID_MACHINE_INFO", problem));
         }
         let token_hash = tokens::token_hash(&state.keys, PURPOSE_ENROLL, body.0.token.trim());
         let credential = format!("{MACHINE_MARKER}{}", tokens::random_alnum(SECRET_LEN));

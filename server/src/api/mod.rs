@@ -6,7 +6,7 @@ mod auth;
 mod cast;
 mod downloads;
 pub mod dto;
-mod events;
+pub mod events;
 mod health;
 mod keys;
 mod machines;

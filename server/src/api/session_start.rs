@@ -113,7 +113,11 @@ pub async fn start_session(
         rows,
         requested_by: auth.user.id,
     };
-    let session = state.store.create_requested_session(scope, new).await?;
+    let max_live = state.settings.relay.max_sessions_per_machine;
+    let session = state.store.create_requested_session(scope, new, max_live).await.map_err(|e| match e {
+        crate::store::StoreError::Conflict(m) => ApiError::conflict("TOO_MANY_SESSIONS", m),
+        other => other.into(),
+    })?;
     // Until the agent confirms the start, nobody relays it: if nobody ever does, the sweeper
     // marks it crashed instead of leaving it "starting" forever.
     state.relay.hub.adopt_orphans([session.id]);

@@ -1,5 +1,7 @@
 //! Input checks shared by the API handlers, each failing with a 400 that names the field.
 
+use sessionforge_shared::text::is_display_safe;
+
 use crate::auth::password;
 use crate::error::ApiError;
 
@@ -27,13 +29,15 @@ pub fn email(raw: &str) -> Result<String, ApiError> {
     }
 }
 
-/// A display name or label: trimmed, 1–100 characters, no control characters.
+/// A display name or label: trimmed, 1–100 characters, no control or bidi-control characters.
 pub fn name(field: &str, raw: &str) -> Result<String, ApiError> {
     let n = raw.trim();
-    if n.is_empty() || n.chars().count() > MAX_NAME_LEN || n.chars().any(char::is_control) {
+    if n.is_empty() || !is_display_safe(n, MAX_NAME_LEN) {
         return Err(ApiError::bad_request(
             "INVALID_NAME",
-            format!("{field} must be 1 to {MAX_NAME_LEN} characters without control characters"),
+            format!(
+                "{field} must be 1 to {MAX_NAME_LEN} characters without control or bidirectional-override characters"
+            ),
         ));
     }
     Ok(n.to_string())
@@ -68,6 +72,7 @@ mod tests {
         assert_eq!(name("name", "  Team  ").ok().as_deref(), Some("Team"));
         assert!(name("name", "").is_err());
         assert!(name("name", "a\u{7}b").is_err());
+        assert!(name("name", "evil\u{202E}gnp.exe").is_err(), "bidi overrides make names lie");
         assert!(name("name", &"x".repeat(101)).is_err());
     }
 }

@@ -12,7 +12,7 @@ use poem::{Body, Endpoint, IntoResponse, Request, Response};
 use tracing::Instrument;
 
 use crate::error::{ApiError, json_error};
-use crate::metrics::route_label;
+use crate::metrics::{method_label, route_label};
 use crate::state::AppState;
 
 /// Header carrying the request id, accepted from the client when well-formed.
@@ -66,7 +66,7 @@ pub async fn observe<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<
     }
     if let Some(s) = &state {
         s.metrics.in_flight.dec();
-        s.metrics.observe(method.as_str(), &route_label(&path), status.as_u16(), elapsed.as_secs_f64());
+        s.metrics.observe(method_label(method.as_str()), route_label(&path), status.as_u16(), elapsed.as_secs_f64());
     }
     span.in_scope(|| {
         let ms = elapsed.as_secs_f64() * 1000.0;

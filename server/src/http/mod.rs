@@ -2,15 +2,17 @@
 //! middleware stack around them.
 
 pub mod conn;
+pub mod deadline;
 pub mod either;
 pub mod middleware;
 pub mod tls_acceptor;
 
-use poem::http::Method;
+use poem::http::{Method, StatusCode};
 use poem::middleware::Cors;
 use poem::web::Data;
-use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, get, handler};
+use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler};
 
+use crate::error::json_error;
 use crate::state::AppState;
 use crate::{api, installers, relay, web};
 
@@ -51,9 +53,33 @@ fn signing_key(state: Data<&AppState>) -> poem::web::Json<sessionforge_shared::s
     poem::web::Json(sessionforge_shared::signing::public_key(&state.keys.signing_key))
 }
 
-/// Prometheus text exposition.
+/// Prometheus text exposition. With `metrics.token` set it takes that bearer token; without one
+/// only clients on this machine may read it (never through a proxy, which would make every
+/// client look local).
 #[handler]
-fn metrics(state: Data<&AppState>) -> Response {
+fn metrics(req: &Request, state: Data<&AppState>) -> Response {
+    let token = &state.settings.metrics.token;
+    if token.is_empty() {
+        let local = req.remote_addr().as_socket_addr().is_some_and(|a| a.ip().is_loopback());
+        let proxied = req.headers().contains_key("x-forwarded-for") || req.headers().contains_key("forwarded");
+        if !local || proxied {
+            return json_error(
+                StatusCode::FORBIDDEN,
+                "METRICS_FORBIDDEN",
+                "metrics are readable from this machine only; set metrics.token to read them from elsewhere",
+            );
+        }
+    } else {
+        let sent = req
+            .headers()
+            .get(poem::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !crate::auth::tokens::secure_eq(sent.trim().as_bytes(), token.as_bytes()) {
+            return json_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "send the metrics token as a bearer token");
+        }
+    }
     state
         .metrics
         .render(state.store.pool_stats())

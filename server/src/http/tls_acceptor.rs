@@ -1,6 +1,7 @@
 //! HTTPS for poem: an acceptor that wraps each accepted connection in a rustls server stream.
 //! The handshake runs lazily on the connection's own task (on first read or write), so a slow
-//! or silent client can never hold up the accept loop.
+//! or silent client can never hold up the accept loop, and it must finish within the handshake
+//! timeout.
 //!
 //! We use this instead of poem's `RustlsAcceptor`, which loads its config inside `accept` and
 //! can reset a connection that is already waiting when the server starts.
@@ -10,6 +11,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use poem::http::uri::Scheme;
 use poem::listener::Acceptor;
@@ -18,6 +20,7 @@ use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Sleep;
 use tokio_rustls::server::TlsStream;
 
 /// Builds the server TLS configuration from PEM text (HTTP/2 and HTTP/1.1 via ALPN).
@@ -42,11 +45,13 @@ pub fn server_config(cert_pem: &str, key_pem: &str) -> io::Result<Arc<ServerConf
 pub struct TlsAcceptor<A> {
     inner: A,
     tls: tokio_rustls::TlsAcceptor,
+    /// How long a client may take to complete its handshake.
+    handshake_timeout: Duration,
 }
 
 impl<A> TlsAcceptor<A> {
-    pub fn new(inner: A, config: Arc<ServerConfig>) -> Self {
-        Self { inner, tls: tokio_rustls::TlsAcceptor::from(config) }
+    pub fn new(inner: A, config: Arc<ServerConfig>, handshake_timeout: Duration) -> Self {
+        Self { inner, tls: tokio_rustls::TlsAcceptor::from(config), handshake_timeout }
     }
 }
 
@@ -59,7 +64,8 @@ impl<A: Acceptor> Acceptor for TlsAcceptor<A> {
 
     async fn accept(&mut self) -> io::Result<(Self::Io, LocalAddr, RemoteAddr, Scheme)> {
         let (io, local, remote, _) = self.inner.accept().await?;
-        Ok((LazyTls::Handshaking(self.tls.accept(io)), local, remote, Scheme::HTTPS))
+        let deadline = Box::pin(tokio::time::sleep(self.handshake_timeout));
+        Ok((LazyTls::Handshaking(self.tls.accept(io), deadline), local, remote, Scheme::HTTPS))
     }
 }
 
@@ -67,7 +73,7 @@ impl<A: Acceptor> Acceptor for TlsAcceptor<A> {
 // Both live variants hold a whole rustls connection; boxing either would only add a pointer hop.
 #[allow(clippy::large_enum_variant)]
 pub enum LazyTls<IO> {
-    Handshaking(tokio_rustls::Accept<IO>),
+    Handshaking(tokio_rustls::Accept<IO>, Pin<Box<Sleep>>),
     Ready(TlsStream<IO>),
     Failed,
 }
@@ -75,8 +81,12 @@ pub enum LazyTls<IO> {
 impl<IO: AsyncRead + AsyncWrite + Unpin> LazyTls<IO> {
     /// Drives the handshake; `Ready(Ok(stream))` once it is done.
     fn poll_stream(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<&mut TlsStream<IO>>> {
-        if let LazyTls::Handshaking(accept) = self {
+        if let LazyTls::Handshaking(accept, deadline) = self {
             match Pin::new(accept).poll(cx) {
+                Poll::Pending if deadline.as_mut().poll(cx).is_ready() => {
+                    *self = LazyTls::Failed;
+                    return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out")));
+                }
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Ok(stream)) => *self = LazyTls::Ready(stream),
                 Poll::Ready(Err(e)) => {

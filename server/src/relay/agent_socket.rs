@@ -1,6 +1,11 @@
 //! The agent socket, `GET /api/v1/agent/connect`: authenticated by the machine credential,
 //! opened by `hello`/`welcome`, then lifecycle messages and heartbeats as JSON text frames and
 //! terminal output as binary frames. See `docs/protocol.md`.
+//!
+//! One credential must not be able to stall everyone: `hello` is checked like enrollment input,
+//! a machine has a cap on live sessions, each connection has a byte-rate budget enforced by
+//! reading its socket more slowly (backpressure, never dropping), and a connection that keeps
+//! sending what cannot be parsed is told why and closed.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,14 +17,14 @@ use poem::web::websocket::{Message, WebSocket, WebSocketStream};
 use poem::{IntoResponse, Request, Response, handler};
 use sessionforge_shared::frame;
 use sessionforge_shared::protocol::{
-    AgentMessage, AgentMode, MIN_SUPPORTED_PROTOCOL, PROTOCOL_VERSION, ResumePoint, ServerMessage, SessionSource,
-    SessionState, UpdatePolicy,
+    AgentMessage, AgentMode, DEFAULT_AGENT_BUFFER, MIN_SUPPORTED_PROTOCOL, PROTOCOL_VERSION, ResumePoint,
+    ServerMessage, SessionInfo, SessionSource, SessionState, UpdatePolicy,
 };
 use tokio::sync::mpsc;
 
+use super::agent_messages::{ByteBudget, handle, size_of};
 use super::events::Change;
-use super::hub::{ConnId, Hub};
-use super::live::TermSize;
+use super::hub::{ConnId, Hub, RelayError};
 use super::ws_config;
 use crate::auth::{PURPOSE_MACHINE, tokens};
 use crate::error::json_error;
@@ -27,7 +32,6 @@ use crate::state::AppState;
 use crate::store::StoreError;
 use crate::store::machines::Machine;
 use crate::store::org_settings::AgentPolicy;
-use crate::store::sessions::Session;
 
 /// How long an agent has to say hello after connecting.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(15);
@@ -35,6 +39,11 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(15);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(35);
 /// Messages queued for one agent before acks start being dropped (they are cumulative).
 const OUTBOX: usize = 1024;
+/// Messages that cannot be parsed (or are refused) before the connection is closed.
+const MAX_PROTOCOL_ERRORS: u32 = 16;
+/// The largest per-session buffer an agent may declare: offsets may lead what was received by
+/// at most this much.
+const MAX_DECLARED_BUFFER: u64 = 16 * 1024 * 1024 * 1024;
 
 #[handler]
 pub async fn agent_connect(req: &Request, ws: WebSocket, state: Data<&AppState>) -> Response {
@@ -62,66 +71,74 @@ pub async fn agent_connect(req: &Request, ws: WebSocket, state: Data<&AppState>)
     ws.config(ws_config()).on_upgrade(move |socket| run(hub, machine, socket)).into_response()
 }
 
+fn refusal(machine: &Machine, message: String) -> ServerMessage {
+    ServerMessage::Welcome {
+        accepted: false,
+        protocol_version: PROTOCOL_VERSION,
+        server_version: env!("CARGO_PKG_VERSION").into(),
+        machine_id: machine.id,
+        resume: vec![],
+        message: Some(message),
+        allowed_commands: vec![],
+        allow_list: None,
+        update_policy: None,
+    }
+}
+
+/// Why `hello` is refused, if it is.
+fn check_hello(hub: &Hub, protocol_version: u32, agent_version: &str, hello: &HelloParts) -> Option<String> {
+    if !(MIN_SUPPORTED_PROTOCOL..=PROTOCOL_VERSION).contains(&protocol_version) {
+        return Some(format!(
+            "protocol {protocol_version} (agent {agent_version:?}) is not supported; this server speaks \
+             {MIN_SUPPORTED_PROTOCOL}..={PROTOCOL_VERSION}: update the agent"
+        ));
+    }
+    if let Some(problem) = hello.info.problem() {
+        return Some(format!("machine facts refused: {problem}"));
+    }
+    let max = hub.limits.max_sessions_per_machine as usize;
+    if hello.sessions.iter().filter(|s| s.source == SessionSource::Relayed).count() > max {
+        return Some(format!("more than {max} relayed sessions on one machine"));
+    }
+    None
+}
+
+struct HelloParts {
+    info: sessionforge_shared::protocol::MachineInfo,
+    sessions: Vec<SessionInfo>,
+}
+
 async fn run(hub: Arc<Hub>, machine: Machine, socket: WebSocketStream) {
     let (mut sink, mut stream) = socket.split();
     let hello = match tokio::time::timeout(HELLO_TIMEOUT, stream.next()).await {
         Ok(Some(Ok(Message::Text(text)))) => serde_json::from_str::<AgentMessage>(&text).ok(),
         _ => None,
     };
-    let Some(AgentMessage::Hello { protocol_version, agent_version, mode, machine: info, sessions }) = hello else {
+    let Some(AgentMessage::Hello { protocol_version, agent_version, mode, machine: info, sessions, buffer_bytes }) =
+        hello
+    else {
         let err =
             ServerMessage::Error { code: "HELLO_REQUIRED".into(), message: "the first message must be hello".into() };
         let _ = sink.send(Message::Text(json(&err))).await;
         return;
     };
-    let accepted = (MIN_SUPPORTED_PROTOCOL..=PROTOCOL_VERSION).contains(&protocol_version);
-    if !accepted {
-        let welcome = ServerMessage::Welcome {
-            accepted: false,
-            protocol_version: PROTOCOL_VERSION,
-            server_version: env!("CARGO_PKG_VERSION").into(),
-            machine_id: machine.id,
-            resume: vec![],
-            message: Some(format!(
-                "protocol {protocol_version} (agent {agent_version}) is not supported; this server speaks \
-                 {MIN_SUPPORTED_PROTOCOL}..={PROTOCOL_VERSION}: update the agent"
-            )),
-            allowed_commands: vec![],
-            allow_list: None,
-            update_policy: None,
-        };
-        let _ = sink.send(Message::Text(json(&welcome))).await;
+    let parts = HelloParts { info, sessions };
+    if let Some(message) = check_hello(&hub, protocol_version, &agent_version, &parts) {
+        tracing::warn!(machine = %machine.id, %message, "agent refused");
+        let _ = sink.send(Message::Text(json(&refusal(&machine, message)))).await;
         let _ = sink.close().await;
         return;
     }
-    tracing::info!(machine = %machine.id, host = %info.hostname, ?mode, agent_version, "agent connected");
+    let HelloParts { info, sessions } = parts;
+    tracing::info!(machine = %machine.id, host = ?info.hostname, ?mode, agent_version = ?agent_version, "agent connected");
     if let Err(e) = hub.store().update_machine_info(machine.id, info).await {
         tracing::error!(error = %e, "cannot record machine info");
     }
 
     let (tx, mut rx) = mpsc::channel::<ServerMessage>(OUTBOX);
-    let conn = hub.register_conn(machine.id, machine.org_id, mode, tx);
-    let mut resume = Vec::new();
-    let mut discovered = Vec::new();
-    for s in sessions {
-        let id = s.session_id;
-        let source = s.source;
-        match hub.store().upsert_agent_session(machine.org_id, machine.id, s, SessionState::Running).await {
-            Ok(stored) if source == SessionSource::Relayed => match hub.claim(conn, id).await {
-                Ok(offset) => {
-                    hub.set_state(id, stored.state, stored.exit_code).await;
-                    hub.set_size(id, size_of(&stored)).await;
-                    resume.push(ResumePoint { session_id: id, offset });
-                }
-                Err(e) => tracing::warn!(session = %id, error = %e, "cannot resume session"),
-            },
-            Ok(_) => discovered.push(id),
-            Err(e) => tracing::warn!(session = %id, error = %e, "agent reported a session it cannot own"),
-        }
-    }
-    if mode == AgentMode::Daemon {
-        end_unreported_discovered(&hub, &machine, discovered).await;
-    }
+    let buffer = buffer_bytes.unwrap_or(DEFAULT_AGENT_BUFFER).min(MAX_DECLARED_BUFFER);
+    let conn = hub.register_conn(machine.id, machine.org_id, mode, buffer, tx);
+    let resume = adopt_sessions(&hub, conn, &machine, mode, sessions).await;
     let policy = hub.store().org_agent_policy(machine.org_id).await.unwrap_or_else(|e| {
         tracing::warn!(error = %e, "cannot read the org's agent policy");
         AgentPolicy { allow_list: Some(Vec::new()), update_policy: UpdatePolicy::default() }
@@ -154,6 +171,8 @@ async fn run(hub: Arc<Hub>, machine: Machine, socket: WebSocketStream) {
         let _ = sink.close().await;
     });
 
+    let mut budget = ByteBudget::new(hub.limits.agent_bytes_per_sec);
+    let mut errors = 0u32;
     loop {
         let msg = match tokio::time::timeout(IDLE_TIMEOUT, stream.next()).await {
             Ok(Some(Ok(msg))) => msg,
@@ -167,25 +186,42 @@ async fn run(hub: Arc<Hub>, machine: Machine, socket: WebSocketStream) {
                 break;
             }
         };
-        match msg {
+        let refused = match msg {
             Message::Binary(bytes) => match frame::decode(&bytes) {
                 Ok(f) => {
-                    if let Err(e) = hub.output(conn, f.session_id, f.offset, f.data).await {
-                        tracing::warn!(error = %e, "output refused");
+                    budget.take(f.data.len()).await;
+                    match hub.output(conn, f.session_id, f.offset, f.data).await {
+                        Ok(()) => None,
+                        Err(e @ RelayError::BadOffset(_)) => Some(("BAD_OFFSET", e.to_string())),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "output refused");
+                            None
+                        }
                     }
                 }
-                Err(e) => tracing::warn!(error = %e, "bad binary frame from agent"),
+                Err(e) => Some(("BAD_FRAME", e.to_string())),
             },
             Message::Text(text) => match serde_json::from_str::<AgentMessage>(&text) {
-                Ok(m) => handle(&hub, conn, &machine, m).await,
-                Err(e) => tracing::warn!(error = %e, "malformed message from agent"),
+                Ok(m) => handle(&hub, conn, &machine, m).await.map(|message| ("REFUSED", message)),
+                Err(e) => Some(("BAD_MESSAGE", format!("cannot parse message: {e}"))),
             },
             Message::Close(_) => break,
-            Message::Ping(_) | Message::Pong(_) => {}
+            Message::Ping(_) | Message::Pong(_) => None,
+        };
+        if let Some((code, message)) = refused {
+            errors += 1;
+            tracing::warn!(machine = %machine.id, code, message = ?message, "agent message refused");
+            hub.tell(conn, ServerMessage::Error { code: code.into(), message });
+            if errors >= MAX_PROTOCOL_ERRORS {
+                tracing::warn!(machine = %machine.id, "too many refused messages; closing the connection");
+                break;
+            }
         }
     }
     hub.unregister_conn(conn);
     writer.abort();
+    super::heartbeats::flush(&hub).await;
+    hub.heartbeats.forget(machine.id);
     if let Err(e) = hub.store().machine_seen(machine.id, None).await {
         tracing::warn!(error = %e, "cannot record machine last seen");
     }
@@ -193,98 +229,50 @@ async fn run(hub: Arc<Hub>, machine: Machine, socket: WebSocketStream) {
     tracing::info!(machine = %machine.id, "agent disconnected");
 }
 
-async fn handle(hub: &Hub, conn: ConnId, machine: &Machine, msg: AgentMessage) {
-    let store = hub.store();
-    let result = match msg {
-        AgentMessage::Heartbeat { load, memory_used_bytes, sessions, .. } => {
-            let seen = store.machine_seen(machine.id, Some((load, memory_used_bytes, sessions))).await;
-            hub.events.notify(machine.org_id, Change::Machines);
-            seen.map(|_| ())
+/// Records the sessions `hello` lists and claims the relayed ones for `conn`; returns where
+/// each relayed one's stored output ends. A daemon's discovered sessions that it no longer
+/// reports have ended.
+async fn adopt_sessions(
+    hub: &Hub,
+    conn: ConnId,
+    machine: &Machine,
+    mode: AgentMode,
+    sessions: Vec<SessionInfo>,
+) -> Vec<ResumePoint> {
+    let mut resume = Vec::new();
+    let mut discovered = Vec::new();
+    for s in sessions {
+        if let Some(problem) = s.problem() {
+            tracing::warn!(machine = %machine.id, session = %s.session_id, %problem, "skipping a reported session");
+            continue;
         }
-        AgentMessage::SessionDiscovered { session } => {
-            let stored = store.upsert_agent_session(machine.org_id, machine.id, session, SessionState::Running).await;
-            hub.events.notify(machine.org_id, Change::Sessions);
-            stored.map(|_| ())
-        }
-        AgentMessage::SessionStarted { session, .. } => {
-            let id = session.session_id;
-            match store.upsert_agent_session(machine.org_id, machine.id, session, SessionState::Running).await {
-                Ok(stored) => {
-                    if let Err(e) = hub.claim(conn, id).await {
-                        tracing::warn!(error = %e, "cannot claim session");
-                    }
+        let id = s.session_id;
+        let source = s.source;
+        let max_live = hub.limits.max_sessions_per_machine;
+        match hub.store().upsert_agent_session(machine.org_id, machine.id, s, SessionState::Running, max_live).await {
+            Ok(stored) if source == SessionSource::Relayed => match hub.claim(conn, id).await {
+                Ok(offset) => {
                     hub.set_state(id, stored.state, stored.exit_code).await;
                     hub.set_size(id, size_of(&stored)).await;
-                    Ok(())
+                    resume.push(ResumePoint { session_id: id, offset });
                 }
-                Err(e) => Err(e),
-            }
+                Err(e) => tracing::warn!(session = %id, error = %e, "cannot resume session"),
+            },
+            Ok(_) => discovered.push(id),
+            Err(e) => tracing::warn!(session = %id, error = %e, "agent reported a session it cannot own"),
         }
-        AgentMessage::SessionExited { session_id, exit_code, .. } => {
-            end(hub, machine, session_id, SessionState::Exited, exit_code, None).await
-        }
-        AgentMessage::SessionCrashed { session_id, reason, .. } => {
-            end(hub, machine, session_id, SessionState::Crashed, None, Some(reason)).await
-        }
-        AgentMessage::SessionResized { session_id, cols, rows } => {
-            if let Err(e) = hub.resized(conn, session_id, cols, rows).await {
-                tracing::warn!(error = %e, "resize refused");
-            }
-            Ok(())
-        }
-        AgentMessage::SessionAttention { session_id, waiting_for_input } => {
-            if let Err(e) = hub.attention(conn, session_id, waiting_for_input).await {
-                tracing::warn!(error = %e, "attention notice refused");
-            }
-            Ok(())
-        }
-        AgentMessage::Gap { session_id, offset, length } => {
-            if let Err(e) = hub.gap(conn, session_id, offset, length).await {
-                tracing::warn!(error = %e, "gap refused");
-            }
-            Ok(())
-        }
-        AgentMessage::Error { code, message } => {
-            tracing::warn!(machine = %machine.id, code, message, "agent reported an error");
-            Ok(())
-        }
-        AgentMessage::Hello { .. } => Ok(()),
-        AgentMessage::Unknown => {
-            tracing::debug!("ignoring an unknown message kind from an agent");
-            Ok(())
-        }
-    };
-    if let Err(e) = result {
-        tracing::warn!(machine = %machine.id, error = %e, "cannot apply agent message");
     }
-}
-
-async fn end(
-    hub: &Hub,
-    machine: &Machine,
-    id: sessionforge_shared::ids::SessionId,
-    state: SessionState,
-    exit_code: Option<i32>,
-    reason: Option<String>,
-) -> Result<(), StoreError> {
-    hub.store().set_session_state(machine.id, id, state, exit_code, reason).await?;
-    hub.set_state(id, state, exit_code).await;
-    Ok(())
-}
-
-async fn end_unreported_discovered(hub: &Hub, machine: &Machine, reported: Vec<sessionforge_shared::ids::SessionId>) {
-    match hub.store().end_unreported_discovered(machine.id, reported).await {
-        Ok(ended) => {
-            for s in ended {
-                hub.set_state(s.id, s.state, s.exit_code).await;
+    if mode == AgentMode::Daemon {
+        match hub.store().end_unreported_discovered(machine.id, discovered).await {
+            Ok(ended) => {
+                for s in ended {
+                    hub.set_state(s.id, s.state, s.exit_code).await;
+                }
             }
+            Err(e) => tracing::warn!(error = %e, "cannot reconcile discovered sessions"),
         }
-        Err(e) => tracing::warn!(error = %e, "cannot reconcile discovered sessions"),
     }
-}
-
-fn size_of(s: &Session) -> TermSize {
-    TermSize { cols: s.cols, rows: s.rows, locked: s.size_locked }
+    resume
 }
 
 fn json<T: serde::Serialize>(v: &T) -> String {

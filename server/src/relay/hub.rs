@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 use sessionforge_shared::frame;
 use sessionforge_shared::ids::{MachineId, OrgId, SessionId};
 use sessionforge_shared::protocol::{AgentMode, ServerMessage, SessionState};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 
 use super::events::{Change, OrgEvents, SessionNotice};
+use super::heartbeats::Heartbeats;
 use super::live::{Item, LiveSession, MAX_OFFSET, Subscription, TermSize, lock};
 use super::persist::PersistMsg;
 use crate::store::output::OutputWrite;
@@ -24,6 +25,10 @@ use crate::store::{Store, StoreError};
 
 /// Unstored output a session may accumulate before its agent's socket stops being read.
 const TAIL_LIMIT: usize = 4 * 1024 * 1024;
+/// Unstored output of all sessions together, in bytes: past it, agents' sockets are read only
+/// as fast as storage keeps up (backpressure), so memory stays bounded however many agents
+/// send at once.
+const UNSTORED_LIMIT: usize = 256 * 1024 * 1024;
 
 pub type ConnId = u64;
 
@@ -42,12 +47,23 @@ pub enum RelayError {
 struct AgentConn {
     machine_id: MachineId,
     org_id: OrgId,
+    /// The most unacknowledged output its agent says it holds per session: output may not
+    /// start further than this past what was received.
+    buffer: u64,
     mode: AgentMode,
     tx: mpsc::Sender<ServerMessage>,
 }
 
+/// What one agent connection may do.
+#[derive(Clone, Copy, Debug)]
+pub struct AgentLimits {
+    pub max_sessions_per_machine: u32,
+    pub agent_bytes_per_sec: u64,
+}
+
 pub struct Hub {
     store: Store,
+    pub limits: AgentLimits,
     conns: Mutex<HashMap<ConnId, AgentConn>>,
     sessions: Mutex<HashMap<SessionId, Arc<LiveSession>>>,
     /// Live sessions without a connection relaying them, and since when.
@@ -57,6 +73,10 @@ pub struct Hub {
     persist_tx: Mutex<Option<mpsc::Sender<PersistMsg>>>,
     /// Change notices for dashboards.
     pub events: OrgEvents,
+    /// The latest heartbeat of each connected machine.
+    pub heartbeats: Heartbeats,
+    /// Bytes of output received but not stored yet, across all sessions.
+    unstored: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -66,15 +86,18 @@ impl std::fmt::Debug for Hub {
 }
 
 impl Hub {
-    pub fn new(store: Store, persist_tx: mpsc::Sender<PersistMsg>) -> Self {
+    pub fn new(store: Store, persist_tx: mpsc::Sender<PersistMsg>, limits: AgentLimits) -> Self {
         Self {
             store,
+            limits,
             conns: Mutex::default(),
             sessions: Mutex::default(),
             orphans: Mutex::default(),
             next_conn: AtomicU64::new(1),
             persist_tx: Mutex::new(Some(persist_tx)),
             events: OrgEvents::default(),
+            heartbeats: Heartbeats::default(),
+            unstored: Arc::new(Semaphore::new(UNSTORED_LIMIT)),
         }
     }
 
@@ -89,11 +112,32 @@ impl Hub {
         machine_id: MachineId,
         org_id: OrgId,
         mode: AgentMode,
+        buffer: u64,
         tx: mpsc::Sender<ServerMessage>,
     ) -> ConnId {
         let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
-        lock(&self.conns).insert(id, AgentConn { machine_id, org_id, mode, tx });
+        lock(&self.conns).insert(id, AgentConn { machine_id, org_id, mode, buffer, tx });
         id
+    }
+
+    /// The most a connection's output may start ahead of what was received.
+    fn conn_buffer(&self, conn: ConnId) -> u64 {
+        lock(&self.conns).get(&conn).map_or(0, |c| c.buffer)
+    }
+
+    /// How far past what was received a session's agent may still resend output from: the
+    /// relaying connection's declared buffer, or the default for agents that do not say.
+    pub fn resume_window(&self, live: &LiveSession) -> u64 {
+        live.owner()
+            .and_then(|c| lock(&self.conns).get(&c).map(|c| c.buffer))
+            .unwrap_or(sessionforge_shared::protocol::DEFAULT_AGENT_BUFFER)
+    }
+
+    /// Tells a connection something (an error about what it sent). Never blocks.
+    pub fn tell(&self, conn: ConnId, msg: ServerMessage) {
+        if let Some(c) = lock(&self.conns).get(&conn) {
+            let _ = c.tx.try_send(msg);
+        }
     }
 
     /// Sends `msg` to every connected agent of `org` (a policy change). Never blocks: an
@@ -226,13 +270,15 @@ impl Hub {
     }
 
     /// Output from an agent. Duplicates (already received) are dropped, overlaps trimmed, and
-    /// a hole before the data is recorded as a gap. Waits while too much is unstored.
+    /// a hole before the data is recorded as a gap — but output may not start further past what
+    /// was received than the agent's declared buffer (a bogus offset must not record a huge gap
+    /// and push the session's history out of retention). Waits while too much is unstored.
     pub async fn output(&self, conn: ConnId, id: SessionId, offset: u64, data: &[u8]) -> Result<(), RelayError> {
         if offset > MAX_OFFSET || data.len() as u64 > MAX_OFFSET - offset {
             return Err(RelayError::BadOffset(offset));
         }
         let live = self.live_for_conn(conn, id).await?;
-        let items = live.output(conn, offset, data);
+        let items = live.output(conn, offset, data, self.conn_buffer(conn)).map_err(RelayError::BadOffset)?;
         if items.is_empty() {
             return Ok(());
         }
@@ -241,13 +287,13 @@ impl Hub {
         Ok(())
     }
 
-    /// A gap the agent reported: bytes it lost before sending them.
+    /// A gap the agent reported: bytes it lost before sending them (bounded like output).
     pub async fn gap(&self, conn: ConnId, id: SessionId, offset: u64, length: u64) -> Result<(), RelayError> {
         if offset > MAX_OFFSET || length > MAX_OFFSET - offset {
             return Err(RelayError::BadOffset(offset));
         }
         let live = self.live_for_conn(conn, id).await?;
-        if let Some(item) = live.gap(offset + length) {
+        if let Some(item) = live.gap(offset + length, self.conn_buffer(conn)).map_err(RelayError::BadOffset)? {
             self.enqueue(conn, id, vec![item]).await;
         }
         Ok(())
@@ -270,9 +316,17 @@ impl Hub {
                 }
                 Item::State { .. } | Item::Size { .. } => continue,
             };
+            let bytes = write.data.as_ref().map_or(0, |d| d.len());
+            let permit =
+                u32::try_from(bytes).ok().filter(|n| *n > 0).map(|n| self.unstored.clone().acquire_many_owned(n));
+            let permit = match permit {
+                // The semaphore is never closed: acquiring only waits for storage to catch up.
+                Some(p) => p.await.ok(),
+                None => None,
+            };
             // The persister only stops when the server does; then nothing is lost that the
             // agent does not still hold unacknowledged.
-            let _ = tx.send(PersistMsg { conn, write }).await;
+            let _ = tx.send(PersistMsg { conn, write, permit }).await;
         }
     }
 

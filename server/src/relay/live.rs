@@ -16,10 +16,13 @@ use tokio::sync::{Notify, broadcast};
 use super::hub::ConnId;
 use crate::store::sessions::Session;
 
-/// Output items kept in each session's broadcast ring. With agents sending at most 16 KiB per
-/// frame this bounds the ring at about 1 MiB per session, however slow or paused a viewer is:
-/// a viewer that falls further behind gets `Lagged` and resyncs from storage.
+/// Output items kept in each session's broadcast ring. Items carry at most [`RING_ITEM_MAX`]
+/// bytes (larger frames are split), so the ring holds at most about 1 MiB per session, however
+/// slow or paused a viewer is: a viewer that falls further behind gets `Lagged` and resyncs
+/// from storage.
 const BROADCAST_CAPACITY: usize = 64;
+/// Most output bytes in one broadcast item (what agents send per frame anyway).
+pub const RING_ITEM_MAX: usize = 16 * 1024;
 
 /// Highest offset a session's output may reach (2^50 bytes, a petabyte). Offsets come from
 /// agents; this keeps every sum of an offset and a length far from overflowing, in memory and
@@ -218,12 +221,17 @@ impl LiveSession {
     }
 
     /// New output from `conn` at `offset`. Bytes already received are dropped, overlaps trimmed,
-    /// and a hole before the data becomes a gap. Returns what to store (nothing for duplicates).
-    pub fn output(&self, conn: ConnId, offset: u64, data: &[u8]) -> Vec<Item> {
+    /// and a hole before the data becomes a gap. Returns what to store (nothing for duplicates),
+    /// or `Err(offset)` when the output would start more than `max_ahead` past what was
+    /// received.
+    pub fn output(&self, conn: ConnId, offset: u64, data: &[u8], max_ahead: u64) -> Result<Vec<Item>, u64> {
         let end = offset + data.len() as u64;
         let mut st = lock(&self.state);
+        if offset > st.live_end.saturating_add(max_ahead) {
+            return Err(offset);
+        }
         if end <= st.live_end || data.is_empty() {
-            return Vec::new();
+            return Ok(Vec::new());
         }
         let mut items = Vec::with_capacity(2);
         let start = offset.max(st.live_end);
@@ -231,8 +239,13 @@ impl LiveSession {
             items.push(Item::Gap { offset: st.live_end, length: start - st.live_end });
         }
         let skip = usize::try_from(start - offset).unwrap_or(0);
-        let frame = Bytes::from(frame::encode_output(self.id, start, &data[skip..]));
-        items.push(Item::Output { offset: start, end, frame });
+        let mut at = start;
+        for piece in data[skip..].chunks(RING_ITEM_MAX) {
+            let frame = Bytes::from(frame::encode_output(self.id, at, piece));
+            let piece_end = at + piece.len() as u64;
+            items.push(Item::Output { offset: at, end: piece_end, frame });
+            at = piece_end;
+        }
         for item in &items {
             st.tail_bytes += item.bytes();
             st.tail.push_back(item.clone());
@@ -240,20 +253,24 @@ impl LiveSession {
         }
         st.live_end = end;
         st.owner = Some(conn);
-        items
+        Ok(items)
     }
 
-    /// Bytes the agent lost up to `end`; returns the gap to store, if it covers anything new.
-    pub fn gap(&self, end: u64) -> Option<Item> {
+    /// Bytes the agent lost up to `end`; returns the gap to store, if it covers anything new,
+    /// or `Err(end)` when it reaches more than `max_ahead` past what was received.
+    pub fn gap(&self, end: u64, max_ahead: u64) -> Result<Option<Item>, u64> {
         let mut st = lock(&self.state);
+        if end > st.live_end.saturating_add(max_ahead) {
+            return Err(end);
+        }
         if end <= st.live_end {
-            return None;
+            return Ok(None);
         }
         let item = Item::Gap { offset: st.live_end, length: end - st.live_end };
         st.tail.push_back(item.clone());
         let _ = self.tx.send(item.clone());
         st.live_end = end;
-        Some(item)
+        Ok(Some(item))
     }
 
     /// Output is stored up to `end` (and kept from `retained_from`): drops it from the tail and
@@ -314,23 +331,35 @@ mod tests {
     #[test]
     fn duplicates_are_dropped_overlaps_trimmed_and_holes_become_gaps() {
         let s = session();
-        assert_eq!(s.output(1, 0, b"hello").len(), 1);
-        assert!(s.output(1, 0, b"hello").is_empty(), "a resend of stored bytes is dropped");
-        let overlap = s.output(1, 3, b"lo world");
+        let out = |s: &LiveSession, at: u64, data: &[u8]| s.output(1, at, data, 100).expect("in range");
+        assert_eq!(out(&s, 0, b"hello").len(), 1);
+        assert!(out(&s, 0, b"hello").is_empty(), "a resend of stored bytes is dropped");
+        let overlap = out(&s, 3, b"lo world");
         match &overlap[..] {
             [Item::Output { offset: 5, end: 11, frame }] => {
                 assert_eq!(&frame[frame::HEADER_LEN..], b" world");
             }
             other => panic!("unexpected {other:?}"),
         }
-        let hole = s.output(1, 20, b"!");
+        let hole = out(&s, 20, b"!");
         assert!(matches!(hole[..], [Item::Gap { offset: 11, length: 9 }, Item::Output { offset: 20, end: 21, .. }]));
+        assert!(matches!(s.output(1, 122, b"?", 100), Err(122)), "no further ahead than the agent's buffer");
+        assert!(matches!(s.gap(1 << 49, 100), Err(e) if e == 1 << 49), "nor a gap");
+    }
+
+    #[test]
+    fn large_frames_are_split_so_the_ring_stays_small() {
+        let s = session();
+        let items = s.output(1, 0, &vec![b'x'; RING_ITEM_MAX * 3 + 5], 0).expect("in range");
+        assert_eq!(items.len(), 4);
+        assert!(items.iter().all(|i| i.bytes() <= RING_ITEM_MAX + frame::HEADER_LEN));
+        assert_eq!(items.last().map(Item::end), Some((RING_ITEM_MAX * 3 + 5) as u64));
     }
 
     #[test]
     fn claims_resume_from_stored_not_received() {
         let s = session();
-        s.output(1, 0, b"0123456789");
+        s.output(1, 0, b"0123456789", 0).expect("in range");
         assert_eq!(s.claim(2), 0, "nothing stored yet: the agent must resend everything");
         assert_eq!(s.stored_up_to(4, 0), Some(2));
         assert_eq!(s.claim(3), 4);
@@ -345,13 +374,13 @@ mod tests {
     #[test]
     fn a_subscriber_gets_the_unstored_tail_then_live_items() {
         let s = session();
-        s.output(1, 0, b"stored");
+        s.output(1, 0, b"stored", 0).expect("in range");
         s.stored_up_to(6, 0);
-        s.output(1, 6, b"tail");
+        s.output(1, 6, b"tail", 0).expect("in range");
         let mut sub = s.subscribe(0);
         assert_eq!(sub.tail_start, 6);
         assert_eq!(sub.snapshot.len(), 1);
-        s.output(1, 10, b"live");
+        s.output(1, 10, b"live", 0).expect("in range");
         assert!(matches!(sub.rx.try_recv(), Ok(Item::Output { offset: 10, .. })));
     }
 }

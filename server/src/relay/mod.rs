@@ -1,8 +1,10 @@
 //! The relay: agents' sockets in, viewers' sockets out, the hub between them, the persister
 //! behind it, and the sweeper that marks abandoned sessions stale and enforces retention.
 
+mod agent_messages;
 pub mod agent_socket;
 pub mod events;
+pub mod heartbeats;
 pub mod hub;
 pub mod live;
 pub mod persist;
@@ -33,6 +35,16 @@ pub struct Relay {
 pub struct RelayTasks {
     pub persister: JoinHandle<()>,
     pub sweeper: JoinHandle<()>,
+    pub heartbeats: JoinHandle<()>,
+}
+
+impl RelayTasks {
+    /// Stops the background tasks that never end by themselves (not the persister, which
+    /// drains what is queued once the hub stops persisting).
+    pub fn abort_housekeeping(&self) {
+        self.sweeper.abort();
+        self.heartbeats.abort();
+    }
 }
 
 impl Relay {
@@ -40,12 +52,18 @@ impl Relay {
     /// server stopped are orphans until their agents reconnect (or they go stale).
     pub async fn start(store: Store, settings: RelaySettings) -> Result<(Relay, RelayTasks), StoreError> {
         let (persist_tx, persist_rx) = tokio::sync::mpsc::channel(PERSIST_QUEUE);
-        let hub = Arc::new(Hub::new(store.clone(), persist_tx));
+        let limits = hub::AgentLimits {
+            max_sessions_per_machine: settings.max_sessions_per_machine,
+            agent_bytes_per_sec: settings.agent_bytes_per_sec,
+        };
+        let hub = Arc::new(Hub::new(store.clone(), persist_tx, limits));
         let live = store.live_sessions().await?;
         hub.adopt_orphans(live.into_iter().map(|s| s.id));
         let persister = tokio::spawn(persist::run(hub.clone(), persist_rx, settings.retention_bytes_per_session));
+        let flush_every = std::time::Duration::from_secs(settings.heartbeat_flush_secs);
+        let heartbeats = tokio::spawn(heartbeats::run(hub.clone(), flush_every));
         let sweeper = tokio::spawn(sweeper::run(hub.clone(), settings));
-        Ok((Relay { hub }, RelayTasks { persister, sweeper }))
+        Ok((Relay { hub }, RelayTasks { persister, sweeper, heartbeats }))
     }
 }
 

@@ -28,12 +28,15 @@ const RETRY_DELAY: Duration = Duration::from_secs(1);
 pub struct PersistMsg {
     pub conn: ConnId,
     pub write: OutputWrite,
+    /// The write's share of the hub's unstored-bytes budget, given back once it is stored.
+    pub permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// Runs until every sender is gone.
 pub async fn run(hub: Arc<Hub>, mut rx: tokio::sync::mpsc::Receiver<PersistMsg>, retain_bytes: u64) {
     while let Some(first) = rx.recv().await {
         let mut bytes = first.write.data.as_ref().map_or(0, |d| d.len());
+        let mut permits = vec![first.permit];
         let mut batch = vec![first.write];
         let deadline = tokio::time::Instant::now() + BATCH_WINDOW;
         while batch.len() < MAX_BATCH_ITEMS && bytes < MAX_BATCH_BYTES {
@@ -43,12 +46,14 @@ pub async fn run(hub: Arc<Hub>, mut rx: tokio::sync::mpsc::Receiver<PersistMsg>,
             };
             let Some(m) = next else { break };
             bytes += m.write.data.as_ref().map_or(0, |d| d.len());
+            permits.push(m.permit);
             batch.push(m.write);
         }
         let batch = coalesce(batch);
         loop {
             match hub.store().append_output(batch.clone(), retain_bytes).await {
                 Ok(stored) => {
+                    drop(permits);
                     for s in stored {
                         hub.stored(s.session_id, s.end, s.retained_from);
                     }

@@ -67,6 +67,7 @@ async fn read_controls(mut stream: SplitStream<WebSocketStream>, tx: mpsc::Sende
                 Ok(m) => Control::Msg(m),
                 Err(e) => Control::Bad(e.to_string()),
             },
+            Ok(Message::Binary(_)) => Control::Bad("viewers send JSON text messages, not binary frames".into()),
             Ok(Message::Close(_)) | Err(_) => break,
             Ok(_) => continue,
         };

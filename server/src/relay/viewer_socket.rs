@@ -52,6 +52,14 @@ pub async fn attach(
         Ok(l) => l,
         Err(e) => return ApiError::from(e).into_response(),
     };
+    // Past what was received, a viewer may only ask for what the agent may still resend (it
+    // saw live output that a crashed server never stored); anything further is refused, as the
+    // REST output endpoint refuses it.
+    let furthest = live.live_end().saturating_add(hub.resume_window(&live));
+    if query.from > furthest {
+        let message = format!("from {} is past the session's output, which ends at {}", query.from, live.live_end());
+        return json_error(StatusCode::BAD_REQUEST, "INVALID_RANGE", &message);
+    }
     ws.config(ws_config())
         .on_upgrade(move |socket| super::viewer::serve(hub, live, socket, query.from, can_input))
         .into_response()

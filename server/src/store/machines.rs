@@ -39,6 +39,15 @@ pub struct Machine {
     pub revoked_at: Option<i64>,
 }
 
+/// A machine heard from at `at` (Unix seconds), with its heartbeat figures (load, memory used,
+/// sessions) when it sent some.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Seen {
+    pub id: MachineId,
+    pub figures: Option<(f64, u64, u32)>,
+    pub at: i64,
+}
+
 const TOKEN_COLS: &str = "id, org_id, note, created_at, expires_at, used_at, machine_id, revoked_at";
 const MACHINE_COLS: &str = "id, org_id, hostname, os, os_version, arch, cpus, memory_bytes, agent_version, load, \
      memory_used_bytes, session_count, enrolled_at, last_seen_at, revoked_at";
@@ -250,20 +259,28 @@ impl Store {
     }
 
     /// Records a heartbeat (or, with `None` figures, just that the machine was seen).
+    /// Records that a machine was heard from now (its agent disconnected, say).
     pub async fn machine_seen(&self, id: MachineId, figures: Option<(f64, u64, u32)>) -> Result<(), StoreError> {
+        self.machines_seen(vec![Seen { id, figures, at: now() }]).await
+    }
+
+    /// Records heartbeats of many machines in one transaction.
+    pub async fn machines_seen(&self, seen: Vec<Seen>) -> Result<(), StoreError> {
         self.db
             .write(move |tx| {
-                match figures {
-                    Some((load, mem, sessions)) => tx.execute(
-                        "UPDATE machines SET load = ?1, memory_used_bytes = ?2, session_count = ?3, last_seen_at = ?4
-                         WHERE id = ?5",
-                        params![load, db_u64(mem), sessions, now(), id.to_string()],
-                    )?,
-                    None => tx.execute(
-                        "UPDATE machines SET last_seen_at = ?1 WHERE id = ?2",
-                        params![now(), id.to_string()],
-                    )?,
-                };
+                let mut with = tx.prepare_cached(
+                    "UPDATE machines SET load = ?1, memory_used_bytes = ?2, session_count = ?3, last_seen_at = ?4
+                     WHERE id = ?5",
+                )?;
+                let mut without = tx.prepare_cached("UPDATE machines SET last_seen_at = ?1 WHERE id = ?2")?;
+                for s in seen {
+                    match s.figures {
+                        Some((load, mem, sessions)) => {
+                            with.execute(params![load, db_u64(mem), sessions, s.at, s.id.to_string()])?
+                        }
+                        None => without.execute(params![s.at, s.id.to_string()])?,
+                    };
+                }
                 Ok(())
             })
             .await

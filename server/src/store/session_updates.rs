@@ -12,17 +12,34 @@ use super::{Store, StoreError, now, parse_col};
 
 impl Store {
     /// Inserts or refreshes a session an agent reports, as `state`. A session id that belongs
-    /// to another machine is refused with `NotFound`.
+    /// to another machine is refused with `NotFound`; a new session on a machine that already
+    /// has `max_live` live ones with `Conflict`.
     pub async fn upsert_agent_session(
         &self,
         org: OrgId,
         machine: MachineId,
         info: SessionInfo,
         state: SessionState,
+        max_live: u32,
     ) -> Result<Session, StoreError> {
         self.db
             .write(move |tx| {
                 let at = now();
+                let known: bool = tx
+                    .prepare_cached("SELECT EXISTS (SELECT 1 FROM sessions WHERE id = ?1)")?
+                    .query_row([info.session_id.to_string()], |r| r.get(0))?;
+                if !known {
+                    let live: u32 = tx
+                        .prepare_cached(
+                            "SELECT COUNT(*) FROM sessions WHERE machine_id = ?1 AND state IN ('starting', 'running')",
+                        )?
+                        .query_row([machine.to_string()], |r| r.get(0))?;
+                    if live >= max_live {
+                        return Err(StoreError::Conflict(format!(
+                            "this machine already has {live} live sessions, the most allowed"
+                        )));
+                    }
+                }
                 // Discovered sessions have no terminal of ours: their size stays unknown (0).
                 let (cols, rows) = match info.source {
                     SessionSource::Relayed => usable_size(info.cols, info.rows),

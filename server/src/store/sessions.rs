@@ -202,11 +202,27 @@ pub(super) fn get_session(c: &rusqlite::Connection, id: SessionId) -> Result<Opt
 }
 
 impl Store {
-    /// Records a session a user requested; it starts in state `starting`.
-    pub async fn create_requested_session(&self, scope: &OrgScope, new: NewSession) -> Result<Session, StoreError> {
+    /// Records a session a user requested; it starts in state `starting`. Refused with
+    /// `Conflict` when the machine already has `max_live` live sessions.
+    pub async fn create_requested_session(
+        &self,
+        scope: &OrgScope,
+        new: NewSession,
+        max_live: u32,
+    ) -> Result<Session, StoreError> {
         let org = scope.org_id();
         self.db
             .write(move |tx| {
+                let live: u32 = tx
+                    .prepare_cached(
+                        "SELECT COUNT(*) FROM sessions WHERE machine_id = ?1 AND state IN ('starting', 'running')",
+                    )?
+                    .query_row([new.machine_id.to_string()], |r| r.get(0))?;
+                if live >= max_live {
+                    return Err(StoreError::Conflict(format!(
+                        "the machine already has {live} live sessions, the most allowed (relay.max_sessions_per_machine)"
+                    )));
+                }
                 let id = SessionId::new();
                 let at = now();
                 tx.execute(

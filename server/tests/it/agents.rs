@@ -332,4 +332,8 @@ impl Viewer {
     pub async fn send(&mut self, msg: Value) {
         self.ws.send(Message::Text(msg.to_string().into())).await.expect("send");
     }
+
+    pub async fn send_binary(&mut self, bytes: Vec<u8>) {
+        self.ws.send(Message::Binary(bytes.into())).await.expect("send");
+    }
 }

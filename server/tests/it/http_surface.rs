@@ -181,3 +181,32 @@ async fn sigterm_lets_in_flight_requests_finish() {
     let status = server.wait_exit().await;
     assert!(status.success(), "clean exit, got {status}");
 }
+
+#[tokio::test]
+async fn metrics_are_protected_and_their_labels_bounded() {
+    let server = TestServer::start().await;
+    for i in 0..50 {
+        let _ = server.client.get(server.url(&format!("/api/v1/probe-{i}"))).send().await.expect("send");
+        let _ = server
+            .client
+            .request(Method::from_bytes(b"BREW").expect("method"), server.url("/api/v1/health"))
+            .send()
+            .await;
+    }
+    let metrics = server.client.get(server.url("/metrics")).send().await.expect("send").text().await.expect("text");
+    assert!(!metrics.contains("probe-"), "raw paths never become labels");
+    assert!(metrics.contains(r#"route="unmatched""#), "{metrics}");
+    assert!(!metrics.contains(r#"method="BREW""#) && metrics.contains(r#"method="other""#));
+    // Through a proxy every client looks local: refused without a token.
+    let proxied = server.client.get(server.url("/metrics")).header("x-forwarded-for", "203.0.113.9").send().await;
+    assert_eq!(error_code(proxied.expect("send"), StatusCode::FORBIDDEN).await, "METRICS_FORBIDDEN");
+
+    let server = TestServer::start_with(&[("SESSIONFORGE_METRICS__TOKEN", "scrape-me-please")]).await;
+    let none = server.client.get(server.url("/metrics")).send().await.expect("send");
+    assert_eq!(error_code(none, StatusCode::UNAUTHORIZED).await, "UNAUTHORIZED");
+    let wrong = server.client.get(server.url("/metrics")).bearer_auth("scrape-me-pleasE").send().await.expect("send");
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let right = server.client.get(server.url("/metrics")).bearer_auth("scrape-me-please").send().await.expect("send");
+    assert_eq!(right.status(), StatusCode::OK);
+    assert!(!format!("{:?}", server.stderr.text()).contains("scrape-me-please"), "the token is never logged");
+}

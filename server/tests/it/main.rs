@@ -1,6 +1,8 @@
 //! Integration tests: the real server binary, over HTTPS, with a temp data dir per test.
 
 #[cfg(unix)]
+mod agent_limits;
+#[cfg(unix)]
 mod agents;
 mod common;
 
@@ -10,7 +12,10 @@ mod bootstrap;
 #[cfg(unix)]
 mod bundled;
 mod cli;
+#[cfg(unix)]
+mod connections;
 mod dashboard;
+mod event_streams;
 mod http_surface;
 #[cfg(unix)]
 mod installer;
@@ -32,3 +37,5 @@ mod tenancy;
 mod tray;
 #[cfg(unix)]
 mod update;
+#[cfg(unix)]
+mod viewer_edges;

@@ -25,9 +25,24 @@ pub fn session_info(id: SessionId, command: &str) -> Value {
            "cwd": "/", "pid": null, "started_at": 1_700_000_000, "cols": 80, "rows": 24})
 }
 
+/// A well-formed `hello`.
+pub fn hello(mode: &str, sessions: Vec<Value>) -> Value {
+    json!({"type": "hello", "protocol_version": 1, "agent_version": "test", "mode": mode,
+        "machine": {"hostname": "raw", "os": "linux", "os_version": "", "arch": "x86_64", "cpus": 1,
+                    "memory_bytes": 1, "agent_version": "test"},
+        "sessions": sessions})
+}
+
 impl RawAgent {
     /// Connects with `agent`'s credential and says hello (`mode` is `wrap` or `daemon`).
     pub async fn connect(server: &TestServer, agent: &TestAgent, mode: &str, sessions: Vec<Value>) -> RawAgent {
+        let raw = Self::connect_with(server, agent, hello(mode, sessions)).await;
+        assert_eq!(raw.welcome["accepted"], true, "{}", raw.welcome);
+        raw
+    }
+
+    /// Connects and sends `hello` as given; `welcome` is whatever the server answered.
+    pub async fn connect_with(server: &TestServer, agent: &TestAgent, hello: Value) -> RawAgent {
         let credential = std::fs::read_to_string(agent.dir.path().join("credential")).expect("credential file");
         let url = format!("{}/api/v1/agent/connect", server.base.replacen("https://", "wss://", 1));
         let mut req = url.into_client_request().expect("req");
@@ -36,15 +51,14 @@ impl RawAgent {
         let (ws, _) =
             tokio_tungstenite::connect_async_tls_with_config(req, None, false, Some(connector)).await.expect("connect");
         let mut agent = RawAgent { ws, welcome: Value::Null };
+        agent.send(hello).await;
+        agent.welcome = agent.next_text().await.unwrap_or(Value::Null);
         agent
-            .send(json!({"type": "hello", "protocol_version": 1, "agent_version": "test", "mode": mode,
-                "machine": {"hostname": "raw", "os": "linux", "os_version": "", "arch": "x86_64", "cpus": 1,
-                            "memory_bytes": 1, "agent_version": "test"},
-                "sessions": sessions}))
-            .await;
-        agent.welcome = agent.next_text().await.expect("welcome");
-        assert_eq!(agent.welcome["accepted"], true, "{}", agent.welcome);
-        agent
+    }
+
+    /// Sends a binary message as it is (not necessarily a valid frame).
+    pub async fn binary(&mut self, bytes: Vec<u8>) {
+        self.ws.send(Message::Binary(bytes.into())).await.expect("send binary");
     }
 
     pub async fn send(&mut self, msg: Value) {
