@@ -6328,7 +6328,8 @@ export interface components {
         /** OrgEventDto */
         OrgEventDto: {
             /**
-             * @description `machines` or `sessions`: that list changed. `resync`: notices were missed, refetch all.
+             * @description `hello`: the stream is live. `machines` or `sessions`: that list changed. `resync`:
+             *     notices were missed, refetch all.
              *     `session`: one session started or stopped waiting for its user, or ended (the fields
              *     below say which).
              */
