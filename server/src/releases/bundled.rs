@@ -15,7 +15,7 @@ use super::{Publish, publish};
 use crate::store::Store;
 
 /// The target triple this server was built for (from `build.rs`).
-pub const BUILD_TARGET: &str = env!("SESSIONFORGE_BUILD_TARGET");
+pub const BUILD_TARGET: &str = env!("SF_SERVER_BUILD_TARGET");
 /// The version the bundled agents are published as: the one release builds stamp into both the
 /// server and the agents (`SESSIONFORGE_VERSION`, as `v1.2.3` or `1.2.3`), else the crate's,
 /// which the workspace shares with the agent.
