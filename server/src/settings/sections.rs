@@ -81,6 +81,24 @@ pub struct ReleaseSettings {
     pub max_downloads_per_ip: u32,
     /// A download whose client takes nothing for this many seconds is ended.
     pub send_timeout_secs: u64,
+    /// Who signs channel manifests: `server` (this server's own key, generated on first run)
+    /// or `offline` (a key that never lives here; manifests are signed elsewhere and uploaded).
+    pub signing: SigningMode,
+    /// With `offline` signing: the public keys (base64 ed25519) uploaded manifests may be signed
+    /// with; agents pin them at enrollment.
+    pub trusted_keys: Vec<String>,
+    /// With `server` signing: days a generated manifest stays valid (agents refuse it after).
+    pub manifest_ttl_days: u64,
+}
+
+/// Who signs channel manifests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SigningMode {
+    /// This server's generated key: simple, but whoever controls the server controls updates.
+    Server,
+    /// A key kept off the server; a compromised server cannot push an update agents accept.
+    Offline,
 }
 
 /// Limits on connections, applied before any request is read.
@@ -179,6 +197,9 @@ impl Default for ReleaseSettings {
             max_link_ttl_secs: 24 * 3600,
             max_downloads_per_ip: 4,
             send_timeout_secs: 60,
+            signing: SigningMode::Server,
+            trusted_keys: Vec::new(),
+            manifest_ttl_days: 7,
         }
     }
 }

@@ -9,6 +9,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../migrations/0002_machines_sessions.sql")),
     M::up(include_str!("../../migrations/0003_releases.sql")),
     M::up(include_str!("../../migrations/0004_session_size_policy.sql")),
+    M::up(include_str!("../../migrations/0005_release_trust.sql")),
 ];
 
 pub fn all() -> Migrations<'static> {

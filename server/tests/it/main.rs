@@ -13,8 +13,12 @@ mod cli;
 #[cfg(unix)]
 mod connections;
 mod dashboard;
+#[cfg(unix)]
+mod enrollment;
 mod event_streams;
 mod http_surface;
+#[cfg(unix)]
+mod installed;
 #[cfg(unix)]
 mod installer;
 mod openapi;
@@ -25,6 +29,8 @@ mod raw_agent;
 mod relay;
 #[cfg(unix)]
 mod relay_edges;
+#[cfg(unix)]
+mod release_signing;
 mod releases;
 #[cfg(unix)]
 mod session_policy;
