@@ -125,6 +125,7 @@ impl From<StoreError> for ApiError {
         match err {
             StoreError::NotFound => ApiError::not_found(),
             StoreError::Conflict(msg) => ApiError::conflict("CONFLICT", msg),
+            e @ StoreError::LimitReached { .. } => ApiError::conflict("LIMIT_REACHED", e.to_string()),
             other => ApiError::internal(other),
         }
     }

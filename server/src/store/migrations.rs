@@ -10,6 +10,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../migrations/0003_releases.sql")),
     M::up(include_str!("../../migrations/0004_session_size_policy.sql")),
     M::up(include_str!("../../migrations/0005_release_trust.sql")),
+    M::up(include_str!("../../migrations/0006_output_by_time.sql")),
 ];
 
 pub fn all() -> Migrations<'static> {

@@ -34,6 +34,8 @@ mod release_signing;
 mod releases;
 #[cfg(unix)]
 mod session_policy;
+#[cfg(unix)]
+mod storage;
 mod tenancy;
 #[cfg(target_os = "linux")]
 mod tray;
