@@ -72,6 +72,19 @@ enum Command {
     /// manifests off the server.
     #[command(subcommand)]
     Release(ReleaseCommand),
+    /// Write a backup of the data dir (database, secrets, certificate, artifacts) to FILE, while
+    /// the server runs.
+    Backup {
+        /// The backup file to write (a .tar.gz).
+        file: PathBuf,
+    },
+    /// Restore a backup into the data dir. Refuses while a server runs on it, and over an
+    /// existing data dir unless --force (which moves that aside, never deletes it).
+    Restore {
+        file: PathBuf,
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[tokio::main]
@@ -122,6 +135,35 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Admin(cmd) => cmd::admin::run(settings, cmd).await,
         Command::Release(cmd) => cmd::release::run(settings, cmd).await,
+        Command::Backup { file } => {
+            let busy = std::time::Duration::from_millis(settings.database.busy_timeout_ms);
+            let dir = settings.data_dir.clone();
+            let info = tokio::task::spawn_blocking(move || {
+                sessionforge_server::backup::backup(&dir, &file, busy).map(|i| (i, file))
+            })
+            .await??;
+            println!(
+                "wrote a backup of {} to {} (schema {})",
+                settings.data_dir.display(),
+                info.1.display(),
+                info.0.schema_version
+            );
+            Ok(())
+        }
+        Command::Restore { file, force } => {
+            let (info, aside) = sessionforge_server::backup::restore(&file, &settings.data_dir, force)?;
+            println!(
+                "restored the backup of {} (server {}, schema {}) into {}",
+                sessionforge_server::api_time(info.created_at),
+                info.server_version,
+                info.schema_version,
+                settings.data_dir.display()
+            );
+            if let Some(aside) = aside {
+                println!("the previous data dir is kept in {}", aside.display());
+            }
+            Ok(())
+        }
         Command::DefaultConfig | Command::ExportOpenapi { .. } => Ok(()),
     }
 }

@@ -17,6 +17,7 @@ pub mod output;
 pub mod releases;
 mod session_updates;
 pub mod sessions;
+pub mod snapshot;
 pub mod users;
 
 use std::path::Path;

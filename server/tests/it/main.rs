@@ -8,6 +8,8 @@ mod common;
 
 mod accounts;
 mod api_keys;
+#[cfg(unix)]
+mod backup;
 mod bootstrap;
 mod cli;
 #[cfg(unix)]
