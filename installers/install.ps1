@@ -125,13 +125,15 @@ if (-not (($userPath -split ';') -contains $InstallDir)) {
 if ($env:SESSIONFORGE_TOKEN) {
     $enroll = @('enroll', '--server', $Server, '--skip-if-enrolled')
     if ($PinnedToSelfSigned) { $enroll += @('--fingerprint', $Fingerprint) }
-    # The token reaches the agent through the environment, never its command line.
+    if ($env:SESSIONFORGE_SIGNING_KEY_ID) { $enroll += @('--signing-key-id', $env:SESSIONFORGE_SIGNING_KEY_ID) }
+    # The token reaches the agent through the environment, never its command line (which other
+    # users can see).
     & $Exe @enroll
     if ($LASTEXITCODE -ne 0) { Fail "enrollment failed (see above); the agent is installed in $InstallDir" }
     Set-ItemProperty -Path $RunKey -Name $RunValue -Value "`"$Exe`" run"
     Start-Process -FilePath $Exe -ArgumentList 'run' -WindowStyle Hidden
     Say 'the agent starts at every login and is running now'
 } else {
-    Say "no SESSIONFORGE_TOKEN set: enroll later with: sessionforge-agent enroll --server $Server --token TOKEN"
+    Say "no SESSIONFORGE_TOKEN set: enroll later with: sessionforge-agent enroll --server $Server --token - (and paste the token)"
 }
 Say 'done'

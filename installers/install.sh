@@ -1,12 +1,15 @@
 #!/bin/sh
 # SessionForge agent installer for Linux and macOS (x86_64 and aarch64).
 #
-#   curl -fsSL https://YOUR-SERVER/install.sh | sh -s -- --token sfe_...
+#   curl -fsSL https://YOUR-SERVER/install.sh | SESSIONFORGE_TOKEN=sfe_... sh -s -- --signing-key-id ID
 #
 # Downloads the newest agent build for this machine from the SessionForge server that served
-# this script, checks its SHA-256 (and refuses to install when it does not match or cannot be
-# checked), installs it, enrolls this machine with the token, and registers a user service
-# (systemd --user or launchd) that keeps the agent running. Running it again upgrades in place.
+# this script, verifies the channel's signed manifest against the release key the install line
+# names (when OpenSSL 3 is here to do it), checks the build's SHA-256 (and refuses to install
+# when it does not match or cannot be checked), installs it, enrolls this machine with the
+# token, and registers a user service (systemd --user or launchd) that keeps the agent running.
+# Running it again upgrades in place. The token never appears on a command line (other users
+# can read those): it comes from the environment and reaches the agent in a 0600 file.
 # Works in any POSIX sh (dash, busybox, bash). Run with --help for the options.
 set -eu
 
@@ -32,7 +35,8 @@ Install the SessionForge agent and connect this machine to $SERVER.
 
 Usage: sh install.sh [options]
 
-  --token TOKEN    one-time enrollment token (or SESSIONFORGE_TOKEN)
+  --token TOKEN    one-time enrollment token (better: SESSIONFORGE_TOKEN, which ps cannot show)
+  --signing-key-id ID  the release signing key the server must use (or SESSIONFORGE_SIGNING_KEY_ID)
   --dir DIR        install directory (or SESSIONFORGE_INSTALL_DIR; default ~/.local/bin)
   --channel NAME   release channel: stable (default) or beta (or SESSIONFORGE_CHANNEL)
   --no-service     do not register a user service (systemd --user or launchd)
@@ -44,6 +48,9 @@ EOF
 }
 
 token="${SESSIONFORGE_TOKEN:-}"
+# The agent must not see it twice (environment and file).
+unset SESSIONFORGE_TOKEN
+signing_key_id="${SESSIONFORGE_SIGNING_KEY_ID:-}"
 dir="${SESSIONFORGE_INSTALL_DIR:-${HOME:?HOME is not set}/.local/bin}"
 channel="${SESSIONFORGE_CHANNEL:-stable}"
 service=1
@@ -53,6 +60,8 @@ while [ $# -gt 0 ]; do
 	case "$1" in
 	--token) [ $# -ge 2 ] || die "--token needs a value"; token=$2; shift 2 ;;
 	--token=*) token=${1#*=}; shift ;;
+	--signing-key-id) [ $# -ge 2 ] || die "--signing-key-id needs a value"; signing_key_id=$2; shift 2 ;;
+	--signing-key-id=*) signing_key_id=${1#*=}; shift ;;
 	--dir) [ $# -ge 2 ] || die "--dir needs a value"; dir=$2; shift 2 ;;
 	--dir=*) dir=${1#*=}; shift ;;
 	--channel) [ $# -ge 2 ] || die "--channel needs a value"; channel=$2; shift 2 ;;
@@ -70,6 +79,7 @@ done
 
 case "$channel" in stable | beta) ;; *) die "unknown channel $channel: use stable or beta" ;; esac
 case "$SERVER" in https://* | http://*) ;; *) die "no server URL; pass --server https://..." ;; esac
+case "$signing_key_id" in "" | [0-9a-f]*) ;; *) die "--signing-key-id must be a key id such as 1a2b3c4d5e6f7a8b" ;; esac
 SERVER=${SERVER%/}
 bin="$dir/$BIN_NAME"
 
@@ -126,14 +136,19 @@ targets() {
 
 # --- network and checksums --------------------------------------------------------------------
 
-# fetch URL FILE: downloads URL into FILE; fails quietly (the caller explains).
+# fetch URL FILE: downloads URL into FILE; fails quietly (the caller explains). An https://
+# server is never left for plain HTTP, not even by a redirect.
 fetch() {
+	case "$SERVER" in
+	https://*) proto='=https' ;;
+	*) proto='=http,https' ;;
+	esac
 	if command -v curl >/dev/null 2>&1; then
 		if [ -n "$PIN" ]; then
 			# Self-signed server: trust exactly its public key, nothing else.
-			curl -fsSL --proto '=https,http' -k --pinnedpubkey "$PIN" -o "$2" "$1"
+			curl -fsSL --proto "$proto" --proto-redir "$proto" -k --pinnedpubkey "$PIN" -o "$2" "$1"
 		else
-			curl -fsSL --proto '=https,http' -o "$2" "$1"
+			curl -fsSL --proto "$proto" --proto-redir "$proto" -o "$2" "$1"
 		fi
 	elif command -v wget >/dev/null 2>&1; then
 		[ -z "$PIN" ] || die "this server's certificate is self-signed and wget cannot pin it: install curl"
@@ -156,6 +171,48 @@ sha256_of() {
 }
 
 field() { sed -n "s/^$1=//p" "$2" | head -n 1; }
+
+# Verifies the channel's signed manifest (ed25519, against the key the install line names) and
+# that it lists exactly this build: target $1, version $2, SHA-256 $3. Needs OpenSSL 3; says so
+# and carries on with HTTPS and the SHA-256 where it is missing.
+verify_manifest() {
+	if [ -z "$signing_key_id" ]; then
+		warn "no --signing-key-id given: not checking the signed release manifest"
+		return 0
+	fi
+	if ! command -v openssl >/dev/null 2>&1 || ! openssl pkeyutl -help 2>&1 | grep -q -- '-rawin'; then
+		say "cannot verify the release manifest's signature here (it needs OpenSSL 3); relying on HTTPS and the SHA-256"
+		return 0
+	fi
+	m="$tmp/manifest.txt"
+	fetch "$SERVER/api/v1/releases/manifest/$channel/signed.txt" "$m" || die "cannot fetch the signed $channel manifest"
+	kid=$(field key_id "$m")
+	[ "$kid" = "$signing_key_id" ] || die "the manifest is signed by key $kid, not $signing_key_id; nothing was installed"
+	sed -n '4p' "$m" | tr -d '\n' >"$tmp/payload"
+	field signature "$m" | openssl base64 -d -A >"$tmp/sig" 2>/dev/null || die "the manifest's signature is malformed"
+	fetch "$SERVER/api/v1/releases/signing-keys" "$tmp/keys.json" || die "cannot fetch the release signing keys"
+	pub=$(tr '{' '\n' <"$tmp/keys.json" | grep "\"key_id\":\"$kid\"" | sed -n 's/.*"public_key":"\([A-Za-z0-9+/=]*\)".*/\1/p' | head -n 1)
+	[ -n "$pub" ] || die "the server does not publish key $kid"
+	printf '%s' "$pub" | openssl base64 -d -A >"$tmp/key.raw" 2>/dev/null || die "key $kid is malformed"
+	[ "$(openssl dgst -sha256 -r "$tmp/key.raw" | cut -c1-16)" = "$kid" ] || die "the published key does not match id $kid"
+	# An ed25519 public key as DER: the fixed SubjectPublicKeyInfo prefix, then the 32 key bytes.
+	{
+		printf '\060\052\060\005\006\003\053\145\160\003\041\000'
+		cat "$tmp/key.raw"
+	} >"$tmp/key.der"
+	openssl pkeyutl -verify -pubin -keyform DER -inkey "$tmp/key.der" -rawin -in "$tmp/payload" -sigfile "$tmp/sig" \
+		>/dev/null 2>&1 || die "the release manifest's signature does not verify; nothing was installed"
+	tr '{' '\n' <"$tmp/payload" | grep "\"target\":\"$1\",\"version\":\"$2\"" | grep -q "\"sha256\":\"$3\"" ||
+		die "the signed manifest does not list $2 for $1 with SHA-256 $3; nothing was installed"
+	say "verified the signed $channel manifest (key $kid)"
+}
+
+# Quotes a path for a systemd unit's ExecStart: in double quotes, with \ and " escaped, and %
+# and $ doubled (systemd expands both).
+systemd_quote() { printf '"%s"' "$(printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/%/%%/g' -e 's/\$/$$/g')"; }
+
+# Escapes a path for an XML (plist) string.
+xml_escape() { printf '%s' "$1" | sed -e 's/&/\&amp;/g' -e 's/</\&lt;/g' -e 's/>/\&gt;/g' -e 's/"/\&quot;/g' -e "s/'/\&apos;/g"; }
 
 # --- services ----------------------------------------------------------------------------------
 
@@ -181,7 +238,7 @@ Description=SessionForge agent
 After=network-online.target
 
 [Service]
-ExecStart=$bin run
+ExecStart=$(systemd_quote "$bin") run
 Restart=on-failure
 RestartSec=5
 
@@ -202,7 +259,7 @@ EOF
 <plist version="1.0">
 <dict>
   <key>Label</key><string>$LAUNCHD_LABEL</string>
-  <key>ProgramArguments</key><array><string>$bin</string><string>run</string></array>
+  <key>ProgramArguments</key><array><string>$(xml_escape "$bin")</string><string>run</string></array>
   <key>RunAtLoad</key><true/>
   <key>KeepAlive</key><true/>
 </dict>
@@ -272,6 +329,7 @@ url=$(field url "$latest")
 if [ -z "$version" ] || [ -z "$url" ] || [ ${#sha256} -ne 64 ]; then
 	die "the server's answer about the latest build is incomplete"
 fi
+verify_manifest "$found" "$version" "$sha256"
 
 if [ -x "$bin" ] && [ "$("$bin" --version 2>/dev/null | awk '{print $2}')" = "$version" ]; then
 	say "sessionforge-agent $version is already installed in $dir"
@@ -290,15 +348,18 @@ else
 fi
 
 if [ -n "$token" ]; then
-	set -- enroll --server "$SERVER" --skip-if-enrolled
+	# The token reaches the agent in a file only this user can read, not on a command line.
+	(umask 077 && printf '%s\n' "$token" >"$tmp/token") || die "cannot write a temporary file in $tmp"
+	set -- enroll --server "$SERVER" --skip-if-enrolled --token-file "$tmp/token"
 	[ -n "$FINGERPRINT" ] && set -- "$@" --fingerprint "$FINGERPRINT"
+	[ -n "$signing_key_id" ] && set -- "$@" --signing-key-id "$signing_key_id"
 	# Headless Linux: the kernel keyring forgets credentials at reboot, which would stop the
 	# service; without a desktop keyring, keep the credential in a file only this user can read.
 	if [ "$(uname -s)" = Linux ] && [ "$service" = 1 ] && [ -z "${DBUS_SESSION_BUS_ADDRESS:-}" ]; then
 		set -- "$@" --credential-store file
 	fi
-	# The token goes through the environment, not the command line other users can see.
-	SESSIONFORGE_TOKEN="$token" "$bin" "$@" || die "enrollment failed (see above); the agent is installed in $dir"
+	"$bin" "$@" || die "enrollment failed (see above); the agent is installed in $dir"
+	rm -f "$tmp/token"
 else
 	say "no --token given: enroll later with $bin enroll --server $SERVER --token TOKEN"
 fi

@@ -27,6 +27,8 @@ function parseLink(text) {
   if (server) out.server = server[1].replace(/\/+$/, "");
   const fp = /--fingerprint[ =]([0-9A-Fa-f:]{95})/.exec(text);
   if (fp) out.fingerprint = fp[1].toUpperCase();
+  const key = /--signing-key-id[ =]([0-9a-f]{16})/.exec(text);
+  if (key) out.signingKeyId = key[1];
   return out;
 }
 
@@ -88,7 +90,17 @@ $("link").addEventListener("input", () => {
   if (found.server) $("server").value = found.server;
   if (found.token) $("token").value = found.token;
   if (found.fingerprint) $("fingerprint").value = found.fingerprint;
+  signingKeyId = found.signingKeyId ?? null;
 });
+
+/** The release key id the pasted install line names, checked at enrollment. */
+let signingKeyId = null;
+
+/** The fingerprint in an "unverified certificate" refusal, if that is what the error is. */
+function unverifiedFingerprint(text) {
+  const m = /fingerprint is\s+([0-9A-F:]{95})/.exec(text);
+  return m ? m[1] : null;
+}
 
 $("enroll-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
@@ -97,8 +109,24 @@ $("enroll-form").addEventListener("submit", async (ev) => {
   try {
     const server = $("server").value.trim();
     const token = $("token").value.trim();
-    const fingerprint = $("fingerprint").value.trim() || null;
-    const said = await invoke("enroll", { server, token, fingerprint });
+    let fingerprint = $("fingerprint").value.trim() || null;
+    let said;
+    try {
+      said = await invoke("enroll", { server, token, fingerprint, signingKeyId });
+    } catch (e) {
+      // A certificate this system does not trust is never pinned silently: the person compares
+      // the fingerprint with the one the server printed, and only then is it trusted.
+      const shown = fingerprint ? null : unverifiedFingerprint(errorText(e));
+      if (!shown) throw e;
+      const ok = confirm(
+        `The server's certificate is not trusted by this system (it may be self-signed). Its SHA-256 fingerprint is:\n\n${shown}\n\n` +
+          "Compare it with the one the server printed at start (or the dashboard's Add machine page). Is it the same?",
+      );
+      if (!ok) throw e;
+      fingerprint = shown;
+      $("fingerprint").value = shown;
+      said = await invoke("enroll", { server, token, fingerprint, signingKeyId });
+    }
     $("token").value = "";
     $("link").value = "";
     show("ok", said);

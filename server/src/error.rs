@@ -38,6 +38,9 @@ pub enum ApiError {
     /// The request conflicts with the current state.
     #[oai(status = 409)]
     Conflict(Json<ErrorBody>),
+    /// It existed, and is gone for good (a yanked or damaged release).
+    #[oai(status = 410)]
+    Gone(Json<ErrorBody>),
     /// The request body is larger than the configured limit.
     #[oai(status = 413)]
     PayloadTooLarge(Json<ErrorBody>),
@@ -79,11 +82,30 @@ impl ApiError {
     pub fn conflict(code: &str, message: impl Into<String>) -> Self {
         Self::Conflict(body(code, message))
     }
+    pub fn gone(code: &str, message: impl Into<String>) -> Self {
+        Self::Gone(body(code, message))
+    }
     pub fn too_many_requests(retry_after_secs: u64) -> Self {
         Self::TooManyRequests(
             body("RATE_LIMITED", format!("too many requests; retry in {retry_after_secs} s")),
             retry_after_secs,
         )
+    }
+    /// The same error with another sentence for people.
+    pub fn with_message(self, message: impl Into<String>) -> Self {
+        let replace = |Json(b): Json<ErrorBody>| Json(ErrorBody { code: b.code, message: message.into() });
+        match self {
+            Self::BadRequest(b) => Self::BadRequest(replace(b)),
+            Self::Unauthorized(b) => Self::Unauthorized(replace(b)),
+            Self::Forbidden(b) => Self::Forbidden(replace(b)),
+            Self::NotFound(b) => Self::NotFound(replace(b)),
+            Self::Conflict(b) => Self::Conflict(replace(b)),
+            Self::Gone(b) => Self::Gone(replace(b)),
+            Self::PayloadTooLarge(b) => Self::PayloadTooLarge(replace(b)),
+            Self::TooManyRequests(b, retry) => Self::TooManyRequests(replace(b), retry),
+            Self::Internal(b) => Self::Internal(replace(b)),
+            Self::Unavailable(b) => Self::Unavailable(replace(b)),
+        }
     }
     pub fn payload_too_large(limit: u64) -> Self {
         Self::PayloadTooLarge(body("PAYLOAD_TOO_LARGE", format!("request body exceeds {limit} bytes")))
@@ -103,6 +125,7 @@ impl From<StoreError> for ApiError {
         match err {
             StoreError::NotFound => ApiError::not_found(),
             StoreError::Conflict(msg) => ApiError::conflict("CONFLICT", msg),
+            e @ StoreError::LimitReached { .. } => ApiError::conflict("LIMIT_REACHED", e.to_string()),
             other => ApiError::internal(other),
         }
     }
@@ -117,6 +140,10 @@ impl From<crate::releases::ReleaseError> for ApiError {
             E::UnknownTarget(_) => ApiError::bad_request("UNKNOWN_TARGET", err.to_string()),
             E::UnknownChannel(_) => ApiError::bad_request("UNKNOWN_CHANNEL", err.to_string()),
             E::NotesTooLong => ApiError::bad_request("INVALID_NOTES", err.to_string()),
+            E::NoSignedManifest(_) => ApiError::not_found_because(err.to_string()),
+            E::BadSignedManifest(_) => ApiError::bad_request("INVALID_MANIFEST", err.to_string()),
+            E::UntrustedKey(_) => ApiError::bad_request("UNTRUSTED_KEY", err.to_string()),
+            E::Corrupt { .. } => ApiError::internal(err),
             E::Artifact(A::Empty) => ApiError::bad_request("EMPTY_ARTIFACT", err.to_string()),
             E::Artifact(A::TooLarge(limit)) => ApiError::payload_too_large(limit),
             E::Store(StoreError::Conflict(msg)) => ApiError::conflict("DUPLICATE_RELEASE", msg),
@@ -172,6 +199,7 @@ fn code_for_status(status: StatusCode) -> &'static str {
         StatusCode::FORBIDDEN => "FORBIDDEN",
         StatusCode::METHOD_NOT_ALLOWED => "METHOD_NOT_ALLOWED",
         StatusCode::CONFLICT => "CONFLICT",
+        StatusCode::GONE => "GONE",
         StatusCode::PAYLOAD_TOO_LARGE => "PAYLOAD_TOO_LARGE",
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "UNSUPPORTED_MEDIA_TYPE",
         StatusCode::TOO_MANY_REQUESTS => "RATE_LIMITED",

@@ -34,23 +34,36 @@ pub fn install_ps1(state: Data<&AppState>) -> Response {
 }
 
 /// The commands a person pastes on a new machine to install the agent and enroll it with
-/// `token`; pinned to this server's key when its certificate is self-signed.
+/// `token`. Each pins this server's certificate when it is self-signed and names the release
+/// signing key the agent must find; the token travels in the environment or standard input,
+/// never on a command line other users can see in `ps`.
 pub fn commands(state: &AppState, token: &str) -> (String, String, String) {
     let url = &state.public_url;
+    let key_id = crate::releases::signing::trusted_keys(&state.settings.releases, &state.keys)
+        .into_iter()
+        .next()
+        .map(|k| k.key_id)
+        .unwrap_or_default();
+    let https = url.starts_with("https://");
+    let proto = if https { " --proto '=https' --proto-redir '=https'" } else { "" };
     let (curl, ps_trust, agent_pin) = match (&state.tls_pin, &state.tls_fingerprint) {
         (Some(pin), Some(fp)) => (
-            format!("curl -fsSL -k --pinnedpubkey '{pin}'"),
+            format!("curl -fsSL{proto} -k --pinnedpubkey '{pin}'"),
             format!(
                 "[Net.ServicePointManager]::ServerCertificateValidationCallback={{$args[1].GetCertHashString('SHA256') -eq '{}'}}; ",
                 fp.replace(':', "")
             ),
             format!(" --fingerprint {fp}"),
         ),
-        _ => ("curl -fsSL".to_string(), String::new(), String::new()),
+        _ => (format!("curl -fsSL{proto}"), String::new(), String::new()),
     };
     (
-        format!("{curl} {url}/install.sh | sh -s -- --token {token}"),
-        format!("$env:SESSIONFORGE_TOKEN='{token}'; {ps_trust}irm {url}/install.ps1 | iex"),
-        format!("sessionforge-agent enroll --server {url} --token {token}{agent_pin}"),
+        format!("{curl} {url}/install.sh | SESSIONFORGE_TOKEN='{token}' sh -s -- --signing-key-id {key_id}"),
+        format!(
+            "$env:SESSIONFORGE_TOKEN='{token}'; $env:SESSIONFORGE_SIGNING_KEY_ID='{key_id}'; {ps_trust}irm {url}/install.ps1 | iex"
+        ),
+        format!(
+            "printf '%s' '{token}' | sessionforge-agent enroll --server {url} --token - --signing-key-id {key_id}{agent_pin}"
+        ),
     )
 }

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod backup;
 pub mod bootstrap;
 pub mod error;
 pub mod http;
@@ -54,6 +55,8 @@ pub enum ServerError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("cannot start the relay: {0}")]
     Relay(#[from] store::StoreError),
+    #[error("{0} (is another sessionforge-server using this data dir?)")]
+    Locked(#[from] backup::BackupError),
 }
 
 /// A bootstrapped server with its socket bound, not yet serving.
@@ -63,6 +66,8 @@ pub struct Server {
     local_addr: SocketAddr,
     generated: Vec<&'static str>,
     relay_tasks: relay::RelayTasks,
+    /// The data dir's lock, held while this server runs (restore refuses to run over it).
+    _lock: std::fs::File,
 }
 
 impl std::fmt::Debug for Server {
@@ -75,6 +80,7 @@ impl Server {
     /// Bootstraps the data dir (generating what is missing) and binds the listening socket.
     pub async fn bind(settings: Settings) -> Result<Self, ServerError> {
         let boot = bootstrap(&settings).await?;
+        let lock = backup::lock_data_dir(&settings.data_dir)?;
         let metrics = Metrics::new();
         let addr = settings.listen;
         let bind_err = |source| ServerError::Bind { addr, source };
@@ -109,7 +115,7 @@ impl Server {
             let limit = state.settings.releases.max_upload_bytes;
             releases::bundled::publish_bundled(&state.store, &state.artifacts, limit).await;
         }
-        Ok(Self { state, acceptor, local_addr, generated: boot.generated, relay_tasks })
+        Ok(Self { state, acceptor, local_addr, generated: boot.generated, relay_tasks, _lock: lock })
     }
 
     /// The address actually bound (useful with port 0).
@@ -215,6 +221,11 @@ pub fn raise_open_file_limit(wanted: u64) -> Option<String> {
 #[cfg(not(unix))]
 pub fn raise_open_file_limit(_wanted: u64) -> Option<String> {
     None
+}
+
+/// A Unix time for people (RFC 3339, UTC).
+pub fn api_time(unix: i64) -> String {
+    api::dto::ts(unix).format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| unix.to_string())
 }
 
 /// The OpenAPI document, as `export-openapi` prints it.

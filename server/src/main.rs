@@ -1,15 +1,18 @@
 //! `sessionforge-server`: flag parsing, logging set-up and subcommand dispatch. Everything else
 //! lives in the library.
 
-use std::io::{BufRead, IsTerminal, Write};
+mod cmd;
+
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
+use cmd::admin::AdminCommand;
+use cmd::release::ReleaseCommand;
 use sessionforge_server::settings::{LogFormat, LogOverrides, Overrides, Settings};
-use sessionforge_server::store::users::NewUser;
-use sessionforge_server::{Server, auth::password, bootstrap::bootstrap, settings};
+use sessionforge_server::{Server, bootstrap::bootstrap, settings};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser, Debug)]
@@ -65,61 +68,22 @@ enum Command {
     /// Administer accounts directly in the database.
     #[command(subcommand)]
     Admin(AdminCommand),
-    /// Publish, list and yank agent releases (works while the server runs).
+    /// Publish, list, yank and verify agent releases (works while the server runs), and sign
+    /// manifests off the server.
     #[command(subcommand)]
     Release(ReleaseCommand),
-}
-
-#[derive(Subcommand, Debug)]
-enum ReleaseCommand {
-    /// Publish an agent build: `release publish --version 1.2.0 --target x86_64-unknown-linux-musl FILE`.
-    Publish {
-        #[arg(long)]
-        version: String,
-        /// Rust target triple of the build.
-        #[arg(long)]
-        target: String,
-        #[arg(long, default_value = "stable", value_parser = ["stable", "beta"])]
-        channel: String,
-        /// Release notes shown to people updating.
-        #[arg(long, default_value = "")]
-        notes: String,
-        /// The agent binary.
+    /// Write a backup of the data dir (database, secrets, certificate, artifacts) to FILE, while
+    /// the server runs.
+    Backup {
+        /// The backup file to write (a .tar.gz).
         file: PathBuf,
     },
-    /// Take a release out of the manifests.
-    Yank {
+    /// Restore a backup into the data dir. Refuses while a server runs on it, and over an
+    /// existing data dir unless --force (which moves that aside, never deletes it).
+    Restore {
+        file: PathBuf,
         #[arg(long)]
-        version: String,
-        #[arg(long)]
-        target: String,
-    },
-    /// List every release.
-    List,
-}
-
-#[derive(Subcommand, Debug)]
-enum AdminCommand {
-    /// Create an account (and its personal org).
-    CreateUser {
-        #[arg(long)]
-        email: String,
-        #[arg(long, default_value = "")]
-        display_name: String,
-        /// Make the account a server administrator.
-        #[arg(long)]
-        admin: bool,
-        /// Read the password from the first line of standard input instead of prompting.
-        #[arg(long)]
-        password_stdin: bool,
-    },
-    /// Set a new password for an account and end its browser sign-ins.
-    ResetPassword {
-        #[arg(long)]
-        email: String,
-        /// Read the password from the first line of standard input instead of prompting.
-        #[arg(long)]
-        password_stdin: bool,
+        force: bool,
     },
 }
 
@@ -146,6 +110,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
             return Ok(());
         }
+        Command::Release(cmd) if cmd.runs_anywhere() => return cmd::release::run_offline(cmd),
         _ => {}
     }
 
@@ -168,8 +133,37 @@ async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Admin(cmd) => admin(settings, cmd).await,
-        Command::Release(cmd) => release(settings, cmd).await,
+        Command::Admin(cmd) => cmd::admin::run(settings, cmd).await,
+        Command::Release(cmd) => cmd::release::run(settings, cmd).await,
+        Command::Backup { file } => {
+            let busy = std::time::Duration::from_millis(settings.database.busy_timeout_ms);
+            let dir = settings.data_dir.clone();
+            let info = tokio::task::spawn_blocking(move || {
+                sessionforge_server::backup::backup(&dir, &file, busy).map(|i| (i, file))
+            })
+            .await??;
+            println!(
+                "wrote a backup of {} to {} (schema {})",
+                settings.data_dir.display(),
+                info.1.display(),
+                info.0.schema_version
+            );
+            Ok(())
+        }
+        Command::Restore { file, force } => {
+            let (info, aside) = sessionforge_server::backup::restore(&file, &settings.data_dir, force)?;
+            println!(
+                "restored the backup of {} (server {}, schema {}) into {}",
+                sessionforge_server::api_time(info.created_at),
+                info.server_version,
+                info.schema_version,
+                settings.data_dir.display()
+            );
+            if let Some(aside) = aside {
+                println!("the previous data dir is kept in {}", aside.display());
+            }
+            Ok(())
+        }
         Command::DefaultConfig | Command::ExportOpenapi { .. } => Ok(()),
     }
 }
@@ -241,80 +235,4 @@ async fn shutdown_signal() {
         let _ = tokio::signal::ctrl_c().await;
     }
     tracing::info!("shutdown requested; finishing in-flight requests");
-}
-
-async fn admin(settings: Settings, cmd: AdminCommand) -> Result<()> {
-    let boot = bootstrap(&settings).await?;
-    let store = boot.store;
-    match cmd {
-        AdminCommand::CreateUser { email, display_name, admin, password_stdin } => {
-            let pw = read_password(password_stdin)?;
-            let hash = password::hash(pw).await?;
-            let new = NewUser { email: email.trim().to_string(), display_name, password_hash: hash, is_admin: admin };
-            let (user, org) = store.create_user(new).await?;
-            println!("created user {} ({}) with personal org {}", user.email, user.id, org);
-            if admin {
-                // The first administrator now exists: the setup token is spent.
-                bootstrap(&settings).await?;
-            }
-        }
-        AdminCommand::ResetPassword { email, password_stdin } => {
-            let user = store.user_by_email(&email).await.with_context(|| format!("no account with email {email}"))?;
-            let pw = read_password(password_stdin)?;
-            let hash = password::hash(pw).await?;
-            store.set_password(user.id, hash).await?;
-            println!("password reset for {}; their browser sign-ins have ended", user.email);
-        }
-    }
-    Ok(())
-}
-
-async fn release(settings: Settings, cmd: ReleaseCommand) -> Result<()> {
-    use sessionforge_server::releases::{self, Publish, artifacts::Artifacts};
-    let boot = bootstrap(&settings).await?;
-    let store = boot.store;
-    match cmd {
-        ReleaseCommand::Publish { version, target, channel, notes, file } => {
-            let req = Publish { version, target, channel, notes, file_name: None };
-            req.validate()?;
-            let f = tokio::fs::File::open(&file).await.with_context(|| format!("cannot open {}", file.display()))?;
-            let body = tokio_util::io::ReaderStream::new(f);
-            let artifacts = Artifacts::new(&settings.data_dir);
-            let limit = settings.releases.max_upload_bytes;
-            let r = releases::publish(&store, &artifacts, req, body, limit, None).await?;
-            println!("published {} {} on {} ({} bytes, sha256 {})", r.target, r.version, r.channel, r.size, r.sha256);
-        }
-        ReleaseCommand::Yank { version, target } => {
-            let r = store
-                .yank_release(target.clone(), version.clone())
-                .await
-                .with_context(|| format!("no release {version} for {target}"))?;
-            println!("yanked {} {}; it is no longer offered", r.target, r.version);
-        }
-        ReleaseCommand::List => {
-            for r in store.releases().await? {
-                let yanked = if r.yanked_at.is_some() { " (yanked)" } else { "" };
-                println!("{:<28} {:<14} {:<7} {:>10}  {}{yanked}", r.target, r.version, r.channel, r.size, r.sha256);
-            }
-        }
-    }
-    Ok(())
-}
-
-fn read_password(from_stdin: bool) -> Result<String> {
-    if from_stdin || !std::io::stdin().is_terminal() {
-        let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line).context("reading password from stdin")?;
-        let pw = line.trim_end_matches(['\r', '\n']).to_string();
-        if pw.is_empty() {
-            bail!("no password on standard input");
-        }
-        return Ok(pw);
-    }
-    let first = rpassword::prompt_password("New password: ")?;
-    let second = rpassword::prompt_password("Repeat it: ")?;
-    if first != second {
-        bail!("the passwords do not match");
-    }
-    Ok(first)
 }

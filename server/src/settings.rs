@@ -208,6 +208,25 @@ impl Settings {
         if r.link_ttl_secs == 0 || r.link_ttl_secs > r.max_link_ttl_secs {
             return invalid("releases.link_ttl_secs must be 1 to releases.max_link_ttl_secs".into());
         }
+        for key in &r.trusted_keys {
+            let parsed = sessionforge_shared::signing::PublicKey {
+                algorithm: "ed25519".into(),
+                key_id: String::new(),
+                public_key: key.trim().to_string(),
+            };
+            if parsed.verifying_key().is_err() {
+                return invalid(format!("releases.trusted_keys: {key:?} is not a base64 ed25519 public key"));
+            }
+        }
+        if r.signing == SigningMode::Offline && r.trusted_keys.is_empty() {
+            return invalid(
+                "releases.signing = \"offline\" needs releases.trusted_keys (see `sessionforge-server release keygen`)"
+                    .into(),
+            );
+        }
+        if r.manifest_ttl_days == 0 {
+            return invalid("releases.manifest_ttl_days must be at least 1".into());
+        }
         if r.max_upload_bytes == 0 || r.max_downloads_per_ip == 0 || r.send_timeout_secs == 0 {
             return invalid(
                 "releases.max_upload_bytes, max_downloads_per_ip and send_timeout_secs must be at least 1".into(),

@@ -41,8 +41,10 @@ pub struct Inner {
     pub tls_pin: Option<String>,
     /// Stored release artifacts.
     pub artifacts: Artifacts,
+    /// Downloads in progress per client address (bounded).
+    pub downloads: crate::api::downloads::DownloadSlots,
     /// Open event streams per user (bounded).
-    pub event_streams: Arc<crate::api::events::EventStreams>,
+    pub event_streams: Arc<crate::api::event_streams::EventStreams>,
     /// The one-time admin setup token while no admin exists.
     setup_token: Mutex<Option<String>>,
 }
@@ -101,7 +103,8 @@ impl AppState {
             tls_fingerprint: tls.fingerprint,
             tls_pin: tls.pin,
             artifacts,
-            event_streams: crate::api::events::EventStreams::new(),
+            downloads: crate::api::downloads::DownloadSlots::default(),
+            event_streams: crate::api::event_streams::EventStreams::new(),
             setup_token,
         }))
     }

@@ -89,8 +89,11 @@ pub struct AgentConfig {
     pub discover: Vec<String>,
     /// Seconds between discovery scans of the process table (each costs a few ms of CPU).
     pub discovery_interval_secs: u64,
-    /// The server's release signing key (base64 ed25519), pinned at enrollment; empty until
-    /// then (the first update check pins it over the pinned TLS connection).
+    /// The release signing keys (base64 ed25519) pinned at enrollment: manifests must be signed
+    /// by one of them. Empty until then (the first update check pins them over the pinned TLS
+    /// connection).
+    pub signing_keys: Vec<String>,
+    /// The single key agents enrolled before several keys were supported pinned (still trusted).
     pub signing_key: String,
     pub update: UpdateConfig,
     /// This machine's own allow-list (`[[allow]]` tables): when set, a session the server asks
@@ -130,6 +133,7 @@ impl Default for AgentConfig {
             buffer_bytes: crate::outbuf::DEFAULT_LIMIT,
             discover: KNOWN_AI_CLIS.iter().map(|s| s.to_string()).collect(),
             discovery_interval_secs: 10,
+            signing_keys: Vec::new(),
             signing_key: String::new(),
             update: UpdateConfig::default(),
             allow: None,
@@ -227,9 +231,20 @@ impl AgentConfig {
                 ("org_id", self.org_id.map(|m| toml::Value::String(m.to_string()))),
                 ("server_fingerprint", text(&self.server_fingerprint)),
                 ("credential_location", location.map(toml::Value::String)),
+                ("signing_keys", keys(&self.signing_keys)),
                 ("signing_key", text(&self.signing_key)),
             ],
         )
+    }
+
+    /// Every pinned release key (base64).
+    pub fn pinned_signing_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self.signing_keys.iter().map(|k| k.trim().to_string()).collect();
+        if !self.signing_key.trim().is_empty() && !keys.contains(&self.signing_key.trim().to_string()) {
+            keys.push(self.signing_key.trim().to_string());
+        }
+        keys.retain(|k| !k.is_empty());
+        keys
     }
 
     /// Removes the enrollment from the config file (signing this machine out), keeping the
@@ -238,10 +253,9 @@ impl AgentConfig {
         save_values(paths, &ENROLLMENT_KEYS.map(|k| (k, None)))
     }
 
-    /// Writes only the pinned release signing key into the config file.
-    pub fn save_signing_key(&self, paths: &Paths) -> Result<(), ConfigError> {
-        let key = Some(self.signing_key.clone()).filter(|s| !s.is_empty()).map(toml::Value::String);
-        save_values(paths, &[("signing_key", key)])
+    /// Writes only the pinned release signing keys into the config file.
+    pub fn save_signing_keys(&self, paths: &Paths) -> Result<(), ConfigError> {
+        save_values(paths, &[("signing_keys", keys(&self.signing_keys))])
     }
 
     /// Writes the list of AI CLIs to discover into the config file.
@@ -251,9 +265,14 @@ impl AgentConfig {
     }
 }
 
+/// A list of keys as a TOML value (`None` when empty, so that the key is removed).
+fn keys(list: &[String]) -> Option<toml::Value> {
+    (!list.is_empty()).then(|| toml::Value::Array(list.iter().cloned().map(toml::Value::String).collect()))
+}
+
 /// The keys enrollment manages.
-const ENROLLMENT_KEYS: [&str; 6] =
-    ["server_url", "machine_id", "org_id", "server_fingerprint", "credential_location", "signing_key"];
+const ENROLLMENT_KEYS: [&str; 7] =
+    ["server_url", "machine_id", "org_id", "server_fingerprint", "credential_location", "signing_keys", "signing_key"];
 
 /// Sets (or, for `None`, removes) keys of the config file, keeping the rest. A key may name a
 /// table entry as `table.key` (`tray.notify_ended`); the table is created when missing.
@@ -283,7 +302,7 @@ pub fn save_values(paths: &Paths, keys: &[(&str, Option<toml::Value>)]) -> Resul
     }
     let text = format!(
         "# SessionForge agent configuration. Enrollment manages server_url, machine_id, org_id,\n\
-         # server_fingerprint, credential_location and signing_key; everything else is yours to edit.\n{}",
+         # server_fingerprint, credential_location and signing_keys; everything else is yours to edit.\n{}",
         toml::to_string(&root).map_err(|e| ConfigError::Invalid(e.to_string()))?
     );
     if let Some(dir) = paths.config_file.parent() {
@@ -363,10 +382,11 @@ mod tests {
         let mut cfg = cfg;
         cfg.server_url = "https://example.test".into();
         cfg.machine_id = Some(Uuid::new_v4());
-        cfg.signing_key = "S0VZ".into();
+        cfg.signing_keys = vec!["S0VZ".into(), "S0VZMg==".into()];
         cfg.save_enrollment(&paths).expect("save");
         let again = AgentConfig::load(&paths).expect("reload");
-        assert_eq!((again.signing_key.as_str(), again.update.channel.as_str()), ("S0VZ", "beta"));
+        assert_eq!(again.pinned_signing_keys(), vec!["S0VZ".to_string(), "S0VZMg==".to_string()]);
+        assert_eq!(again.update.channel, "beta");
         assert!(again.enrolled_with("HTTPS://example.test/") && !again.enrolled_with("https://other.test"));
 
         std::fs::write(&paths.config_file, "[update]\nchannel = \"nightly\"\n").expect("write");

@@ -1,8 +1,10 @@
 //! `enroll`: exchange a one-time enrollment token for a machine credential. The server's
-//! certificate is validated normally when it can be; a self-signed one is pinned by its SHA-256
-//! fingerprint (trust on first use, or the fingerprint given with `--fingerprint`). Over that
-//! same connection it then pins the server's release signing key, which `update` checks
-//! release manifests against.
+//! certificate is validated normally when it can be; one that does not validate (self-signed)
+//! is trusted only by its SHA-256 fingerprint — given with `--fingerprint` (every install line
+//! carries it), or shown to a person who confirms it — never silently: a network attacker
+//! would otherwise get the token and, next, the release key that decides what this machine runs.
+//! Over that same connection it first fetches the server's release signing keys (checking the
+//! key id the install line names), pins them, and only then spends the token.
 
 use std::time::Duration;
 
@@ -26,6 +28,19 @@ pub enum EnrollError {
          refusing to enroll (someone may be intercepting the connection)"
     )]
     FingerprintMismatch { expected: String, actual: String },
+    #[error(
+        "the server's certificate is not trusted by this system (it may be self-signed); its SHA-256 fingerprint \
+         is\n  {fingerprint}\nCompare it with the one the server printed at start (or the dashboard's Add machine \
+         page), then enroll again with --fingerprint {fingerprint}"
+    )]
+    Unverified { fingerprint: String },
+    #[error(
+        "the server's release signing keys ({found}) do not include {expected}, the key the install line names; \
+         refusing to enroll"
+    )]
+    SigningKeyMismatch { expected: String, found: String },
+    #[error("cannot fetch the server's release signing keys: {0}")]
+    SigningKeys(String),
     #[error("the enrollment token was refused: {0}")]
     BadToken(String),
     #[error("the server answered {status}: {message}")]
@@ -46,9 +61,9 @@ pub struct Enrolled {
     pub pinned: Option<String>,
     /// The store the credential went to (never `Auto`; `Keyring` only outside Linux).
     pub stored_in: crate::config::CredentialStore,
-    /// The id of the release signing key now pinned (`None` when the server offered none; the
-    /// first update check pins it then).
-    pub signing_key_id: Option<String>,
+    /// The ids of the release signing keys now pinned (none when the server offered none; the
+    /// first update check pins them then).
+    pub signing_key_ids: Vec<String>,
 }
 
 /// Host and port of an `https://` or `http://` URL.
@@ -71,12 +86,29 @@ fn host_port(url: &str) -> Option<(String, u16, bool)> {
     Some((host, port.unwrap_or(if tls { 443 } else { 80 }), tls))
 }
 
+/// How `enroll` decides whom to trust.
+pub struct EnrollOptions<'a> {
+    /// The expected certificate fingerprint (`--fingerprint`).
+    pub fingerprint: Option<&'a str>,
+    /// The release signing key id the install line names (`--signing-key-id`).
+    pub signing_key_id: Option<&'a str>,
+    /// Asked with the fingerprint of a certificate that does not validate, when none was given:
+    /// a person at a terminal (or the tray's dialog) says whether it is the server's.
+    pub confirm: &'a (dyn Fn(&str) -> bool + Sync),
+}
+
+/// Never trusts an unverified certificate (no one to ask).
+pub fn refuse_unverified(_fingerprint: &str) -> bool {
+    false
+}
+
 /// Decides how to trust the server: WebPKI when its certificate validates, else its pinned
-/// fingerprint (which must match `expected` when one was given).
+/// fingerprint, which must match `expected` when one was given, or be confirmed by `confirm`.
 /// `None` for plain `http://` servers.
 pub async fn decide_trust(
     server: &str,
     expected: Option<&str>,
+    confirm: &(dyn Fn(&str) -> bool + Sync),
 ) -> Result<(Option<Trust>, Option<String>), EnrollError> {
     let (host, port, is_tls) = host_port(server).ok_or_else(|| EnrollError::BadUrl(server.into()))?;
     if !is_tls {
@@ -94,8 +126,10 @@ pub async fn decide_trust(
     }
     if probe.webpki_valid {
         Ok((Some(Trust::WebPki), None))
-    } else {
+    } else if confirm(&probe.fingerprint) {
         Ok((Some(Trust::Pinned(probe.fingerprint.clone())), Some(probe.fingerprint)))
+    } else {
+        Err(EnrollError::Unverified { fingerprint: probe.fingerprint })
     }
 }
 
@@ -125,13 +159,29 @@ pub fn http_client_with_timeout(trust: Option<&Trust>, timeout: Duration) -> Res
 pub async fn enroll(
     server: &str,
     token: &str,
-    expected_fingerprint: Option<&str>,
+    options: &EnrollOptions<'_>,
     cfg: &mut AgentConfig,
     paths: &Paths,
 ) -> Result<Enrolled, EnrollError> {
     let server = server.trim().trim_end_matches('/').to_string();
-    let (trust, pinned) = decide_trust(&server, expected_fingerprint).await?;
+    let (trust, pinned) = decide_trust(&server, options.fingerprint, options.confirm).await?;
     let client = http_client(trust.as_ref())?;
+    // The release keys first: a server whose keys are not what the install line says never
+    // gets the token.
+    let keys = match crate::update::fetch_signing_keys(&client, &server).await {
+        Ok(keys) => keys,
+        Err(e) if options.signing_key_id.is_some() => return Err(EnrollError::SigningKeys(e.to_string())),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot pin the release signing keys now; the first update check will");
+            Vec::new()
+        }
+    };
+    if let Some(expected) = options.signing_key_id.map(str::trim).filter(|k| !k.is_empty())
+        && !keys.iter().any(|k| k.key_id == expected)
+    {
+        let found = keys.iter().map(|k| k.key_id.as_str()).collect::<Vec<_>>().join(", ");
+        return Err(EnrollError::SigningKeyMismatch { expected: expected.to_string(), found });
+    }
     let body = EnrollRequest { token: token.trim().to_string(), machine: crate::machine::info() };
     let resp = client
         .post(format!("{server}/api/v1/agent/enroll"))
@@ -166,20 +216,12 @@ pub async fn enroll(
     cfg.org_id = Some(response.org_id);
     cfg.server_fingerprint = pinned.clone().unwrap_or_default();
     cfg.credential_location = Some(stored_in);
-    // A new server means a new key: never keep the previous server's.
+    // A new server means new keys: never keep the previous server's.
     cfg.signing_key.clear();
-    let signing_key_id = match crate::update::fetch_signing_key(&client, &cfg.server_url).await {
-        Ok(key) => {
-            cfg.signing_key = key.public_key.clone();
-            Some(key.key_id)
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot pin the release signing key now; the first update check will");
-            None
-        }
-    };
+    cfg.signing_keys = keys.iter().map(|k| k.public_key.clone()).collect();
     cfg.save_enrollment(paths)?;
-    Ok(Enrolled { response, pinned, stored_in, signing_key_id })
+    let signing_key_ids = keys.into_iter().map(|k| k.key_id).collect();
+    Ok(Enrolled { response, pinned, stored_in, signing_key_ids })
 }
 
 /// reqwest errors hide their cause; show the whole chain.

@@ -1,17 +1,18 @@
 //! `sessionforge-agent`: flag parsing, logging and subcommand dispatch over the agent library.
 
+mod enroll_cli;
 mod update_cli;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use sessionforge_agent::agent::Agent;
-use sessionforge_agent::config::{AgentConfig, CredentialStore, Paths};
+use sessionforge_agent::config::{AgentConfig, Paths};
 use sessionforge_agent::update::daemon::Updater;
 use sessionforge_agent::version::VERSION;
-use sessionforge_agent::{enroll, status, update, wrap};
+use sessionforge_agent::{status, update, wrap};
 use sessionforge_shared::protocol::AgentMode;
 use tokio::sync::watch;
 use tracing_subscriber::EnvFilter;
@@ -36,7 +37,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Exchange a one-time enrollment token for this machine's credential.
-    Enroll(EnrollArgs),
+    Enroll(enroll_cli::EnrollArgs),
     /// Connect to the server, relay sessions and discover AI CLIs until stopped.
     Run,
     /// Run a command in a terminal relayed to the server: `sessionforge-agent wrap -- claude`.
@@ -54,52 +55,6 @@ enum Command {
     /// Print version and target and exit (how `update` tests a new binary before using it).
     #[command(name = "self-check", hide = true)]
     SelfCheck,
-}
-
-// `enroll`'s flags (a plain comment: a doc comment here would replace the subcommand's help).
-// `Debug` is written by hand so that the token never shows.
-#[derive(Args)]
-struct EnrollArgs {
-    /// The server, such as https://sessionforge.example.com:8443
-    #[arg(long, env = "SESSIONFORGE_SERVER_URL")]
-    server: String,
-    #[arg(long, env = "SESSIONFORGE_TOKEN", required_unless_present = "skip_if_enrolled")]
-    token: Option<String>,
-    /// Expected SHA-256 fingerprint of a self-signed server certificate (as the server prints it).
-    #[arg(long)]
-    fingerprint: Option<String>,
-    /// Where to keep the credential.
-    #[arg(long, value_enum)]
-    credential_store: Option<StoreArg>,
-    /// Do nothing (and leave the token unused) when already enrolled with this server.
-    #[arg(long)]
-    skip_if_enrolled: bool,
-}
-
-impl std::fmt::Debug for EnrollArgs {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EnrollArgs")
-            .field("server", &self.server)
-            .field("token", &"<redacted>")
-            .field("fingerprint", &self.fingerprint)
-            .field("credential_store", &self.credential_store)
-            .field("skip_if_enrolled", &self.skip_if_enrolled)
-            .finish()
-    }
-}
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
-enum StoreArg {
-    /// The best store that works (Linux: Secret Service, then keyutils), else a 0600 file.
-    Auto,
-    /// The OS keyring only (Linux: Secret Service, then keyutils).
-    Keyring,
-    /// Linux: the Secret Service (GNOME Keyring, KWallet, KeePassXC).
-    SecretService,
-    /// Linux: the kernel keyutils keyring (headless; lost on reboot).
-    Keyutils,
-    /// A file readable only by you.
-    File,
 }
 
 fn main() {
@@ -139,44 +94,11 @@ async fn dispatch(cli: Cli) -> Result<i32> {
         return Ok(0);
     }
     let paths = Paths::resolve(cli.config_dir.as_deref());
-    let mut cfg = AgentConfig::load(&paths)?;
+    let cfg = AgentConfig::load(&paths)?;
     match cli.command {
         Command::SelfCheck => Ok(0),
         Command::Update(args) => update_cli::update(cfg, &paths, args).await,
-        Command::Enroll(EnrollArgs { server, token, fingerprint, credential_store, skip_if_enrolled }) => {
-            if skip_if_enrolled && cfg.enrolled_with(&server) {
-                println!(
-                    "Already enrolled with {} as machine {}; not enrolling again.",
-                    cfg.server_url,
-                    cfg.machine_id.unwrap_or_default()
-                );
-                return Ok(0);
-            }
-            let Some(token) = token else { bail!("give the enrollment token with --token (or SESSIONFORGE_TOKEN)") };
-            if let Some(store) = credential_store {
-                cfg.credential_store = match store {
-                    StoreArg::Auto => CredentialStore::Auto,
-                    StoreArg::Keyring => CredentialStore::Keyring,
-                    StoreArg::SecretService => CredentialStore::SecretService,
-                    StoreArg::Keyutils => CredentialStore::Keyutils,
-                    StoreArg::File => CredentialStore::File,
-                };
-            }
-            let done = enroll::enroll(&server, &token, fingerprint.as_deref(), &mut cfg, &paths).await?;
-            if let Some(fp) = &done.pinned {
-                println!("The server's certificate is not publicly trusted; pinned its SHA-256 fingerprint:\n  {fp}");
-            }
-            println!(
-                "Enrolled machine {} with {} (credential in the {}).",
-                done.response.machine_id, cfg.server_url, done.stored_in
-            );
-            match &done.signing_key_id {
-                Some(id) => println!("Pinned the server's release signing key {id}."),
-                None => println!("The server offered no release signing key; the first update check will pin it."),
-            }
-            println!("Start relaying with: sessionforge-agent run");
-            Ok(0)
-        }
+        Command::Enroll(args) => enroll_cli::enroll(cfg, &paths, args).await,
         Command::Run => {
             // Listen before saying we run, so that a signal sent right after is never fatal.
             let shutdown = shutdown_signal().context("cannot listen for shutdown signals")?;

@@ -50,6 +50,14 @@ fn dir(state_dir: &Path) -> PathBuf {
 }
 
 /// Writes this process's status file.
+/// A Unix time for people (RFC 3339, UTC).
+pub fn format_time(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| unix.to_string())
+}
+
 pub fn write(state_dir: &Path, status: &Status) -> std::io::Result<()> {
     let d = dir(state_dir);
     files::create_private_dir(&d)?;

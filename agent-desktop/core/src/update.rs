@@ -5,6 +5,7 @@
 //! previous binary if that fails. [`daemon`] does the same periodically inside `run`.
 
 pub mod daemon;
+mod freshness;
 mod install;
 mod verify;
 
@@ -13,8 +14,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use sessionforge_shared::api::ErrorBody;
-use sessionforge_shared::releases::ManifestEntry;
-use sessionforge_shared::signing::{self, PublicKey, SignatureError, Signed};
+use sessionforge_shared::releases::{ManifestEntry, ManifestResponse};
+use sessionforge_shared::signing::{self, PublicKey, SignatureError};
 
 use crate::config::{AgentConfig, ConfigError, Paths};
 use crate::enroll::{self, EnrollError};
@@ -40,12 +41,14 @@ pub enum UpdateError {
     Server { what: &'static str, status: u16, message: String },
     #[error("the server's release signing key is not usable: {0}")]
     BadServerKey(String),
-    #[error("the pinned release signing key in agent.toml (signing_key) is not valid; re-enroll to pin it again")]
+    #[error("a pinned release signing key in agent.toml (signing_keys) is not valid; re-enroll to pin it again")]
     BadPinnedKey,
     #[error("the release manifest failed verification ({0}); refusing to update")]
     Signature(#[from] SignatureError),
     #[error("the release manifest is not valid: {0}")]
     BadManifest(String),
+    #[error("the release manifest is refused: {0}")]
+    Stale(String),
     #[error("the {channel} channel has no build for this machine's target {target}")]
     NoBuild { channel: String, target: String },
     #[error("the download is not the published build: {0}; nothing was changed")]
@@ -113,10 +116,8 @@ async fn get_json<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// Fetches the server's release signing key over `client` (which must trust the server).
-pub async fn fetch_signing_key(client: &reqwest::Client, server: &str) -> Result<PublicKey, UpdateError> {
-    let url = format!("{}/api/v1/releases/signing-key", server.trim_end_matches('/'));
-    let key: PublicKey = get_json(client, &url, "the release signing key").await?;
+/// Checks a published key: valid, and its id is the key's.
+fn checked(key: PublicKey) -> Result<PublicKey, UpdateError> {
     let vk = key.verifying_key().map_err(|e| UpdateError::BadServerKey(e.to_string()))?;
     if key.key_id != signing::key_id(&vk) {
         return Err(UpdateError::BadServerKey(format!("key id {} does not match the key", key.key_id)));
@@ -124,7 +125,31 @@ pub async fn fetch_signing_key(client: &reqwest::Client, server: &str) -> Result
     Ok(key)
 }
 
-/// The pinned key as a [`PublicKey`].
+/// Fetches every key the server's manifests may be signed with, over `client` (which must
+/// trust the server). Servers that predate several keys publish one.
+pub async fn fetch_signing_keys(client: &reqwest::Client, server: &str) -> Result<Vec<PublicKey>, UpdateError> {
+    let base = server.trim_end_matches('/');
+    let keys = match get_json::<Vec<PublicKey>>(
+        client,
+        &format!("{base}/api/v1/releases/signing-keys"),
+        "the release signing keys",
+    )
+    .await
+    {
+        Ok(keys) => keys,
+        Err(UpdateError::Server { status: 404, .. }) => {
+            vec![get_json(client, &format!("{base}/api/v1/releases/signing-key"), "the release signing key").await?]
+        }
+        Err(e) => return Err(e),
+    };
+    let keys = keys.into_iter().map(checked).collect::<Result<Vec<_>, _>>()?;
+    if keys.is_empty() {
+        return Err(UpdateError::BadServerKey("the server publishes no release signing key".into()));
+    }
+    Ok(keys)
+}
+
+/// A pinned key (base64) as a [`PublicKey`].
 fn pinned(base64: &str) -> Result<PublicKey, UpdateError> {
     let mut key = PublicKey { algorithm: "ed25519".into(), key_id: String::new(), public_key: base64.trim().into() };
     let vk = key.verifying_key().map_err(|_| UpdateError::BadPinnedKey)?;
@@ -132,21 +157,26 @@ fn pinned(base64: &str) -> Result<PublicKey, UpdateError> {
     Ok(key)
 }
 
-/// The pinned release key; agents enrolled before keys were pinned fetch it now, over the
-/// pinned TLS connection (trust on first use), and save it.
-async fn pinned_key(cfg: &mut AgentConfig, paths: &Paths, client: &reqwest::Client) -> Result<PublicKey, UpdateError> {
-    if !cfg.signing_key.trim().is_empty() {
-        return pinned(&cfg.signing_key);
+/// The pinned release keys; agents enrolled before keys were pinned fetch them now, over the
+/// pinned TLS connection (trust on first use), and save them.
+async fn pinned_keys(
+    cfg: &mut AgentConfig,
+    paths: &Paths,
+    client: &reqwest::Client,
+) -> Result<Vec<PublicKey>, UpdateError> {
+    let configured = cfg.pinned_signing_keys();
+    if !configured.is_empty() {
+        return configured.iter().map(|k| pinned(k)).collect();
     }
-    let key = fetch_signing_key(client, &cfg.server_url).await?;
+    let keys = fetch_signing_keys(client, &cfg.server_url).await?;
     tracing::info!(
-        key_id = %key.key_id,
-        "no release signing key was pinned at enrollment; pinning the server's key now (trust on first use, \
+        key_ids = ?keys.iter().map(|k| k.key_id.as_str()).collect::<Vec<_>>(),
+        "no release signing key was pinned at enrollment; pinning the server's keys now (trust on first use, \
          over the pinned TLS connection)"
     );
-    cfg.signing_key = key.public_key.clone();
-    cfg.save_signing_key(paths)?;
-    Ok(key)
+    cfg.signing_keys = keys.iter().map(|k| k.public_key.clone()).collect();
+    cfg.save_signing_keys(paths)?;
+    Ok(keys)
 }
 
 /// Fetches and verifies `channel`'s manifest and returns what it offers this build.
@@ -155,11 +185,20 @@ pub async fn check(cfg: &mut AgentConfig, paths: &Paths, channel: &str) -> Resul
         return Err(UpdateError::NotEnrolled);
     }
     let client = client(cfg, REQUEST_TIMEOUT)?;
-    let key = pinned_key(cfg, paths, &client).await?;
+    let keys = pinned_keys(cfg, paths, &client).await?;
     let url = format!("{}/api/v1/releases/manifest/{channel}", cfg.server_url.trim_end_matches('/'));
-    let signed: Signed = get_json(&client, &url, "the release manifest").await?;
-    let manifest = verify::manifest(&signed, &key, channel)?;
-    let entry = verify::select(&manifest, TARGET)?.clone();
+    let answer: ManifestResponse = get_json(&client, &url, "the release manifest").await?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let seen = freshness::newest(&paths.state_dir, channel);
+    let manifest = verify::manifest(&answer.signed(), &keys, channel, now, seen)?;
+    freshness::record(&paths.state_dir, channel, manifest.generated_at);
+    let mut entry = verify::select(&manifest, TARGET)?.clone();
+    if entry.url.is_empty() {
+        // Manifests signed off the server carry no links; the server's answer has one.
+        entry.url = answer.links.get(TARGET).cloned().ok_or_else(|| {
+            UpdateError::BadManifest(format!("the server offers no download of {} {TARGET} now", entry.version))
+        })?;
+    }
     let ordering = crate::version::compare(&entry.version, VERSION);
     Ok(Offer { channel: channel.to_string(), entry, ordering })
 }

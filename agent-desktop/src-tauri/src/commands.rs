@@ -74,8 +74,9 @@ pub async fn enroll(
     server: String,
     token: String,
     fingerprint: Option<String>,
+    signing_key_id: Option<String>,
 ) -> Result<String, String> {
-    engine.enroll(&server, &token, fingerprint.as_deref()).await.map_err(|e| e.to_string())
+    engine.enroll(&server, &token, fingerprint.as_deref(), signing_key_id.as_deref()).await.map_err(|e| e.to_string())
 }
 
 #[tauri::command]

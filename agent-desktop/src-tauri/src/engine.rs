@@ -145,7 +145,13 @@ impl Engine {
     }
 
     /// Enrolls this machine with `server` and starts relaying. Returns what to tell the user.
-    pub async fn enroll(&self, server: &str, token: &str, fingerprint: Option<&str>) -> Result<String, EngineError> {
+    pub async fn enroll(
+        &self,
+        server: &str,
+        token: &str,
+        fingerprint: Option<&str>,
+        signing_key_id: Option<&str>,
+    ) -> Result<String, EngineError> {
         let (server, token) = (server.trim(), token.trim());
         if server.is_empty() || token.is_empty() {
             return Err(EngineError::Usage("Give the server URL and the enrollment token.".into()));
@@ -155,8 +161,14 @@ impl Engine {
             agent.stop(STOP_GRACE).await;
         }
         let mut cfg = AgentConfig::load(&self.paths)?;
-        let result =
-            enroll::enroll(server, token, fingerprint.filter(|f| !f.trim().is_empty()), &mut cfg, &self.paths).await;
+        // Nobody can be asked here: a certificate that does not validate needs its fingerprint
+        // (the install line carries it; the settings window asks the person to confirm one).
+        let options = enroll::EnrollOptions {
+            fingerprint: fingerprint.filter(|f| !f.trim().is_empty()),
+            signing_key_id: signing_key_id.filter(|k| !k.trim().is_empty()),
+            confirm: &enroll::refuse_unverified,
+        };
+        let result = enroll::enroll(server, token, &options, &mut cfg, &self.paths).await;
         let done = match result {
             Ok(done) => done,
             Err(e) => {
@@ -258,7 +270,7 @@ impl Engine {
         let offer = update::check(&mut cfg, &self.paths, &channel).await?;
         let newer = offer.is_newer().then(|| offer.entry.version.clone());
         let mut inner = self.inner.lock().await;
-        inner.cfg.signing_key = cfg.signing_key;
+        inner.cfg.signing_keys = cfg.signing_keys;
         inner.update = newer.clone();
         if let Some(agent) = &inner.agent {
             agent.set_update_available(newer.clone());

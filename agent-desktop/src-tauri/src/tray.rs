@@ -72,7 +72,7 @@ pub fn setup<R: Runtime>(app: &AppHandle<R>, engine: Arc<Engine>, startup: Start
             if engine.config().await.enrolled_with(&server) {
                 tracing::info!(server, "already enrolled with this server; not enrolling again");
             } else {
-                match engine.enroll(&server, &token, fingerprint.as_deref()).await {
+                match engine.enroll(&server, &token, fingerprint.as_deref(), None).await {
                     Ok(said) => tracing::info!("{said}"),
                     Err(e) => {
                         tracing::error!(error = %e, "enrollment failed");

@@ -1,11 +1,16 @@
 //! `GET /api/v1/downloads/{id}?exp=…&kid=…&sig=…`: a release artifact behind a signed,
-//! time-limited link (see `releases::links`). Rate-limited per client address; `Range` requests
-//! get exactly the bytes asked for; files stream from disk in fixed-size pieces, read straight
-//! into the buffers that go to the socket, with the next pieces read while one is being sent.
-//! (No `sendfile`: the HTTP stack writes from user space, so each byte is copied once each way.)
+//! time-limited link (see `releases::links`). Rate-limited per client address, with a cap on
+//! downloads in progress per address and a send timeout, so slow readers cannot hold every
+//! slot. A yanked or damaged release is gone (410), even through a link that is still valid.
+//! `Range` requests get exactly the bytes asked for; files stream from disk in fixed-size
+//! pieces, read straight into the buffers that go to the socket, with the next pieces read
+//! while one is being sent.
 
+use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
-use std::sync::{Arc, OnceLock};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::stream;
@@ -98,6 +103,18 @@ impl DownloadsApi {
         let max_ttl = state.settings.releases.max_link_ttl_secs;
         links::verify(&state.keys, "GET", id.0, &params, crate::store::now(), max_ttl)?;
         let release = state.store.release(id.0).await?;
+        if release.yanked_at.is_some() {
+            return Err(ApiError::gone("RELEASE_YANKED", "this release was yanked and is no longer available"));
+        }
+        if release.corrupt_at.is_some() {
+            return Err(ApiError::gone("ARTIFACT_CORRUPT", "this release's stored file is damaged and is not served"));
+        }
+        let ip = client_ip(req, state.settings.proxy_hops());
+        let r = &state.settings.releases;
+        let slot = state.downloads.take(ip, r.max_downloads_per_ip).ok_or_else(|| {
+            ApiError::too_many_requests(1).with_message("too many downloads in progress from your address")
+        })?;
+        let send_timeout = Duration::from_secs(r.send_timeout_secs);
         let path = state.artifacts.path(&release.sha256).ok_or_else(ApiError::not_found)?;
         let file = std::fs::File::open(&path).map_err(|e| {
             tracing::error!(path = %path.display(), error = %e, "artifact file missing");
@@ -116,12 +133,13 @@ impl DownloadsApi {
             )),
             Ok(None) => {
                 let disposition = format!("attachment; filename=\"{}\"", release.file_name);
-                Ok(Download::Full(Binary(file_body(file, 0, size)), size, disposition, etag, "bytes".into()))
+                let body = file_body(file, 0, size, send_timeout, slot);
+                Ok(Download::Full(Binary(body), size, disposition, etag, "bytes".into()))
             }
             Ok(Some((start, end))) => {
                 let len = end - start + 1;
                 Ok(Download::Partial(
-                    Binary(file_body(file, start, len)),
+                    Binary(file_body(file, start, len, send_timeout, slot)),
                     len,
                     format!("bytes {start}-{end}/{size}"),
                     etag,
@@ -141,15 +159,20 @@ fn streams() -> &'static Arc<Semaphore> {
 }
 
 /// `len` bytes of `file` from `start`, as a body. One blocking thread reads the file in order,
-/// straight into the buffers that are sent, [`READ_AHEAD`] pieces ahead of the socket.
-fn file_body(mut file: std::fs::File, start: u64, len: u64) -> poem::Body {
+/// straight into the buffers that are sent, [`READ_AHEAD`] pieces ahead of the socket; a client
+/// that takes nothing for `send_timeout` ends the download (and frees its `slot`).
+fn file_body(mut file: std::fs::File, start: u64, len: u64, send_timeout: Duration, slot: DownloadSlot) -> poem::Body {
     let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(READ_AHEAD);
+    let runtime = tokio::runtime::Handle::current();
     tokio::spawn(async move {
         let Ok(permit) = streams().clone().acquire_owned().await else { return };
         let _ = tokio::task::spawn_blocking(move || {
             let _permit = permit;
+            let _slot = slot;
+            // Waits for room in the channel, but not forever: a stalled client ends its download.
+            let send = |piece| runtime.block_on(tokio::time::timeout(send_timeout, tx.send(piece)));
             if let Err(e) = file.seek(SeekFrom::Start(start)) {
-                let _ = tx.blocking_send(Err(e));
+                let _ = send(Err(e));
                 return;
             }
             let mut left = len;
@@ -165,15 +188,56 @@ fn file_body(mut file: std::fs::File, start: u64, len: u64) -> poem::Body {
                     Err(e) => Err(e),
                 };
                 let failed = piece.is_err();
-                // The client went away: stop reading.
-                if tx.blocking_send(piece).is_err() || failed {
-                    return;
+                match send(piece) {
+                    Ok(Ok(())) if !failed => {}
+                    Ok(_) => return, // the client went away, or reading failed
+                    Err(_) => {
+                        tracing::info!("a download stalled (the client took nothing for the send timeout); ending it");
+                        return;
+                    }
                 }
             }
         })
         .await;
     });
     poem::Body::from_bytes_stream(stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|p| (p, rx)) }))
+}
+
+/// Downloads in progress per client address.
+#[derive(Debug, Default)]
+pub struct DownloadSlots {
+    open: Arc<Mutex<HashMap<IpAddr, u32>>>,
+}
+
+/// One download's place; dropping it frees the place.
+pub struct DownloadSlot {
+    ip: IpAddr,
+    open: Arc<Mutex<HashMap<IpAddr, u32>>>,
+}
+
+impl DownloadSlots {
+    /// A place for a download from `ip`, unless it already has `max` in progress.
+    pub fn take(&self, ip: IpAddr, max: u32) -> Option<DownloadSlot> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(DownloadSlot { ip, open: self.open.clone() })
+    }
+}
+
+impl Drop for DownloadSlot {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
 }
 
 #[cfg(test)]

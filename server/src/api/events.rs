@@ -7,7 +7,6 @@
 //! comment goes out at once and every few seconds, so that a client that went away is noticed
 //! when the write fails rather than when the connection times out.
 
-use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use futures_util::stream::{self, BoxStream, StreamExt};
@@ -15,12 +14,13 @@ use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::EventStream;
 use poem_openapi::{Object, OpenApi};
-use sessionforge_shared::ids::{OrgId, UserId};
+use sessionforge_shared::ids::OrgId;
 use sessionforge_shared::protocol::SessionState;
 use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
 use super::ApiTags;
+use super::event_streams::Slot;
 use super::orgs::scope;
 use crate::auth::principal::Auth;
 use crate::error::ApiError;
@@ -106,75 +106,4 @@ fn notices(
         }
     })
     .boxed()
-}
-
-/// Open event streams per user, oldest first.
-#[derive(Debug, Default)]
-pub struct EventStreams {
-    open: std::sync::Mutex<HashMap<UserId, VecDeque<(u64, tokio::sync::oneshot::Sender<()>)>>>,
-    next: std::sync::atomic::AtomicU64,
-    this: std::sync::Weak<EventStreams>,
-}
-
-/// One open stream's place; dropping it frees the place.
-pub struct Slot {
-    id: u64,
-    user: UserId,
-    evicted: tokio::sync::oneshot::Receiver<()>,
-    streams: std::sync::Weak<EventStreams>,
-}
-
-impl EventStreams {
-    pub fn new() -> std::sync::Arc<Self> {
-        std::sync::Arc::new_cyclic(|this| Self { this: this.clone(), ..Self::default() })
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, VecDeque<(u64, tokio::sync::oneshot::Sender<()>)>>> {
-        self.open.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// A place for a new stream of `user`, ending the user's oldest streams beyond `max`.
-    pub fn open(&self, user: UserId, max: u32) -> Slot {
-        let id = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let (tx, evicted) = tokio::sync::oneshot::channel();
-        let mut open = self.lock();
-        let mine = open.entry(user).or_default();
-        while mine.len() >= max.max(1) as usize {
-            if let Some((_, oldest)) = mine.pop_front() {
-                let _ = oldest.send(());
-            }
-        }
-        mine.push_back((id, tx));
-        Slot { id, user, evicted, streams: self.this.clone() }
-    }
-
-    /// Streams `user` holds open.
-    pub fn count(&self, user: UserId) -> usize {
-        self.lock().get(&user).map_or(0, VecDeque::len)
-    }
-}
-
-impl Slot {
-    /// Resolves when a newer stream took this one's place.
-    async fn evicted(&mut self) {
-        if (&mut self.evicted).await.is_err() {
-            // The sender is only dropped with its slot's entry, which happens when this slot
-            // is dropped: never while we wait.
-            std::future::pending::<()>().await;
-        }
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        if let Some(streams) = self.streams.upgrade() {
-            let mut open = streams.lock();
-            if let Some(mine) = open.get_mut(&self.user) {
-                mine.retain(|(id, _)| *id != self.id);
-                if mine.is_empty() {
-                    open.remove(&self.user);
-                }
-            }
-        }
-    }
 }

@@ -89,14 +89,17 @@ impl KeysApi {
         let (key, prefix) = tokens::new_api_key();
         let stored = state
             .store
-            .create_api_key(NewApiKey {
-                user_id: auth.user.id,
-                name,
-                prefix,
-                secret_hash: tokens::token_hash(&state.keys, PURPOSE_API_KEY, &key),
-                scopes: body.scopes.clone(),
-                expires_at,
-            })
+            .create_api_key(
+                NewApiKey {
+                    user_id: auth.user.id,
+                    name,
+                    prefix,
+                    secret_hash: tokens::token_hash(&state.keys, PURPOSE_API_KEY, &key),
+                    scopes: body.scopes.clone(),
+                    expires_at,
+                },
+                state.settings.limits.api_keys_per_user,
+            )
             .await?;
         tracing::info!(user = %auth.user.id, key = %stored.id, prefix = %stored.prefix, "API key created");
         Ok(CreateKeyResponse::Created(Json(CreatedApiKey { key, api_key: stored.into() })))

@@ -250,12 +250,15 @@ impl MachinesApi {
         let token_hash = tokens::token_hash(&state.keys, PURPOSE_ENROLL, body.0.token.trim());
         let credential = format!("{MACHINE_MARKER}{}", tokens::random_alnum(SECRET_LEN));
         let credential_hash = tokens::token_hash(&state.keys, PURPOSE_MACHINE, &credential);
-        let machine = state.store.enroll_machine(token_hash, credential_hash, info).await.map_err(|e| match e {
-            StoreError::NotFound => {
-                ApiError::unauthorized_code("INVALID_TOKEN", "the enrollment token is wrong, used, revoked or expired")
-            }
-            other => other.into(),
-        })?;
+        let max = state.settings.limits.machines_per_org;
+        let machine =
+            state.store.enroll_machine(token_hash, credential_hash, info, max).await.map_err(|e| match e {
+                StoreError::NotFound => ApiError::unauthorized_code(
+                    "INVALID_TOKEN",
+                    "the enrollment token is wrong, used, revoked or expired",
+                ),
+                other => other.into(),
+            })?;
         tracing::info!(machine = %machine.id, org = %machine.org_id, host = %machine.hostname, "machine enrolled");
         Ok(Enrolled::Created(Json(EnrollResponse {
             machine_id: machine.id.0,

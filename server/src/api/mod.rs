@@ -4,9 +4,10 @@
 mod admin;
 mod auth;
 mod cast;
-mod downloads;
+pub mod downloads;
 pub mod dto;
-pub mod events;
+pub mod event_streams;
+mod events;
 mod health;
 mod keys;
 mod machines;

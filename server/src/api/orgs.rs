@@ -81,7 +81,7 @@ impl OrgsApi {
     #[oai(path = "/", method = "post")]
     async fn create(&self, state: Data<&AppState>, auth: Auth, body: Json<CreateOrg>) -> Result<OrgCreated, ApiError> {
         let name = validate::name("name", &body.name)?;
-        let org = state.store.create_org(auth.user.id, name).await?;
+        let org = state.store.create_org(auth.user.id, name, state.settings.limits.orgs_per_user).await?;
         Ok(OrgCreated::Created(Json(org.into())))
     }
 

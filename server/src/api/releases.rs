@@ -6,8 +6,8 @@ use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Binary, Json, PlainText};
 use poem_openapi::{ApiResponse, Object, OpenApi};
-use sessionforge_shared::releases::TARGETS;
-use sessionforge_shared::signing::{self, PublicKey, Signed};
+use sessionforge_shared::releases::{ManifestResponse, TARGETS};
+use sessionforge_shared::signing::{PublicKey, Signed};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -15,7 +15,7 @@ use super::ApiTags;
 use super::dto::ts;
 use crate::auth::principal::Auth;
 use crate::error::ApiError;
-use crate::releases::{self, Publish};
+use crate::releases::{self, Publish, signing};
 use crate::state::AppState;
 use crate::store::releases::Release;
 
@@ -34,8 +34,10 @@ pub struct ReleaseDto {
     pub file_name: String,
     pub notes: String,
     pub created_at: OffsetDateTime,
-    /// Set once yanked: the release is then left out of manifests.
+    /// Set once yanked: the release is then left out of manifests and never downloaded again.
     pub yanked_at: Option<OffsetDateTime>,
+    /// Set once its stored artifact was found damaged: never served again.
+    pub corrupt_at: Option<OffsetDateTime>,
 }
 
 impl From<Release> for ReleaseDto {
@@ -51,6 +53,7 @@ impl From<Release> for ReleaseDto {
             notes: r.notes,
             created_at: ts(r.created_at),
             yanked_at: r.yanked_at.map(ts),
+            corrupt_at: r.corrupt_at.map(ts),
         }
     }
 }
@@ -126,15 +129,66 @@ impl ReleasesApi {
         Ok(Json(yanked.into()))
     }
 
-    /// A channel's manifest: the newest build of each target, with signed download links. The
-    /// payload is signed with the server's ed25519 key (see `signing-key`).
+    /// A channel's manifest: the newest build of each target, signed (by this server's key, or
+    /// by an offline key and uploaded), with a fresh download link per target beside it.
     #[oai(path = "/manifest/:channel", method = "get")]
-    async fn manifest(&self, state: Data<&AppState>, channel: Path<String>) -> Result<Json<Signed>, ApiError> {
+    async fn manifest(
+        &self,
+        state: Data<&AppState>,
+        channel: Path<String>,
+    ) -> Result<Json<ManifestResponse>, ApiError> {
         let s = &state.settings.releases;
-        Ok(Json(
-            releases::signed_manifest(&state.store, &state.keys, &state.public_url, &channel.0, s.link_ttl_secs)
-                .await?,
-        ))
+        Ok(Json(signing::manifest_response(&state.store, &state.keys, s, &state.public_url, &channel.0).await?))
+    }
+
+    /// The signed manifest for shell scripts: `key_id=…` and `signature=…` lines, a blank line,
+    /// then the signed payload exactly (one line of JSON).
+    #[oai(path = "/manifest/:channel/signed.txt", method = "get")]
+    async fn manifest_text(
+        &self,
+        state: Data<&AppState>,
+        channel: Path<String>,
+    ) -> Result<PlainText<String>, ApiError> {
+        let s = &state.settings.releases;
+        let m = signing::manifest_response(&state.store, &state.keys, s, &state.public_url, &channel.0).await?;
+        Ok(PlainText(format!("key_id={}\nsignature={}\n\n{}\n", m.key_id, m.signature, m.payload)))
+    }
+
+    /// The manifest a release manager signs off the server (`release sign`): the channel's
+    /// newest live builds, without links, valid for `expires_in_days` (default 30). Server
+    /// admins only.
+    #[oai(path = "/manifest/:channel/unsigned", method = "get")]
+    async fn unsigned(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        channel: Path<String>,
+        expires_in_days: Query<Option<u32>>,
+    ) -> Result<PlainText<String>, ApiError> {
+        auth.require_server_admin()?;
+        let days = i64::from(expires_in_days.0.unwrap_or(30).clamp(1, 366));
+        let now = crate::store::now();
+        let m = signing::unsigned_manifest(&state.store, &channel.0, now, now + days * 86_400).await?;
+        Ok(PlainText(serde_json::to_string(&m).map_err(ApiError::internal)?))
+    }
+
+    /// Upload a manifest signed off the server (with `releases.signing = "offline"`). It must
+    /// be signed by a key in `releases.trusted_keys`, be this channel's, unexpired, newer than
+    /// the stored one, and name only live releases. Server admins only.
+    #[oai(path = "/manifest/:channel", method = "put")]
+    async fn upload_manifest(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        channel: Path<String>,
+        body: Json<Signed>,
+    ) -> Result<Json<ManifestResponse>, ApiError> {
+        auth.require_server_admin()?;
+        let s = &state.settings.releases;
+        let by = Some(auth.user.id);
+        let stored = signing::accept_signed(&state.store, s, &state.keys, &channel.0, body.0, by).await?;
+        tracing::info!(channel = %channel.0, key_id = %stored.key_id, by = %auth.user.id, "signed manifest uploaded");
+        Ok(Json(signing::manifest_response(&state.store, &state.keys, s, &state.public_url, &channel.0).await?))
     }
 
     /// The newest build of one target as `key=value` lines (`version`, `sha256`, `size`,
@@ -188,9 +242,16 @@ impl ReleasesApi {
     }
 
     /// The public key release manifests are signed with (also at
-    /// `/.well-known/sessionforge/signing-key`).
+    /// `/.well-known/sessionforge/signing-key`); with several trusted keys, the first.
     #[oai(path = "/signing-key", method = "get")]
-    async fn signing_key(&self, state: Data<&AppState>) -> Json<PublicKey> {
-        Json(signing::public_key(&state.keys.signing_key))
+    async fn signing_key(&self, state: Data<&AppState>) -> Result<Json<PublicKey>, ApiError> {
+        let keys = signing::trusted_keys(&state.settings.releases, &state.keys);
+        keys.into_iter().next().map(Json).ok_or_else(|| ApiError::internal("no trusted release key"))
+    }
+
+    /// Every public key a manifest of this server may be signed with; agents pin them all.
+    #[oai(path = "/signing-keys", method = "get")]
+    async fn signing_keys(&self, state: Data<&AppState>) -> Json<Vec<PublicKey>> {
+        Json(signing::trusted_keys(&state.settings.releases, &state.keys))
     }
 }

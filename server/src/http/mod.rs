@@ -47,10 +47,14 @@ pub fn app(state: AppState) -> impl Endpoint {
         .data(state)
 }
 
-/// The public key release manifests are signed with, at a well-known path.
+/// The public key release manifests are signed with, at a well-known path (the first one, when
+/// several are trusted).
 #[handler]
-fn signing_key(state: Data<&AppState>) -> poem::web::Json<sessionforge_shared::signing::PublicKey> {
-    poem::web::Json(sessionforge_shared::signing::public_key(&state.keys.signing_key))
+fn signing_key(state: Data<&AppState>) -> Response {
+    match crate::releases::signing::trusted_keys(&state.settings.releases, &state.keys).into_iter().next() {
+        Some(key) => poem::web::Json(key).into_response(),
+        None => json_error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "no trusted release key"),
+    }
 }
 
 /// Prometheus text exposition. With `metrics.token` set it takes that bearer token; without one

@@ -221,7 +221,6 @@ async fn run(hub: Arc<Hub>, machine: Machine, socket: WebSocketStream) {
     hub.unregister_conn(conn);
     writer.abort();
     super::heartbeats::flush(&hub).await;
-    hub.heartbeats.forget(machine.id);
     if let Err(e) = hub.store().machine_seen(machine.id, None).await {
         tracing::warn!(error = %e, "cannot record machine last seen");
     }

@@ -27,7 +27,8 @@ pub struct Beat {
 #[derive(Debug, Default)]
 pub struct Heartbeats {
     latest: Mutex<HashMap<MachineId, (OrgId, Beat)>>,
-    /// Machines whose beat is newer than what is stored.
+    /// Machines whose beat is newer than what is stored. An entry leaves only once its beat
+    /// is written, so a flush cut short (at shutdown, say) is repeated, never lost.
     dirty: Mutex<HashSet<MachineId>>,
 }
 
@@ -42,14 +43,9 @@ impl Heartbeats {
         lock(&self.latest).get(&machine).map(|(_, b)| *b)
     }
 
-    /// Forgets a machine that disconnected (its last beat is flushed first by the caller).
-    pub fn forget(&self, machine: MachineId) {
-        lock(&self.latest).remove(&machine);
-    }
-
     /// The beats not stored yet, and the orgs they belong to.
-    fn take_dirty(&self) -> (Vec<Seen>, HashSet<OrgId>) {
-        let dirty: Vec<MachineId> = lock(&self.dirty).drain().collect();
+    fn pending(&self) -> (Vec<Seen>, HashSet<OrgId>) {
+        let dirty: Vec<MachineId> = lock(&self.dirty).iter().copied().collect();
         let latest = lock(&self.latest);
         let mut orgs = HashSet::new();
         let seen = dirty
@@ -75,16 +71,37 @@ pub async fn run(hub: Arc<Hub>, every: Duration) {
     }
 }
 
-/// Stores the beats not stored yet and tells their orgs' dashboards.
+/// Stores the beats not stored yet and tells their orgs' dashboards; forgets the stored beats of
+/// machines that are no longer connected (the database has them now).
 pub async fn flush(hub: &Hub) {
-    let (seen, orgs) = hub.heartbeats.take_dirty();
+    let (seen, orgs) = hub.heartbeats.pending();
     if seen.is_empty() {
         return;
     }
-    if let Err(e) = hub.store().machines_seen(seen).await {
+    if let Err(e) = hub.store().machines_seen(seen.clone()).await {
         tracing::warn!(error = %e, "cannot store heartbeats");
+        return;
     }
+    hub.heartbeats.stored(&seen, |m| hub.is_connected(m));
     for org in orgs {
         hub.events.notify(org, Change::Machines);
+    }
+}
+
+impl Heartbeats {
+    /// These beats are in the database: they are no longer pending, and a machine no longer
+    /// `connected` is forgotten (unless it beat again meanwhile).
+    fn stored(&self, seen: &[Seen], connected: impl Fn(MachineId) -> bool) {
+        let mut dirty = lock(&self.dirty);
+        let mut latest = lock(&self.latest);
+        for s in seen {
+            let newer = latest.get(&s.id).is_some_and(|(_, b)| b.at > s.at);
+            if !newer {
+                dirty.remove(&s.id);
+                if !connected(s.id) {
+                    latest.remove(&s.id);
+                }
+            }
+        }
     }
 }

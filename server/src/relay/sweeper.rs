@@ -1,6 +1,8 @@
 //! Housekeeping: sessions whose agent went away and did not come back within the grace period
-//! become stale (never silently vanish), idle hub entries are dropped, and stored output older
-//! than the retention period is deleted.
+//! become stale (never silently vanish), idle hub entries are dropped, stored output of sessions
+//! that ended (or went stale) longer ago than the retention period is deleted, all stored
+//! output together is kept under `relay.max_stored_bytes` (oldest first), and freed pages go
+//! back to the file system.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,6 +14,8 @@ use crate::settings::RelaySettings;
 const TICK: Duration = Duration::from_secs(5);
 /// How often old output is purged.
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
+/// Freed pages handed back to the file system per tick (16 KiB each: 64 MiB).
+const VACUUM_PAGES: u32 = 4096;
 
 pub async fn run(hub: Arc<Hub>, settings: RelaySettings) {
     let grace = Duration::from_secs(settings.stale_after_secs);
@@ -32,13 +36,51 @@ pub async fn run(hub: Arc<Hub>, settings: RelaySettings) {
             }
         }
         hub.forget_idle_sessions();
+        let mut freed = false;
         if last_purge.is_none_or(|t| t.elapsed() >= PURGE_EVERY) {
             last_purge = Some(Instant::now());
             match hub.store().purge_output_older_than(settings.retention_days).await {
                 Ok(0) => {}
-                Ok(n) => tracing::info!(chunks = n, days = settings.retention_days, "purged old session output"),
+                Ok(n) => {
+                    tracing::info!(chunks = n, days = settings.retention_days, "purged old session output");
+                    freed = true;
+                }
                 Err(e) => tracing::warn!(error = %e, "cannot purge old output"),
             }
+        }
+        freed |= keep_within_budget(&hub, settings.max_stored_bytes).await;
+        if freed && let Err(e) = hub.store().incremental_vacuum(VACUUM_PAGES).await {
+            tracing::warn!(error = %e, "cannot return freed space to the file system");
+        }
+    }
+}
+
+/// Drops the oldest stored output while the database holds more than `budget` bytes (0: no
+/// budget). Returns whether anything was dropped.
+async fn keep_within_budget(hub: &Hub, budget: u64) -> bool {
+    if budget == 0 {
+        return false;
+    }
+    let used = match hub.store().database_bytes().await {
+        Ok(used) => used,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot measure stored output");
+            return false;
+        }
+    };
+    if used <= budget {
+        return false;
+    }
+    // A little past the budget, so that this does not run on every tick.
+    let excess = used - budget + budget / 20;
+    match hub.store().drop_oldest_output(excess).await {
+        Ok(dropped) => {
+            tracing::warn!(used, budget, dropped, "stored output is over relay.max_stored_bytes; dropped the oldest");
+            dropped > 0
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot keep stored output within its budget");
+            false
         }
     }
 }

@@ -30,6 +30,17 @@ pub struct StoredArtifact {
     pub size: u64,
 }
 
+/// What a stored artifact's bytes say about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Check {
+    Intact,
+    Missing,
+    /// The file hashes to `found` instead of its name.
+    Mismatch {
+        found: String,
+    },
+}
+
 #[derive(Clone, Debug)]
 pub struct Artifacts {
     root: PathBuf,
@@ -89,7 +100,38 @@ impl Artifacts {
             tokio::fs::create_dir_all(parent).await?;
         }
         tokio::fs::rename(&tmp, &dest).await?;
-        Ok(stored)
+        // Read back what is on disk now: a faulty disk (or a same-named file that was already
+        // there and damaged) must not be published.
+        match self.check(&stored.sha256).await? {
+            Check::Intact => Ok(stored),
+            Check::Missing => Err(ArtifactError::Io(std::io::Error::other("the stored artifact vanished"))),
+            Check::Mismatch { found } => {
+                let _ = tokio::fs::remove_file(&dest).await;
+                Err(ArtifactError::Io(std::io::Error::other(format!(
+                    "the stored artifact reads back with SHA-256 {found}, not {}",
+                    stored.sha256
+                ))))
+            }
+        }
+    }
+
+    /// Hashes the stored file of `sha256` and says whether it still matches.
+    pub async fn check(&self, sha256: &str) -> std::io::Result<Check> {
+        let Some(path) = self.path(sha256) else { return Ok(Check::Missing) };
+        let expected = sha256.to_string();
+        tokio::task::spawn_blocking(move || {
+            let mut file = match std::fs::File::open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Check::Missing),
+                Err(e) => return Err(e),
+            };
+            let mut hasher = Sha256::new();
+            std::io::copy(&mut file, &mut hasher)?;
+            let found = hex::encode(hasher.finalize());
+            Ok(if found == expected { Check::Intact } else { Check::Mismatch { found } })
+        })
+        .await
+        .map_err(std::io::Error::other)?
     }
 
     /// Stores the file at `path` (for the `release publish` command).
@@ -134,5 +176,11 @@ mod tests {
         let leftovers = std::fs::read_dir(dir.path().join("artifacts/tmp")).expect("tmp").count();
         assert_eq!(leftovers, 0, "failed uploads leave nothing behind");
         assert!(a.path("../../etc/passwd").is_none());
+
+        assert_eq!(a.check(&stored.sha256).await.expect("check"), Check::Intact);
+        std::fs::write(&path, b"hello w0rld").expect("corrupt it");
+        assert!(matches!(a.check(&stored.sha256).await.expect("check"), Check::Mismatch { .. }));
+        std::fs::remove_file(&path).expect("remove");
+        assert_eq!(a.check(&stored.sha256).await.expect("check"), Check::Missing);
     }
 }

@@ -5,12 +5,12 @@
 pub mod artifacts;
 pub mod bundled;
 pub mod links;
+pub mod signing;
 
 use bytes::Bytes;
 use futures_util::Stream;
 use sessionforge_shared::ids::UserId;
-use sessionforge_shared::releases::{CHANNELS, Manifest, ManifestEntry, TARGETS};
-use sessionforge_shared::signing::{self, Signed};
+use sessionforge_shared::releases::{CHANNELS, TARGETS};
 
 use crate::keys::Keys;
 use crate::store::releases::{NewRelease, Release};
@@ -30,6 +30,16 @@ pub enum ReleaseError {
     UnknownChannel(String),
     #[error("release notes are limited to {MAX_NOTES} characters")]
     NotesTooLong,
+    #[error(
+        "no manifest has been signed for the {0} channel yet: sign one with `sessionforge-server release sign` and upload it"
+    )]
+    NoSignedManifest(String),
+    #[error("the signed manifest is refused: {0}")]
+    BadSignedManifest(String),
+    #[error("the manifest is signed with key {0}, which releases.trusted_keys does not list")]
+    UntrustedKey(String),
+    #[error("the stored artifact does not match its published SHA-256 (expected {expected}, found {found})")]
+    Corrupt { expected: String, found: String },
     #[error(transparent)]
     Artifact(#[from] ArtifactError),
     #[error(transparent)]
@@ -141,31 +151,35 @@ pub fn download_url(keys: &Keys, public_url: &str, r: &Release, now: i64, ttl: u
     format!("{public_url}/api/v1/downloads/{}?{}", r.id, link.query())
 }
 
-/// The manifest of `channel`, signed with the server's key; its links live `ttl` seconds.
-pub async fn signed_manifest(
-    store: &Store,
-    keys: &Keys,
-    public_url: &str,
-    channel: &str,
-    ttl: u64,
-) -> Result<Signed, ReleaseError> {
-    let now = crate::store::now();
-    let releases = newest(store, channel).await?;
-    let manifest = Manifest {
-        channel: channel.to_string(),
-        generated_at: now,
-        releases: releases
-            .iter()
-            .map(|r| ManifestEntry {
-                target: r.target.clone(),
-                version: r.version.clone(),
-                url: download_url(keys, public_url, r, now, ttl),
-                size: r.size,
-                sha256: r.sha256.clone(),
-                notes: r.notes.clone(),
-            })
-            .collect(),
-    };
-    let payload = serde_json::to_string(&manifest).map_err(|e| StoreError::Internal(e.to_string()))?;
-    Ok(signing::sign(payload, &keys.signing_key))
+/// One artifact `verify_all` found damaged or missing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Damaged {
+    pub sha256: String,
+    /// The releases that use it (version and target).
+    pub releases: Vec<String>,
+    /// `missing`, or the hash the file has now.
+    pub found: String,
+}
+
+/// Re-hashes every stored artifact, marks the releases of damaged ones corrupt (they are never
+/// served again, and leave the manifests), and returns what it found.
+pub async fn verify_all(store: &Store, artifacts: &Artifacts) -> Result<(usize, Vec<Damaged>), ReleaseError> {
+    let releases = store.releases().await?;
+    let mut hashes: Vec<&str> = releases.iter().map(|r| r.sha256.as_str()).collect();
+    hashes.sort_unstable();
+    hashes.dedup();
+    let mut damaged = Vec::new();
+    for sha in &hashes {
+        let found = match artifacts.check(sha).await.map_err(ArtifactError::Io)? {
+            artifacts::Check::Intact => continue,
+            artifacts::Check::Missing => "missing".to_string(),
+            artifacts::Check::Mismatch { found } => found,
+        };
+        store.mark_artifact_corrupt(sha.to_string()).await?;
+        let names =
+            releases.iter().filter(|r| r.sha256 == *sha).map(|r| format!("{} {}", r.version, r.target)).collect();
+        tracing::error!(sha256 = %sha, %found, "a stored release artifact is damaged; it will not be served");
+        damaged.push(Damaged { sha256: sha.to_string(), releases: names, found });
+    }
+    Ok((hashes.len(), damaged))
 }

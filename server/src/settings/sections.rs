@@ -81,9 +81,27 @@ pub struct ReleaseSettings {
     pub max_downloads_per_ip: u32,
     /// A download whose client takes nothing for this many seconds is ended.
     pub send_timeout_secs: u64,
+    /// Who signs channel manifests: `server` (this server's own key, generated on first run)
+    /// or `offline` (a key that never lives here; manifests are signed elsewhere and uploaded).
+    pub signing: SigningMode,
+    /// With `offline` signing: the public keys (base64 ed25519) uploaded manifests may be signed
+    /// with; agents pin them at enrollment.
+    pub trusted_keys: Vec<String>,
+    /// With `server` signing: days a generated manifest stays valid (agents refuse it after).
+    pub manifest_ttl_days: u64,
     /// At start, publish the agent builds found beside the server binary (its own platform's
     /// `sessionforge-agent`, and `agents/sessionforge-agent-<target>` of a release bundle).
     pub publish_bundled_agents: bool,
+}
+
+/// Who signs channel manifests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SigningMode {
+    /// This server's generated key: simple, but whoever controls the server controls updates.
+    Server,
+    /// A key kept off the server; a compromised server cannot push an update agents accept.
+    Offline,
 }
 
 /// Limits on connections, applied before any request is read.
@@ -182,6 +200,9 @@ impl Default for ReleaseSettings {
             max_link_ttl_secs: 24 * 3600,
             max_downloads_per_ip: 4,
             send_timeout_secs: 60,
+            signing: SigningMode::Server,
+            trusted_keys: Vec::new(),
+            manifest_ttl_days: 7,
             publish_bundled_agents: true,
         }
     }

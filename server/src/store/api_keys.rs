@@ -90,9 +90,23 @@ fn key_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKey> {
 }
 
 impl Store {
-    pub async fn create_api_key(&self, new: NewApiKey) -> Result<ApiKey, StoreError> {
+    /// Creates a key; `LimitReached` when the user already has `max_keys` that work.
+    pub async fn create_api_key(&self, new: NewApiKey, max_keys: u32) -> Result<ApiKey, StoreError> {
         self.db
             .write(move |tx| {
+                let live: u32 = tx.query_row(
+                    "SELECT COUNT(*) FROM api_keys WHERE user_id = ?1 AND revoked_at IS NULL
+                        AND (expires_at IS NULL OR expires_at > ?2)",
+                    params![new.user_id.to_string(), now()],
+                    |r| r.get(0),
+                )?;
+                if live >= max_keys {
+                    return Err(StoreError::LimitReached {
+                        what: "you already have the most API keys allowed; revoke one first",
+                        limit: max_keys,
+                        setting: "limits.api_keys_per_user",
+                    });
+                }
                 let mut scopes = new.scopes.clone();
                 scopes.sort();
                 scopes.dedup();

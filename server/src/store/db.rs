@@ -83,6 +83,7 @@ impl Db {
         let mut conn = Connection::open(path)?;
         // Only takes effect while the database is still empty (it is fixed once tables exist).
         conn.execute_batch(&format!("PRAGMA page_size = {PAGE_SIZE};"))?;
+        use_incremental_vacuum(&conn)?;
         writer_init(&mut conn)?;
         migrate(&mut conn)?;
         let writer_busy = Arc::new(AtomicBool::new(false));
@@ -219,6 +220,23 @@ where
     tokio::task::spawn_blocking(f).await.map_err(|e| StoreError::Internal(format!("database task failed: {e}")))?
 }
 
+/// Makes the database give deleted pages back to the file system on request (`PRAGMA
+/// incremental_vacuum`) instead of keeping them forever. A new database just says so; an older
+/// one is rewritten once by `VACUUM` (which needs as much free disk as the database takes).
+fn use_incremental_vacuum(conn: &Connection) -> Result<(), StoreError> {
+    const INCREMENTAL: i64 = 2;
+    let mode: i64 = conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0))?;
+    if mode == INCREMENTAL {
+        return Ok(());
+    }
+    let tables: i64 = conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get(0))?;
+    if tables > 0 {
+        tracing::info!("converting the database to incremental vacuum (once; this rewrites it)");
+    }
+    conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL; VACUUM;")?;
+    Ok(())
+}
+
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let known = migrations::latest_version();
@@ -258,6 +276,8 @@ mod tests {
             .expect("pragmas");
         assert_eq!(mode, "wal");
         assert_eq!(fk, 1);
+        let vacuum: i64 = db.read(|c| Ok(c.query_row("PRAGMA auto_vacuum", [], |r| r.get(0))?)).await.expect("vacuum");
+        assert_eq!(vacuum, 2, "incremental");
         let err = db.read(|c| Ok(c.execute("DELETE FROM users", [])?)).await;
         assert!(err.is_err(), "readers are query-only");
         let n = db.write(|tx| Ok(tx.execute("DELETE FROM users", [])?)).await.expect("writer writes");

@@ -158,12 +158,14 @@ impl Store {
     }
 
     /// Spends a live enrollment token and creates the machine, in one transaction. `NotFound`
-    /// when the token is unknown, used, revoked or expired.
+    /// when the token is unknown, used, revoked or expired; `LimitReached` when the org already
+    /// has `max_machines` (the token is then left unspent).
     pub async fn enroll_machine(
         &self,
         token_hash: Vec<u8>,
         credential_hash: Vec<u8>,
         info: MachineInfo,
+        max_machines: u32,
     ) -> Result<Machine, StoreError> {
         self.db
             .write(move |tx| {
@@ -178,6 +180,18 @@ impl Store {
                     .optional()?;
                 let (token_id, org, created_by) = found.ok_or(StoreError::NotFound)?;
                 let org_id: OrgId = org.parse().map_err(|_| StoreError::Internal("bad org id".into()))?;
+                let machines: u32 = tx.query_row(
+                    "SELECT COUNT(*) FROM machines WHERE org_id = ?1 AND revoked_at IS NULL",
+                    [&org],
+                    |r| r.get(0),
+                )?;
+                if machines >= max_machines {
+                    return Err(StoreError::LimitReached {
+                        what: "this org already has the most machines allowed",
+                        limit: max_machines,
+                        setting: "limits.machines_per_org",
+                    });
+                }
                 let machine = Machine {
                     id: MachineId::new(),
                     org_id,

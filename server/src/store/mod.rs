@@ -18,6 +18,7 @@ pub mod preferences;
 pub mod releases;
 mod session_updates;
 pub mod sessions;
+pub mod snapshot;
 pub mod templates;
 pub mod users;
 
@@ -34,6 +35,9 @@ pub enum StoreError {
     NotFound,
     #[error("{0}")]
     Conflict(String),
+    /// A cap that keeps one account from growing the server without bound.
+    #[error("{what}: {limit} (the server's {setting})")]
+    LimitReached { what: &'static str, limit: u32, setting: &'static str },
     #[error(
         "the database schema is version {found}, newer than this server knows ({known}); \
          run a newer sessionforge-server or restore a backup of the data dir"

@@ -103,10 +103,24 @@ impl Store {
             .await
     }
 
-    /// Creates a team org with `owner` as its owner.
-    pub async fn create_org(&self, owner: UserId, name: String) -> Result<Org, StoreError> {
+    /// Creates a team org with `owner` as its owner; `LimitReached` when they already own
+    /// `max_orgs` team orgs.
+    pub async fn create_org(&self, owner: UserId, name: String, max_orgs: u32) -> Result<Org, StoreError> {
         self.db
             .write(move |tx| {
+                let owned: u32 = tx.query_row(
+                    "SELECT COUNT(*) FROM memberships m JOIN orgs o ON o.id = m.org_id
+                     WHERE m.user_id = ?1 AND m.role = 'owner' AND o.personal_owner_id IS NULL",
+                    [owner.to_string()],
+                    |r| r.get(0),
+                )?;
+                if owned >= max_orgs {
+                    return Err(StoreError::LimitReached {
+                        what: "you already own the most team orgs allowed",
+                        limit: max_orgs,
+                        setting: "limits.orgs_per_user",
+                    });
+                }
                 let org = Org {
                     id: OrgId::new(),
                     name: name.trim().to_string(),

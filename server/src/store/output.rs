@@ -166,26 +166,96 @@ impl Store {
             .await
     }
 
-    /// Deletes stored output of sessions that ended more than `days` days ago.
+    /// Deletes stored output of sessions that ended — or went stale, their agent gone — more
+    /// than `days` days ago.
     pub async fn purge_output_older_than(&self, days: u64) -> Result<usize, StoreError> {
         let cutoff = now() - i64::try_from(days.saturating_mul(86_400)).unwrap_or(i64::MAX / 2);
+        // When a session stopped mattering: its end, or for a stale one its last update.
+        const OVER: &str = "COALESCE(s.ended_at, CASE WHEN s.state = 'stale' THEN s.updated_at END)";
         self.db
             .write(move |tx| {
                 tx.execute(
                     &format!(
                         "UPDATE sessions AS s SET output_end = {STORED_END}, retained_from = {STORED_END}
-                         WHERE s.ended_at IS NOT NULL AND s.ended_at < ?1
-                           AND EXISTS (SELECT 1 FROM session_output o WHERE o.session_id = s.id)"
+                         WHERE {OVER} < ?1 AND EXISTS (SELECT 1 FROM session_output o WHERE o.session_id = s.id)"
                     ),
                     [cutoff],
                 )?;
                 let n = tx.execute(
-                    "DELETE FROM session_output WHERE session_id IN
-                        (SELECT id FROM sessions WHERE ended_at IS NOT NULL AND ended_at < ?1)",
+                    &format!(
+                        "DELETE FROM session_output WHERE session_id IN (SELECT s.id FROM sessions s WHERE {OVER} < ?1)"
+                    ),
                     [cutoff],
                 )?;
                 Ok(n)
             })
             .await
+    }
+
+    /// Bytes of the database's pages in use (freed pages not counted).
+    pub async fn database_bytes(&self) -> Result<u64, StoreError> {
+        self.db
+            .read(|c| {
+                let pages: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+                let free: i64 = c.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+                let size: i64 = c.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+                Ok(u((pages - free).max(0) * size))
+            })
+            .await
+    }
+
+    /// Deletes the oldest stored output, across all sessions, until about `bytes` are freed
+    /// (whole chunks, at most `MAX_DROP_CHUNKS` per call); each affected session keeps where its
+    /// output ends and starts after the dropped part. Returns the bytes dropped.
+    pub async fn drop_oldest_output(&self, bytes: u64) -> Result<u64, StoreError> {
+        /// Most chunks one call deletes (a few MB of work per transaction).
+        const MAX_DROP_CHUNKS: i64 = 2000;
+        self.db
+            .write(move |tx| {
+                let mut pick = tx.prepare_cached(
+                    "SELECT rowid, session_id, end_offset, COALESCE(length(data), 0) FROM session_output
+                     ORDER BY at_ms LIMIT ?1",
+                )?;
+                let mut rows = pick.query([MAX_DROP_CHUNKS])?;
+                let mut doomed: Vec<(i64, String, i64)> = Vec::new();
+                let mut freed = 0u64;
+                while freed < bytes
+                    && let Some(r) = rows.next()?
+                {
+                    freed += u(r.get(3)?);
+                    doomed.push((r.get(0)?, r.get(1)?, r.get(2)?));
+                }
+                drop(rows);
+                drop(pick);
+                let mut sessions: Vec<&str> = doomed.iter().map(|(_, s, _)| s.as_str()).collect();
+                sessions.sort_unstable();
+                sessions.dedup();
+                for sid in &sessions {
+                    // Where the output ends is kept even if every chunk goes.
+                    tx.prepare_cached(&format!("UPDATE sessions AS s SET output_end = {STORED_END} WHERE s.id = ?1"))?
+                        .execute([sid])?;
+                }
+                let mut delete = tx.prepare_cached("DELETE FROM session_output WHERE rowid = ?1")?;
+                for (rowid, _, _) in &doomed {
+                    delete.execute([rowid])?;
+                }
+                drop(delete);
+                for sid in &sessions {
+                    tx.prepare_cached(
+                        "UPDATE sessions SET retained_from = COALESCE(
+                            (SELECT MIN(start_offset) FROM session_output WHERE session_id = ?1), output_end)
+                         WHERE id = ?1",
+                    )?
+                    .execute([sid])?;
+                }
+                Ok(freed)
+            })
+            .await
+    }
+
+    /// Returns up to `pages` free pages to the file system (the database uses incremental
+    /// vacuum, so deleting never shrinks the file by itself).
+    pub async fn incremental_vacuum(&self, pages: u32) -> Result<(), StoreError> {
+        self.db.write(move |tx| Ok(tx.execute_batch(&format!("PRAGMA incremental_vacuum({pages});"))?)).await
     }
 }

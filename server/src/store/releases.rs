@@ -20,6 +20,20 @@ pub struct Release {
     pub notes: String,
     pub created_at: i64,
     pub yanked_at: Option<i64>,
+    /// Set once its stored artifact was found not to match its SHA-256: never served again.
+    pub corrupt_at: Option<i64>,
+}
+
+/// A channel manifest signed off the server, stored exactly as signed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredManifest {
+    pub channel: String,
+    pub payload: String,
+    pub signature: String,
+    pub key_id: String,
+    pub generated_at: i64,
+    pub expires_at: i64,
+    pub uploaded_at: i64,
 }
 
 /// A release about to be recorded (its artifact is already stored).
@@ -35,7 +49,7 @@ pub struct NewRelease {
     pub created_by: Option<UserId>,
 }
 
-const COLUMNS: &str = "id, version, target, channel, sha256, size, file_name, notes, created_at, yanked_at";
+const COLUMNS: &str = "id, version, target, channel, sha256, size, file_name, notes, created_at, yanked_at, corrupt_at";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Release> {
     let id: String = r.get(0)?;
@@ -52,6 +66,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Release> {
         notes: r.get(7)?,
         created_at: r.get(8)?,
         yanked_at: r.get(9)?,
+        corrupt_at: r.get(10)?,
     })
 }
 
@@ -103,12 +118,12 @@ impl Store {
             .await
     }
 
-    /// Releases that are not yanked on any of `channels`.
+    /// Releases that are neither yanked nor corrupt, on any of `channels`.
     pub async fn live_releases(&self, channels: &[&str]) -> Result<Vec<Release>, StoreError> {
         let channels: Vec<String> = channels.iter().map(|c| c.to_string()).collect();
         self.db
             .read(move |c| {
-                let sql = format!("SELECT {COLUMNS} FROM releases WHERE yanked_at IS NULL");
+                let sql = format!("SELECT {COLUMNS} FROM releases WHERE yanked_at IS NULL AND corrupt_at IS NULL");
                 let mut stmt = c.prepare(&sql)?;
                 let rows = stmt.query_map([], row)?.collect::<rusqlite::Result<Vec<_>>>()?;
                 Ok(rows.into_iter().filter(|r| channels.contains(&r.channel)).collect())
@@ -135,6 +150,71 @@ impl Store {
                 )?;
                 let sql = format!("SELECT {COLUMNS} FROM releases WHERE target = ?1 AND version = ?2");
                 optional(tx.query_row(&sql, params![target, version], row))?.ok_or(StoreError::NotFound)
+            })
+            .await
+    }
+
+    /// Marks every release of the artifact with this hash corrupt (its stored bytes no longer
+    /// match); returns how many were newly marked.
+    pub async fn mark_artifact_corrupt(&self, sha256: String) -> Result<usize, StoreError> {
+        self.db
+            .write(move |tx| {
+                Ok(tx.execute(
+                    "UPDATE releases SET corrupt_at = ?1 WHERE sha256 = ?2 AND corrupt_at IS NULL",
+                    params![now(), sha256],
+                )?)
+            })
+            .await
+    }
+
+    /// Stores a manifest signed off the server, replacing the channel's previous one.
+    pub async fn put_signed_manifest(&self, m: StoredManifest, by: Option<UserId>) -> Result<(), StoreError> {
+        self.db
+            .write(move |tx| {
+                tx.execute(
+                    "INSERT INTO signed_manifests
+                        (channel, payload, signature, key_id, generated_at, expires_at, uploaded_at, uploaded_by)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                     ON CONFLICT (channel) DO UPDATE SET payload = excluded.payload, signature = excluded.signature,
+                        key_id = excluded.key_id, generated_at = excluded.generated_at,
+                        expires_at = excluded.expires_at, uploaded_at = excluded.uploaded_at,
+                        uploaded_by = excluded.uploaded_by",
+                    params![
+                        m.channel,
+                        m.payload,
+                        m.signature,
+                        m.key_id,
+                        m.generated_at,
+                        m.expires_at,
+                        m.uploaded_at,
+                        by.map(|u| u.to_string())
+                    ],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// The channel's manifest signed off the server, if one was uploaded.
+    pub async fn signed_manifest(&self, channel: String) -> Result<Option<StoredManifest>, StoreError> {
+        self.db
+            .read(move |c| {
+                optional(c.query_row(
+                    "SELECT channel, payload, signature, key_id, generated_at, expires_at, uploaded_at
+                     FROM signed_manifests WHERE channel = ?1",
+                    [channel],
+                    |r| {
+                        Ok(StoredManifest {
+                            channel: r.get(0)?,
+                            payload: r.get(1)?,
+                            signature: r.get(2)?,
+                            key_id: r.get(3)?,
+                            generated_at: r.get(4)?,
+                            expires_at: r.get(5)?,
+                            uploaded_at: r.get(6)?,
+                        })
+                    },
+                ))
             })
             .await
     }

@@ -76,7 +76,7 @@ impl TestAgent {
         let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
         let token = enrollment_token(server, org).await;
         let out = Self::command(dir.path())
-            .args(["enroll", "--server", &server.base, "--token", &token])
+            .args(["enroll", "--server", &server.base, "--token", &token, "--fingerprint", &server.fingerprint()])
             .output()
             .expect("run enroll");
         assert!(out.status.success(), "enroll failed: {}", String::from_utf8_lossy(&out.stderr));

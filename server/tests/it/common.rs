@@ -169,6 +169,14 @@ impl TestServer {
         format!("{}{}", self.base, path)
     }
 
+    /// The TLS certificate's SHA-256 fingerprint from the banner (what a person compares).
+    pub fn fingerprint(&self) -> String {
+        let text = self.stdout.text();
+        let mut lines = text.lines();
+        lines.find(|l| l.contains("TLS certificate SHA-256 fingerprint"));
+        lines.next().map(|l| l.trim().to_string()).expect("fingerprint in the banner")
+    }
+
     /// The setup token from the banner.
     pub fn setup_token(&self) -> Option<String> {
         self.stdout.find(|l| l.split_once("setup?token=").map(|(_, t)| t.trim().to_string()))

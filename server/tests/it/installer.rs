@@ -1,8 +1,10 @@
-//! `install.sh` run for real, exactly as the dashboard tells people to (`curl … | sh -s -- --token
-//! …`), against a local server with a published agent: under dash, bash and busybox sh, into a
-//! temp prefix with a temp HOME. The installed agent runs and enrolls; a second run upgrades in
-//! place without re-enrolling; `--uninstall` removes it; a tampered artifact is refused and
-//! leaves nothing behind.
+//! `install.sh` run for real, exactly as the dashboard tells people to (`curl … |
+//! SESSIONFORGE_TOKEN=… sh -s -- --signing-key-id …`), against a local server with a published
+//! agent: under dash, bash and busybox sh, into a temp prefix with a temp HOME. The signed
+//! manifest is verified with OpenSSL; the installed agent runs and enrolls; a second run
+//! upgrades in place without re-enrolling; `--uninstall` removes it; a tampered artifact or a
+//! foreign signing key is refused and leaves nothing behind; paths in the service unit are
+//! quoted.
 
 use std::path::Path;
 use std::process::Command;
@@ -58,7 +60,7 @@ struct Run {
 fn run_line(shell: &(&str, &str, &[&str]), line: &str, extra: &str, root: &Path) -> Run {
     let (_, program, pre) = shell;
     let sh = if pre.is_empty() { program.to_string() } else { format!("{program} {}", pre.join(" ")) };
-    let line = line.replacen("| sh -s --", &format!("| {sh} -s --"), 1);
+    let line = line.replacen(" sh -s --", &format!(" {sh} -s --"), 1);
     let home = root.join("home");
     let tmp = root.join("tmp");
     std::fs::create_dir_all(&home).expect("home");
@@ -99,8 +101,10 @@ async fn install_sh_installs_enrolls_upgrades_and_uninstalls_in_every_shell() {
         let line = install_command(&server, &org).await;
         let extra = format!("--dir {} --no-service", prefix.display());
 
+        assert!(!line.contains("--token"), "the token is never on a command line: {line}");
         let first = run_line(shell, &line, &extra, root.path());
         assert!(first.ok, "{}: install failed:\n{}\n{}", shell.0, first.stdout, first.stderr);
+        assert!(first.stdout.contains("verified the signed stable manifest"), "{}: {}", shell.0, first.stdout);
         let agent = prefix.join("sessionforge-agent");
         let version = Command::new(&agent).arg("--version").output().expect("installed agent runs");
         assert!(String::from_utf8_lossy(&version.stdout).starts_with("sessionforge-agent "), "{}", shell.0);
@@ -156,4 +160,67 @@ async fn install_sh_refuses_a_tampered_artifact_and_leaves_nothing_behind() {
         assert!(!root.path().join("home/.config/sessionforge").exists(), "{}: not enrolled", shell.0);
         assert_eq!(std::fs::read_dir(root.path().join("tmp")).expect("tmp").count(), 0, "{}: temp files left", shell.0);
     }
+}
+
+#[tokio::test]
+async fn install_sh_refuses_a_server_whose_release_key_is_not_the_named_one() {
+    require_shells();
+    let server = TestServer::start().await;
+    let org = admin_org(&server).await;
+    publish_agent(&server, &org.key).await;
+    let root = tempfile::tempdir().expect("root");
+    let prefix = root.path().join("prefix/bin");
+    let line = install_command(&server, &org).await;
+    let forged = line.rsplit_once("--signing-key-id ").map(|(a, _)| format!("{a}--signing-key-id 0123456789abcdef"));
+    let run = run_line(
+        &SHELLS[0],
+        &forged.expect("key id in the line"),
+        &format!("--dir {} --no-service", prefix.display()),
+        root.path(),
+    );
+    assert!(!run.ok, "a foreign key must be refused");
+    assert!(run.stderr.contains("not 0123456789abcdef"), "{}", run.stderr);
+    assert!(!prefix.join("sessionforge-agent").exists(), "nothing installed");
+}
+
+#[tokio::test]
+async fn install_sh_quotes_the_service_unit_path() {
+    require_shells();
+    let server = TestServer::start().await;
+    let org = admin_org(&server).await;
+    publish_agent(&server, &org.key).await;
+    let root = tempfile::tempdir().expect("root");
+    // A directory whose name systemd would otherwise split or expand.
+    let prefix = root.path().join("my tools/100%/$HOME");
+    // A systemctl that only records what it was asked, so that the unit is written here.
+    let shim = root.path().join("shim");
+    std::fs::create_dir_all(&shim).expect("shim dir");
+    std::fs::write(shim.join("systemctl"), "#!/bin/sh\necho \"$@\" >>\"$HOME/systemctl.log\"\n").expect("shim");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(shim.join("systemctl"), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let line = install_command(&server, &org).await;
+    let path = format!("{}:{}", shim.display(), std::env::var("PATH").unwrap_or_default());
+    let (_, program, pre) = SHELLS[0];
+    let home = root.path().join("home");
+    std::fs::create_dir_all(&home).expect("home");
+    let dir = prefix.display().to_string().replace('\'', "'\\''");
+    let out = Command::new(program)
+        .args(pre.iter())
+        .arg("-c")
+        .arg(format!("{} --dir '{dir}'", line.replacen(" sh -s --", &format!(" {program} -s --"), 1)))
+        .env_clear()
+        .env("PATH", path)
+        .env("HOME", &home)
+        .env("SESSIONFORGE_CREDENTIAL_STORE", "file")
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let unit = std::fs::read_to_string(home.join(".config/systemd/user/sessionforge-agent.service")).expect("unit");
+    let exec = unit.lines().find(|l| l.starts_with("ExecStart=")).expect("ExecStart");
+    let expected =
+        format!("ExecStart=\"{}/sessionforge-agent\" run", prefix.display()).replace('%', "%%").replace('$', "$$");
+    assert_eq!(exec, expected, "{unit}");
 }

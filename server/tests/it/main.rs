@@ -8,6 +8,8 @@ mod common;
 
 mod accounts;
 mod api_keys;
+#[cfg(unix)]
+mod backup;
 mod bootstrap;
 #[cfg(unix)]
 mod bundled;
@@ -15,8 +17,12 @@ mod cli;
 #[cfg(unix)]
 mod connections;
 mod dashboard;
+#[cfg(unix)]
+mod enrollment;
 mod event_streams;
 mod http_surface;
+#[cfg(unix)]
+mod installed;
 #[cfg(unix)]
 mod installer;
 mod openapi;
@@ -27,10 +33,14 @@ mod raw_agent;
 mod relay;
 #[cfg(unix)]
 mod relay_edges;
+#[cfg(unix)]
+mod release_signing;
 mod releases;
 #[cfg(unix)]
 mod session_policy;
 mod settings_api;
+#[cfg(unix)]
+mod storage;
 mod templates;
 mod tenancy;
 #[cfg(target_os = "linux")]

@@ -234,12 +234,13 @@ async fn cookie_viewers_must_come_from_this_origin() {
 async fn enrolling_with_a_bad_used_or_revoked_token_fails_clearly() {
     let server = TestServer::start().await;
     let org = admin_org(&server).await;
+    let fingerprint = server.fingerprint();
     let enroll = |token: String| {
         let dir = tempfile::tempdir().expect("tempdir");
         let out = std::process::Command::new(crate::agents::agent_bin())
             .env("SESSIONFORGE_CONFIG_DIR", dir.path())
             .env("SESSIONFORGE_CREDENTIAL_STORE", "file")
-            .args(["enroll", "--server", &server.base, "--token", &token])
+            .args(["enroll", "--server", &server.base, "--token", &token, "--fingerprint", &fingerprint])
             .output()
             .expect("run enroll");
         (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())

@@ -65,7 +65,7 @@ async fn the_tray_enrolls_relays_shows_its_settings_and_quits_cleanly() {
         .args(["-a", "-s", "-screen 0 1280x900x24", "dbus-run-session", "--", "sh", "-c"])
         .arg(r#"printf '%s\n%s\n' "$DISPLAY" "$XAUTHORITY" > "$SF_DISPLAY_FILE"; exec "$0" "$@""#)
         .arg(tray_bin())
-        .args(["--settings", "--server", &server.base, "--token", &token])
+        .args(["--settings", "--server", &server.base, "--token", &token, "--fingerprint", &server.fingerprint()])
         .env("SF_DISPLAY_FILE", &display_file)
         .env("SESSIONFORGE_CONFIG_DIR", dir.path())
         .env("SESSIONFORGE_CREDENTIAL_STORE", "file")

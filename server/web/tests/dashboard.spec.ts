@@ -148,10 +148,13 @@ test("adding a machine shows the install lines with a fresh token and its expiry
   await page.getByRole("button", { name: "Create install command" }).click();
   const sh = (await page.locator('[data-copy="sh"]').textContent()) ?? "";
   const ps = (await page.locator('[data-copy="powershell"]').textContent()) ?? "";
-  // The server's certificate is self-signed here, so curl trusts exactly its public key.
-  expect(sh).toMatch(/^curl -fsSL -k --pinnedpubkey 'sha256\/\/[A-Za-z0-9+/=]+' https:\/\/\S+\/install\.sh \| sh -s -- --token sfe_\w+$/);
+  // The server's certificate is self-signed here, so curl trusts exactly its public key; the
+  // token travels in the environment (never on a command line) and the release key id is named.
+  expect(sh).toMatch(
+    /^curl -fsSL --proto '=https' --proto-redir '=https' -k --pinnedpubkey 'sha256\/\/[A-Za-z0-9+/=]+' https:\/\/\S+\/install\.sh \| SESSIONFORGE_TOKEN='sfe_\w+' sh -s -- --signing-key-id [0-9a-f]{16}$/,
+  );
   expect(ps).toMatch(/SESSIONFORGE_TOKEN='sfe_\w+'.*irm https:\/\/\S+\/install\.ps1 \| iex/);
-  const token = /--token (sfe_\w+)/.exec(sh)?.[1];
+  const token = /SESSIONFORGE_TOKEN='(sfe_\w+)'/.exec(sh)?.[1];
   expect(ps).toContain(token);
   const expires = Date.parse((await page.locator("[data-expires]").getAttribute("data-expires")) ?? "");
   expect(expires - Date.now()).toBeGreaterThan(55 * 60 * 1000);

@@ -110,7 +110,7 @@ test("enrollment tokens are listed with their state and revoked", async ({ brows
     await page.goto(`${server.base}/orgs/${org}/machines/add`);
     await page.getByLabel("Note (optional)").fill("for the build box");
     await page.getByRole("button", { name: "Create install command" }).click();
-    const token = /--token (sfe_\w+)/.exec((await page.locator('[data-copy="sh"]').textContent()) ?? "")?.[1];
+    const token = /SESSIONFORGE_TOKEN='(sfe_\w+)'/.exec((await page.locator('[data-copy="sh"]').textContent()) ?? "")?.[1];
     await page.getByRole("link", { name: "Enrollment tokens" }).click();
     const row = page.getByRole("row", { name: /for the build box/ });
     await expect(row).toContainText("active");

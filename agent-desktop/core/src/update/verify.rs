@@ -1,6 +1,8 @@
 //! The checks between a manifest and an installed binary, on in-memory data: the manifest's
-//! signature against the pinned key, this target's entry, and the downloaded bytes' size and
-//! SHA-256. (Versions compare in [`crate::version`].)
+//! signature against a pinned key, its expiry and freshness (never older than one already
+//! seen: an attacker replaying an old manifest cannot freeze this agent on an old build), this
+//! target's entry, and the downloaded bytes' size and SHA-256. (Versions compare in
+//! [`crate::version`].)
 
 use sessionforge_shared::releases::{Manifest, ManifestEntry};
 use sessionforge_shared::signing::{self, PublicKey, Signed};
@@ -8,8 +10,20 @@ use sha2::{Digest, Sha256};
 
 use super::UpdateError;
 
-/// The manifest in `signed`, once its signature verifies with `key` and it is `channel`'s.
-pub fn manifest(signed: &Signed, key: &PublicKey, channel: &str) -> Result<Manifest, UpdateError> {
+/// The manifest in `signed`, once its signature verifies with one of the pinned `keys`, it is
+/// `channel`'s, it has not expired at `now`, and it is not older than `newest_seen` (the newest
+/// `generated_at` this agent accepted before).
+pub fn manifest(
+    signed: &Signed,
+    keys: &[PublicKey],
+    channel: &str,
+    now: i64,
+    newest_seen: Option<i64>,
+) -> Result<Manifest, UpdateError> {
+    let key = keys
+        .iter()
+        .find(|k| k.key_id == signed.key_id)
+        .ok_or_else(|| UpdateError::Signature(signing::SignatureError::WrongKey(signed.key_id.clone())))?;
     let vk = key.verifying_key().map_err(|_| UpdateError::BadPinnedKey)?;
     let payload = signing::verify(signed, &vk)?;
     let manifest: Manifest = serde_json::from_str(payload).map_err(|e| UpdateError::BadManifest(e.to_string()))?;
@@ -17,6 +31,21 @@ pub fn manifest(signed: &Signed, key: &PublicKey, channel: &str) -> Result<Manif
         return Err(UpdateError::BadManifest(format!(
             "it is the {} channel's, not the {channel} channel's",
             manifest.channel
+        )));
+    }
+    if manifest.expires_at <= now {
+        return Err(UpdateError::Stale(format!(
+            "it expired at {} (it must be signed again)",
+            crate::status::format_time(manifest.expires_at)
+        )));
+    }
+    if let Some(seen) = newest_seen
+        && manifest.generated_at < seen
+    {
+        return Err(UpdateError::Stale(format!(
+            "it is older ({}) than one this agent already accepted ({}): refusing a replayed manifest",
+            crate::status::format_time(manifest.generated_at),
+            crate::status::format_time(seen)
         )));
     }
     Ok(manifest)
@@ -92,9 +121,25 @@ mod tests {
         }
     }
 
-    fn signed(key: &SigningKey, channel: &str, releases: Vec<ManifestEntry>) -> Signed {
-        let m = Manifest { channel: channel.into(), generated_at: 0, releases };
+    const NOW: i64 = 1_800_000_000;
+
+    fn signed_at(
+        key: &SigningKey,
+        channel: &str,
+        generated_at: i64,
+        expires_at: i64,
+        releases: Vec<ManifestEntry>,
+    ) -> Signed {
+        let m = Manifest { channel: channel.into(), generated_at, expires_at, releases };
         signing::sign(serde_json::to_string(&m).expect("json"), key)
+    }
+
+    fn signed(key: &SigningKey, channel: &str, releases: Vec<ManifestEntry>) -> Signed {
+        signed_at(key, channel, NOW - 10, NOW + 3600, releases)
+    }
+
+    fn manifest(s: &Signed, key: &PublicKey, channel: &str) -> Result<Manifest, UpdateError> {
+        super::manifest(s, std::slice::from_ref(key), channel, NOW, None)
     }
 
     #[test]
@@ -131,6 +176,21 @@ mod tests {
         let mut broken_key = pinned.clone();
         broken_key.public_key = "AAAA".into();
         assert!(matches!(manifest(&s, &broken_key, "stable"), Err(UpdateError::BadPinnedKey)));
+    }
+
+    #[test]
+    fn expired_and_replayed_manifests_are_refused_and_any_pinned_key_may_sign() {
+        let (a, b) = (SigningKey::from_bytes(&[3; 32]), SigningKey::from_bytes(&[4; 32]));
+        let keys = [signing::public_key(&a), signing::public_key(&b)];
+        let fresh = signed_at(&b, "stable", NOW - 5, NOW + 60, vec![]);
+        assert!(super::manifest(&fresh, &keys, "stable", NOW, Some(NOW - 100)).is_ok(), "a second pinned key");
+        let expired = signed_at(&a, "stable", NOW - 100, NOW - 1, vec![]);
+        assert!(matches!(super::manifest(&expired, &keys, "stable", NOW, None), Err(UpdateError::Stale(_))));
+        let no_expiry = signed_at(&a, "stable", NOW - 100, 0, vec![]);
+        assert!(matches!(super::manifest(&no_expiry, &keys, "stable", NOW, None), Err(UpdateError::Stale(_))));
+        let replayed = signed_at(&a, "stable", NOW - 100, NOW + 60, vec![]);
+        let err = super::manifest(&replayed, &keys, "stable", NOW, Some(NOW - 5)).expect_err("older than seen");
+        assert!(err.to_string().contains("replayed"), "{err}");
     }
 
     #[test]

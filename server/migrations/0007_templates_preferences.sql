@@ -1,4 +1,4 @@
--- 0005: session templates (a saved command line per org, started in one click) and per-user
+-- 0007: session templates (a saved command line per org, started in one click) and per-user
 -- preferences (a JSON object, so that new kinds of preferences need no new columns).
 
 CREATE TABLE session_templates (

@@ -1,0 +1,4 @@
+//! The binary's subcommands other than `serve`, one file each.
+
+pub mod admin;
+pub mod release;

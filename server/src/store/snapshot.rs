@@ -1,0 +1,36 @@
+//! A consistent copy of the live database, taken while the server runs: `VACUUM INTO` reads one
+//! snapshot (WAL readers never block the writer, so relaying goes on) and writes a compact copy.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::StoreError;
+
+/// Writes a consistent copy of the database at `db` to `dest` (which must not exist); returns
+/// the copy's schema version.
+pub fn snapshot(db: &Path, dest: &Path, busy_timeout: Duration) -> Result<i64, StoreError> {
+    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    conn.busy_timeout(busy_timeout)?;
+    let target = dest.to_str().ok_or_else(|| StoreError::Internal("the backup path is not UTF-8".into()))?;
+    conn.execute("VACUUM INTO ?1", [target])?;
+    let copy = Connection::open_with_flags(dest, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    Ok(copy.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+}
+
+/// Checks a database file about to be restored: it opens, passes SQLite's quick check, and its
+/// schema is not newer than this server knows. Returns its schema version.
+pub fn check(db: &Path) -> Result<i64, StoreError> {
+    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let ok: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+    if ok != "ok" {
+        return Err(StoreError::Internal(format!("the database fails its integrity check: {ok}")));
+    }
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let known = super::migrations::latest_version();
+    if found > known as i64 {
+        return Err(StoreError::SchemaTooNew { found, known });
+    }
+    Ok(found)
+}
