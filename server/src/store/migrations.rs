@@ -41,6 +41,7 @@ mod tests {
         include_str!("../../tests/fixtures/migrations/v3.sql"),
         include_str!("../../tests/fixtures/migrations/v4.sql"),
         include_str!("../../tests/fixtures/migrations/v5.sql"),
+        include_str!("../../tests/fixtures/migrations/v6.sql"),
     ];
 
     /// A database as schema version `version` left it: migrated step by step, with each
@@ -95,6 +96,9 @@ mod tests {
             if version >= 5 {
                 assert_eq!(count(&c, "SELECT COUNT(*) FROM signed_manifests"), 1);
             }
+            // 0007: templates and preferences start empty whatever the starting version.
+            assert_eq!(count(&c, "SELECT COUNT(*) FROM session_templates"), 0, "from v{version}");
+            assert_eq!(count(&c, "SELECT COUNT(*) FROM user_preferences"), 0, "from v{version}");
         }
     }
 }
