@@ -156,6 +156,8 @@ test("adding a machine shows the install lines with a fresh token and its expiry
   expect(ps).toMatch(/SESSIONFORGE_TOKEN='sfe_\w+'.*irm https:\/\/\S+\/install\.ps1 \| iex/);
   const token = /SESSIONFORGE_TOKEN='(sfe_\w+)'/.exec(sh)?.[1];
   expect(ps).toContain(token);
+  // The self-signed certificate's fingerprint, as the server printed it, for people to compare.
+  await expect(page.locator("[data-fingerprint]")).toHaveAttribute("data-fingerprint", server.fingerprint);
   const expires = Date.parse((await page.locator("[data-expires]").getAttribute("data-expires")) ?? "");
   expect(expires - Date.now()).toBeGreaterThan(55 * 60 * 1000);
   expect(expires - Date.now()).toBeLessThan(65 * 60 * 1000);

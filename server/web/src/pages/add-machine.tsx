@@ -130,6 +130,7 @@ export function AddMachinePage() {
 
 function Commands({ c }: { c: Schemas["CreatedEnrollmentToken"] }) {
   const expires = c.enrollment_token.expires_at;
+  const fingerprint = /--fingerprint (\S+)/.exec(c.install.agent)?.[1];
   return (
     <div class="card install" aria-live="polite">
       <h2>Install command</h2>
@@ -146,6 +147,12 @@ function Commands({ c }: { c: Schemas["CreatedEnrollmentToken"] }) {
       <CopyBox text={c.install.powershell} testid="powershell" />
       <h3>Agent already installed</h3>
       <CopyBox text={c.install.agent} testid="agent" />
+      {fingerprint ? (
+        <p class="muted small" data-fingerprint={fingerprint}>
+          This server's certificate is self-signed; agents trust it by its SHA-256 fingerprint, which the commands above carry:{" "}
+          <code class="wrap">{fingerprint}</code>
+        </p>
+      ) : null}
     </div>
   );
 }
