@@ -114,10 +114,10 @@ test("enrollment tokens are listed with their state and revoked", async ({ brows
     await page.getByRole("link", { name: "Enrollment tokens" }).click();
     const row = page.getByRole("row", { name: /for the build box/ });
     await expect(row).toContainText("active");
-    await expect(page.locator("tbody tr").filter({ hasText: "used" }).getByRole("link", { name: "enrolled machine" })).toHaveAttribute(
-      "href",
-      `/orgs/${org}/machines/${agent.machineId}`,
-    );
+    // The used token names the machine it enrolled, linking to it.
+    const hostname = (await server.json("GET", `/api/v1/orgs/${org}/machines/${agent.machineId}`)).hostname as string;
+    const used = page.locator("tbody tr").filter({ hasText: "used" });
+    await expect(used.getByRole("link", { name: hostname })).toHaveAttribute("href", `/orgs/${org}/machines/${agent.machineId}`);
     await row.getByRole("button", { name: "Revoke for the build box" }).click();
     await confirm(page, "Revoke token");
     await expect(row).toContainText("revoked");

@@ -19,7 +19,14 @@ function status(t: EnrollmentToken): [string, string] {
 export function TokensPage() {
   useTitle("Enrollment tokens");
   const { org } = usePage();
-  const load = useLoad(() => call("get", "/api/v1/orgs/{org_id}/enrollment-tokens", { path: { org_id: org.id } }), [org.id]);
+  const load = useLoad(
+    () =>
+      Promise.all([
+        call("get", "/api/v1/orgs/{org_id}/enrollment-tokens", { path: { org_id: org.id } }),
+        call("get", "/api/v1/orgs/{org_id}/machines", { path: { org_id: org.id } }),
+      ]),
+    [org.id],
+  );
   if (!atLeast(org.role, "admin")) {
     return (
       <section>
@@ -46,6 +53,7 @@ export function TokensPage() {
     }
   }
 
+  const names = new Map((load.data?.[1] ?? []).map((m) => [m.id, m.hostname]));
   return (
     <section>
       <PageHead title="Enrollment tokens" sub="One-time tokens for adding machines. A token works once, until it expires or is revoked.">
@@ -59,7 +67,7 @@ export function TokensPage() {
       ) : (
         <DataTable
           caption="Enrollment tokens"
-          rows={load.data}
+          rows={load.data[0]}
           rowKey={(t) => t.id}
           rowAttrs={(t) => ({ "data-token": t.id })}
           empty="No enrollment tokens yet."
@@ -73,10 +81,15 @@ export function TokensPage() {
               },
             },
             { label: "Created", cell: (t) => <When iso={t.created_at} /> },
-            { label: "Expires", cell: (t) => <When iso={t.expires_at} /> },
+            { label: "Expires", cell: (t) => (status(t)[0] === "active" ? <When iso={t.expires_at} /> : "") },
             {
               label: "Machine",
-              cell: (t) => (t.machine_id != null ? <a href={orgPath(org, `/machines/${t.machine_id}`)}>enrolled machine</a> : ""),
+              cell: (t) =>
+                t.machine_id != null ? (
+                  <a href={orgPath(org, `/machines/${t.machine_id}`)}>{names.get(t.machine_id) ?? "signed-out machine"}</a>
+                ) : (
+                  ""
+                ),
             },
             {
               label: "Actions",
