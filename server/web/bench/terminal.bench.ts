@@ -76,9 +76,12 @@ test("5 MB/s for 20 s: the page keeps up without freezing", async ({ browser }) 
     const page = await browser.newPage();
     await signIn(page, server.base, ADMIN_EMAIL, PASSWORD);
     // Node prints 50 KB every 10 ms (5 MB/s) of coloured text lines for 20 s, then a marker.
-    const writer = `const line = "\\x1b[32m" + "x".repeat(90) + "\\x1b[0m\\r\\n"; const chunk = line.repeat(Math.ceil(50000 / line.length));
-let n = 0; const t0 = Date.now(); const iv = setInterval(() => { process.stdout.write(chunk); n++;
-if (Date.now() - t0 >= 20000) { clearInterval(iv); process.stdout.write("STREAM-DONE " + n * chunk.length + "\\r\\n"); setTimeout(() => {}, 600000); } }, 10);`;
+    // One line: the server refuses session arguments with control characters (newlines too).
+    const writer = [
+      `const line = "\\x1b[32m" + "x".repeat(90) + "\\x1b[0m\\r\\n"; const chunk = line.repeat(Math.ceil(50000 / line.length));`,
+      `let n = 0; const t0 = Date.now(); const iv = setInterval(() => { process.stdout.write(chunk); n++;`,
+      `if (Date.now() - t0 >= 20000) { clearInterval(iv); process.stdout.write("STREAM-DONE " + n * chunk.length + "\\r\\n"); setTimeout(() => {}, 600000); } }, 10);`,
+    ].join(" ");
     const id = await agent.wrap(org, ["node", "-e", writer]);
     await page.goto(`${server.base}/orgs/${org}/sessions/${id}`);
     await page.evaluate(() => {
