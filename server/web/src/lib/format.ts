@@ -29,12 +29,15 @@ export function ago(iso: string | null | undefined, now = Date.now()): string {
   return new Date(t).toLocaleString();
 }
 
-/** `m:ss` (or `h:mm:ss`) for a number of seconds. */
-export function clock(seconds: number): string {
-  const s = Math.max(0, Math.floor(seconds));
+/** `m:ss` (or `h:mm:ss`) for a number of seconds; `m:ss.t` with `tenths`, for recordings so short
+ * that whole seconds would read "0:00 / 0:00". */
+export function clock(seconds: number, tenths = false): string {
+  const total = Math.max(0, seconds);
+  const s = Math.floor(total);
   const h = Math.floor(s / 3600);
   const m = Math.floor((s % 3600) / 60);
-  const sec = String(s % 60).padStart(2, "0");
+  let sec = String(s % 60).padStart(2, "0");
+  if (tenths) sec += `.${Math.floor((total - s) * 10)}`;
   return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${sec}` : `${m}:${sec}`;
 }
 

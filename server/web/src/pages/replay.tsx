@@ -27,6 +27,8 @@ export function ReplayPage({ id }: { id: string }) {
   const [duration, setDuration] = useState<number | null>(null);
   const [fit, setFit] = useState<FitState | null>(null);
   const [error, setError] = useState<string | null>(null);
+  /** Recordings under a minute show tenths of a second, so a short one does not read 0:00 / 0:00. */
+  const short = (duration ?? 0) < 60;
 
   useEffect(() => {
     let view: TermView | null = null;
@@ -113,7 +115,7 @@ export function ReplayPage({ id }: { id: string }) {
           onInput={(e) => p?.seek(Number((e.currentTarget as HTMLInputElement).value))}
         />
         <span class="mono time" data-position={pos.toFixed(1)}>
-          {clock(pos)} / {clock(duration ?? 0)}
+          {clock(pos, short)} / {clock(duration ?? 0, short)}
         </span>
         <button type="button" onClick={() => p?.end()} disabled={!p}>
           Jump to the end
