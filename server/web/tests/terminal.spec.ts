@@ -155,3 +155,29 @@ test("Ctrl-C from the key bar interrupts a running program", async ({ browser })
   await expectTerminal(page, /GOT-SIGINT/);
   await expect(page.locator(".session-head .badge", { hasText: "exited (3)" })).toBeVisible();
 });
+
+test("the key bar's extra keys are chosen on the Account page (a wrong one is refused) and sent", async ({ browser }) => {
+  const page = await pageAs(browser, server.base, ADMIN_EMAIL, PASSWORD, "phone");
+  await page.goto(`${server.base}/account`);
+  const keys = page.getByLabel("Extra keys");
+  await expect(keys).toHaveValue("/ y n Enter");
+  await keys.fill("q ^D nope");
+  await page.getByRole("button", { name: "Save keys" }).click();
+  await expect(page.getByText(`"nope" is not a key`)).toBeVisible();
+  await expect(keys).toHaveAttribute("aria-invalid", "true");
+  await keys.fill("q ^D Enter");
+  await page.getByRole("button", { name: "Save keys" }).click();
+  await expect(page.getByText("Key bar saved.")).toBeVisible();
+
+  const id = await start("stty raw -echo; echo extra-ready; exec cat -vT", 80, 24);
+  await page.goto(`${server.base}/orgs/${org}/sessions/${id}`);
+  await expectTerminal(page, /extra-ready/);
+  const bar = page.getByRole("toolbar", { name: "Terminal keys" });
+  await expect(bar.getByRole("button", { name: "Key y" })).toHaveCount(0);
+  await page.locator(".xterm").tap();
+  await bar.getByRole("button", { name: "Key q" }).tap();
+  await bar.getByRole("button", { name: "Key ^D" }).tap();
+  await bar.getByRole("button", { name: "Key Enter" }).tap();
+  // cat -vT shows the Ctrl-D byte as ^D; raw mode sends Enter as a carriage return (^M).
+  await expectTerminal(page, /q\^D\^M/);
+});
