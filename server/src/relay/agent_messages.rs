@@ -140,8 +140,15 @@ async fn end(
     exit_code: Option<i32>,
     reason: Option<String>,
 ) -> Result<(), String> {
+    // What it was before, from the store: a session whose start failed was never claimed, so the
+    // hub holds nothing to compare with, and dashboards must still hear that it crashed.
+    let before = match hub.store().session_by_id(id).await {
+        Ok(s) if s.machine_id == machine.id => (s.state, s.exit_code),
+        Ok(_) | Err(StoreError::NotFound) => return Err(refused(StoreError::NotFound)),
+        Err(e) => return Err(refused(e)),
+    };
     hub.store().set_session_state(machine.id, id, state, exit_code, reason).await.map_err(refused)?;
-    hub.set_state(id, state, exit_code).await;
+    hub.state_changed(id, before, state, exit_code).await;
     Ok(())
 }
 

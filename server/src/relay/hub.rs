@@ -226,8 +226,31 @@ impl Hub {
 
     /// Publishes a state change to viewers and dashboards.
     pub async fn set_state(&self, id: SessionId, state: SessionState, exit_code: Option<i32>) {
+        self.publish_state(id, None, state, exit_code).await;
+    }
+
+    /// Publishes a change the caller stored, from the state `before` it: dashboards hear of it
+    /// even when nothing held the session in memory, where `set_state` would load the stored row,
+    /// already in the new state, and see no change (a start that failed was never claimed).
+    pub async fn state_changed(
+        &self,
+        id: SessionId,
+        before: (SessionState, Option<i32>),
+        state: SessionState,
+        exit_code: Option<i32>,
+    ) {
+        self.publish_state(id, Some(before), state, exit_code).await;
+    }
+
+    async fn publish_state(
+        &self,
+        id: SessionId,
+        before: Option<(SessionState, Option<i32>)>,
+        state: SessionState,
+        exit_code: Option<i32>,
+    ) {
         let Ok(live) = self.live(id).await else { return };
-        let changed = live.state() != (state, exit_code);
+        let changed = before.unwrap_or_else(|| live.state()) != (state, exit_code);
         live.set_state(state, exit_code);
         if !state.is_live() {
             lock(&self.orphans).remove(&id);

@@ -188,6 +188,45 @@ async fn sessions_waiting_for_input_are_announced_on_the_event_stream() {
     }
 }
 
+/// A start the agent refuses or cannot run is only ever reported as `session_crashed` (never
+/// `session_started`), so nothing held the session in memory when it ended: dashboards must
+/// still hear that it crashed (the browser's "crashed or failed to start" notification).
+#[tokio::test]
+async fn a_start_that_fails_is_announced_on_the_event_stream() {
+    let server = TestServer::start().await;
+    let org = admin_org(&server).await;
+    let agent = TestAgent::enroll(&server, &org).await;
+    let mut raw = RawAgent::connect(&server, &agent, "daemon", vec![]).await;
+    let body = json!({"commands": ["/definitely/not/here"]});
+    let set =
+        server.request(Method::PUT, &format!("/api/v1/orgs/{}/allowed-commands", org.id), &org.key, Some(body)).await;
+    assert_eq!(set.status(), StatusCode::OK);
+    let events = server.get(&format!("/api/v1/orgs/{}/events", org.id), &org.key).await;
+    assert_eq!(events.status(), StatusCode::OK);
+    let mut stream = events.bytes_stream();
+
+    let body = json!({"machine_id": agent.machine_id, "command": "/definitely/not/here", "args": []});
+    let resp = server.post(&format!("/api/v1/orgs/{}/sessions", org.id), &org.key, body).await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let id = resp.json::<Value>().await.expect("json")["id"].as_str().expect("id").to_string();
+    let request = raw.next_of_type("start_session").await;
+    raw.send(json!({"type": "session_crashed", "session_id": id, "reason": "no such file",
+                    "request_id": request["request_id"]}))
+        .await;
+    let crashed = wait_session(&server, &org, &id, |s| s["state"] == "crashed").await;
+    assert_eq!(crashed["reason"], "no such file");
+
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let notice = format!(r#""session_id":"{id}","state":"crashed""#);
+    while !seen.contains(&notice) {
+        let chunk = tokio::time::timeout_at(deadline, stream.next())
+            .await
+            .unwrap_or_else(|_| panic!("no crashed notice; got {seen}"));
+        seen.push_str(&String::from_utf8_lossy(&chunk.expect("stream open").expect("chunk")));
+    }
+}
+
 #[tokio::test]
 async fn connected_agents_hear_policy_changes_at_once() {
     let server = TestServer::start().await;
