@@ -4,7 +4,7 @@
 // (org switcher size, header height, tables cut off on phones, squashed selects, focus rings).
 import { expect, test, type Page } from "@playwright/test";
 import { ADMIN_EMAIL, PASSWORD, TestServer, waitFor, type TestAgent } from "./harness";
-import { context, expectNoSidewaysScroll, pageAs, screenshot, signIn, type Size } from "./pages";
+import { context, expectNoSidewaysScroll, expectTerminal, pageAs, screenshot, signIn, type Size } from "./pages";
 
 let server: TestServer;
 let org: string;
@@ -98,6 +98,11 @@ for (const size of ["desktop", "phone"] as Size[]) {
       // The running session once attached: with its key bar on the phone.
       if (name === "session-running") await expect(page.locator('[data-conn="live"]')).toBeVisible();
       if (name === "session-running" && size === "phone") await expect(page.getByRole("toolbar", { name: "Terminal keys" })).toBeVisible();
+      // The player starts playing at once: show the whole recording, not whichever moment it was at.
+      if (name === "replay") {
+        await page.getByRole("button", { name: "Jump to the end" }).click();
+        await expectTerminal(page, /ended-marker-two/);
+      }
       await expectNoSidewaysScroll(page, name);
       await screenshot(page, name, size);
       await page.close();
