@@ -89,6 +89,22 @@ impl Server {
         Ok(Server { child, base, key, org, http, _dir: dir })
     }
 
+    /// The server's relay latency histogram (`le` bound in seconds → cumulative count), read
+    /// from `/metrics` (loopback clients need no token).
+    pub async fn relay_latency(&self) -> Result<Vec<(f64, u64)>> {
+        let text = self.http.get(format!("{}/metrics", self.base)).send().await?.error_for_status()?.text().await?;
+        let mut buckets = Vec::new();
+        for line in text.lines() {
+            let Some(rest) = line.strip_prefix("sessionforge_relay_output_latency_seconds_bucket{le=\"") else {
+                continue;
+            };
+            let Some((le, count)) = rest.split_once("\"} ") else { continue };
+            let le = if le == "+Inf" { f64::INFINITY } else { le.parse()? };
+            buckets.push((le, count.trim().parse()?));
+        }
+        Ok(buckets)
+    }
+
     /// Enrolls one machine and returns its credential.
     pub async fn enroll(&self) -> Result<String> {
         let token: Value = self
