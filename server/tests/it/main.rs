@@ -15,6 +15,8 @@ mod cli;
 #[cfg(unix)]
 mod connections;
 mod dashboard;
+#[cfg(target_os = "linux")]
+mod durability;
 #[cfg(unix)]
 mod enrollment;
 mod event_streams;
