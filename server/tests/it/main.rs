@@ -41,6 +41,8 @@ mod releases;
 #[cfg(unix)]
 mod session_policy;
 #[cfg(unix)]
+mod spool;
+#[cfg(unix)]
 mod storage;
 mod tenancy;
 #[cfg(target_os = "linux")]
