@@ -42,6 +42,9 @@ impl Server {
             .env("SESSIONFORGE_TLS__ENABLED", "false")
             .env("SESSIONFORGE_RATE_LIMIT__TOKENS_PER_MINUTE", "100000")
             .env("SESSIONFORGE_RELAY__RETENTION_BYTES_PER_SESSION", "16777216")
+            // Every simulated client comes from loopback: the per-address cap (meant for the
+            // internet) would refuse the 1,000-idle scenarios.
+            .env("SESSIONFORGE_CONNECTIONS__MAX_PER_IP", "20000")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
