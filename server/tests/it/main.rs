@@ -17,6 +17,8 @@ mod cli;
 #[cfg(unix)]
 mod connections;
 mod dashboard;
+#[cfg(target_os = "linux")]
+mod durability;
 #[cfg(unix)]
 mod enrollment;
 mod event_streams;
@@ -41,6 +43,8 @@ mod releases;
 #[cfg(unix)]
 mod session_policy;
 mod settings_api;
+#[cfg(unix)]
+mod spool;
 #[cfg(unix)]
 mod storage;
 mod templates;
