@@ -1,5 +1,6 @@
 //! The HTTP surface: JSON errors for every failure, body limit, health, metrics, security
-//! headers, request ids, CORS and graceful shutdown.
+//! headers, request ids, CORS, graceful shutdown and `Allow` on
+//! 405.
 
 use std::time::Duration;
 
@@ -209,4 +210,22 @@ async fn metrics_are_protected_and_their_labels_bounded() {
     let right = server.client.get(server.url("/metrics")).bearer_auth("scrape-me-please").send().await.expect("send");
     assert_eq!(right.status(), StatusCode::OK);
     assert!(!format!("{:?}", server.stderr.text()).contains("scrape-me-please"), "the token is never logged");
+}
+
+#[tokio::test]
+async fn method_not_allowed_names_the_allowed_methods() {
+    let server = TestServer::start().await;
+    let cases = [
+        (Method::DELETE, "/api/v1/health", "GET, HEAD"),
+        (Method::PATCH, "/api/v1/orgs", "GET, POST, HEAD"),
+        (Method::TRACE, "/api/v1/releases/manifest/stable", "GET, PUT, HEAD"),
+        (Method::GET, "/api/v1/releases/0190a4c2-58e1-7c3e-8d7f-5b0e2f6c1a9d/yank", "POST"),
+        (Method::POST, "/install.sh", "GET, HEAD"),
+    ];
+    for (method, path, allow) in cases {
+        let resp = server.client.request(method.clone(), server.url(path)).send().await.expect("send");
+        let got = resp.headers().get("allow").and_then(|v| v.to_str().ok()).map(str::to_string);
+        assert_eq!(got.as_deref(), Some(allow), "{method} {path}");
+        assert_eq!(error_code(resp, StatusCode::METHOD_NOT_ALLOWED).await, "METHOD_NOT_ALLOWED");
+    }
 }
