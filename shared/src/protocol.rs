@@ -81,12 +81,52 @@ impl SessionState {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
 pub struct MachineInfo {
+    // The rules `problem` checks, in the OpenAPI spec too (the patterns are the server's
+    // `api::fields::patterns`, which a server test keeps in step).
+    #[cfg_attr(
+        feature = "openapi",
+        oai(validator(
+            max_length = 100,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*[^\x00-\x20\x7f-\xa0\u061c\u1680\u2000-\u200a\u200e\u200f\u2028\u2029\u202a-\u202f\u205f\u2066-\u2069\u3000][^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*$"
+        ))
+    )]
     pub hostname: String,
+    #[cfg_attr(
+        feature = "openapi",
+        oai(validator(
+            max_length = 100,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*[^\x00-\x20\x7f-\xa0\u061c\u1680\u2000-\u200a\u200e\u200f\u2028\u2029\u202a-\u202f\u205f\u2066-\u2069\u3000][^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*$"
+        ))
+    )]
     pub os: String,
+    #[cfg_attr(
+        feature = "openapi",
+        oai(validator(
+            max_length = 200,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*$"
+        ))
+    )]
     pub os_version: String,
+    #[cfg_attr(
+        feature = "openapi",
+        oai(validator(
+            max_length = 100,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*[^\x00-\x20\x7f-\xa0\u061c\u1680\u2000-\u200a\u200e\u200f\u2028\u2029\u202a-\u202f\u205f\u2066-\u2069\u3000][^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*$"
+        ))
+    )]
     pub arch: String,
+    #[cfg_attr(feature = "openapi", oai(validator(minimum(value = "0"), maximum(value = "4294967295"))))]
     pub cpus: u32,
+    /// At most 2^53 − 1, the integers JSON readers in JavaScript keep exact.
+    #[cfg_attr(feature = "openapi", oai(validator(minimum(value = "0"), maximum(value = "9007199254740991"))))]
     pub memory_bytes: u64,
+    #[cfg_attr(
+        feature = "openapi",
+        oai(validator(
+            max_length = 200,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*$"
+        ))
+    )]
     pub agent_version: String,
 }
 
@@ -198,11 +238,25 @@ pub enum UpdatePolicy {
 #[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
 pub struct AllowedCommand {
     /// The command exactly as a start request must name it (`claude`, `/usr/bin/aider`).
+    #[cfg_attr(
+        feature = "openapi",
+        oai(validator(
+            max_length = 4096,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*$"
+        ))
+    )]
     pub command: String,
     /// When present, every argument must match one of these glob patterns (`*` matches any
-    /// run of characters, `?` any one character); absent means any arguments.
+    /// run of characters, `?` any one character); absent means any arguments. At most 64
+    /// patterns of 1 to 4096 characters without control characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", oai(skip_serializing_if_is_none))]
+    #[cfg_attr(
+        feature = "openapi",
+        oai(
+            skip_serializing_if_is_none,
+            validator(max_items = 64, max_length = 4096, pattern = r"^[^\x00-\x1f\x7f-\x9f]+$")
+        )
+    )]
     pub args: Option<Vec<String>>,
 }
 

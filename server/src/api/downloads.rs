@@ -91,6 +91,8 @@ impl DownloadsApi {
         req: &Request,
         state: Data<&AppState>,
         id: Path<Uuid>,
+        /// Unix time the link expires at.
+        #[oai(validator(minimum(value = "0"), maximum(value = "9007199254740991")))]
         exp: Query<Option<i64>>,
         kid: Query<Option<String>>,
         sig: Query<Option<String>>,
