@@ -108,7 +108,8 @@ impl Server {
             }
             None => Either::Right(HeadDeadline::new(tcp, head)),
         };
-        let (relay, relay_tasks) = relay::Relay::start(boot.store.clone(), settings.relay.clone()).await?;
+        let latency = metrics.relay_output_latency.clone();
+        let (relay, relay_tasks) = relay::Relay::start(boot.store.clone(), settings.relay.clone(), latency).await?;
         let public_url = settings.public_url_for(local_addr);
         let state = AppState::new(settings, boot.keys, boot.store, metrics, relay, public_url, tls_info);
         Ok(Self { state, acceptor, local_addr, generated: boot.generated, relay_tasks, _lock: lock })

@@ -1,14 +1,19 @@
 //! Prometheus metrics: request counts and latencies by route, open connections, in-flight
-//! requests and the database pool. Served as text at `/metrics`.
+//! requests, the database pool, and the relay's own latency. Served as text at `/metrics`.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 use crate::store::PoolStats;
 
 /// Latency buckets in seconds: sub-millisecond API reads up to slow multi-second requests.
 const LATENCY_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+/// Relay latency buckets in seconds: tens of microseconds (the target is a p99 under 1 ms) up
+/// to a viewer stuck behind a slow network.
+const RELAY_BUCKETS: &[f64] =
+    &[0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.000_75, 0.001, 0.002, 0.005, 0.01, 0.025, 0.1, 0.5, 2.0];
 
 #[derive(Clone, Debug)]
 pub struct Metrics {
@@ -20,6 +25,9 @@ pub struct Metrics {
     pub refused_connections: IntCounter,
     pub in_flight: IntGauge,
     db_pool: IntGaugeVec,
+    /// Live output: received from an agent until written to a viewer's socket (one sample per
+    /// frame and viewer), the server's own share of what viewers wait.
+    pub relay_output_latency: Histogram,
 }
 
 impl Metrics {
@@ -52,6 +60,14 @@ impl Metrics {
             &["role", "state"],
         )
         .unwrap_or_else(|e| unreachable!("{e}"));
+        let relay_output_latency = Histogram::with_opts(
+            HistogramOpts::new(
+                "relay_output_latency_seconds",
+                "Live output from received (agent) to written (viewer socket), per frame and viewer",
+            )
+            .buckets(RELAY_BUCKETS.to_vec()),
+        )
+        .unwrap_or_else(|e| unreachable!("{e}"));
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
@@ -59,10 +75,20 @@ impl Metrics {
             Box::new(refused_connections.clone()),
             Box::new(in_flight.clone()),
             Box::new(db_pool.clone()),
+            Box::new(relay_output_latency.clone()),
         ] {
             let _ = registry.register(c);
         }
-        Self { registry, requests, latency, open_connections, refused_connections, in_flight, db_pool }
+        Self {
+            registry,
+            requests,
+            latency,
+            open_connections,
+            refused_connections,
+            in_flight,
+            db_pool,
+            relay_output_latency,
+        }
     }
 
     pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
@@ -191,6 +217,9 @@ mod tests {
         assert!(text.contains("sessionforge_open_connections 1"));
         assert!(text.contains("sessionforge_db_pool_connections{role=\"reader\",state=\"open\"} 2"));
         assert!(text.contains("sessionforge_http_request_duration_seconds_bucket"));
+        m.relay_output_latency.observe(0.0003);
+        let text = m.render(PoolStats { readers_open: 2, readers_idle: 1, writer_busy: false });
+        assert!(text.contains("sessionforge_relay_output_latency_seconds_bucket{le=\"0.0005\"} 1"), "{text}");
     }
 
     #[test]

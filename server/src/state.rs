@@ -151,9 +151,11 @@ mod tests {
         let store = Store::open(&db_dir.join("test.db"), 1, Duration::from_secs(5)).expect("store");
         let mut keys = Keys::generate();
         keys.setup_token = Some(TOKEN.into());
-        let (relay, tasks) = Relay::start(store.clone(), settings.relay.clone()).await.expect("relay");
+        let metrics = Metrics::new();
+        let latency = metrics.relay_output_latency.clone();
+        let (relay, tasks) = Relay::start(store.clone(), settings.relay.clone(), latency).await.expect("relay");
         let url = "https://localhost:8443".to_string();
-        let state = AppState::new(settings, keys, store, Metrics::new(), relay, url, TlsInfo::default());
+        let state = AppState::new(settings, keys, store, metrics, relay, url, TlsInfo::default());
         (state, tasks)
     }
 

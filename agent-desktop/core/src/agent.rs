@@ -13,7 +13,7 @@ use crate::config::{AgentConfig, CredentialStore, Paths};
 use crate::credentials::{self, CredentialError};
 use crate::discovery::Discovery;
 use crate::link::{Link, LinkConfig, LinkState, ServerPolicy};
-use crate::sessions::Sessions;
+use crate::sessions::{Sessions, Spooling};
 use crate::status::{self, Status};
 use crate::tls::Trust;
 
@@ -92,7 +92,19 @@ impl Agent {
         };
         let location = cfg.credential_location.unwrap_or(CredentialStore::Auto);
         let credential = credentials::load_async(location, paths.state_dir.clone(), machine_id.to_string()).await?;
-        let sessions = Sessions::new(cfg.buffer_bytes);
+        let spooling = Spooling {
+            root: (cfg.spool_bytes > 0).then(|| paths.state_dir.join(crate::spool::DIR)),
+            limit: cfg.spool_bytes,
+        };
+        let sessions = Sessions::with_spool(cfg.buffer_bytes, spooling);
+        if mode == AgentMode::Daemon {
+            // Sessions of agents that died (this daemon before a restart, or a killed `wrap`):
+            // their spooled output is resent before anything else.
+            let adopted = sessions.adopt_orphans();
+            if adopted > 0 {
+                tracing::info!(sessions = adopted, "resending the spooled output of stopped agents");
+            }
+        }
         let discovered = Arc::new(Mutex::new(Vec::new()));
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (state_tx, state_rx) = watch::channel(LinkState::Connecting);
@@ -110,6 +122,7 @@ impl Agent {
                 tx,
                 shutdown_rx.clone(),
             )));
+            tasks.push(tokio::spawn(adopt_orphans(sessions.clone(), shutdown_rx.clone())));
             Some(rx)
         } else {
             None
@@ -232,6 +245,26 @@ async fn discover(
         *current.lock().unwrap_or_else(|p| p.into_inner()) = d.current();
         for c in changes {
             let _ = tx.try_send(c);
+        }
+    }
+}
+
+/// How often a daemon looks for spools whose `wrap` process died.
+const ADOPT_EVERY: Duration = Duration::from_secs(10);
+
+/// Adopts the spooled sessions of `wrap` processes that die while this daemon runs.
+async fn adopt_orphans(sessions: Arc<Sessions>, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(ADOPT_EVERY);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let s = sessions.clone();
+        if let Ok(n) = tokio::task::spawn_blocking(move || s.adopt_orphans()).await
+            && n > 0
+        {
+            tracing::info!(sessions = n, "resending the spooled output of stopped agents");
         }
     }
 }

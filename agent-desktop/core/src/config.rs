@@ -21,6 +21,7 @@ const ENV_KEYS: &[&str] = &[
     "server_url",
     "credential_store",
     "buffer_bytes",
+    "spool_bytes",
     "discover",
     "discovery_interval_secs",
     "update.channel",
@@ -83,8 +84,12 @@ pub struct AgentConfig {
     pub credential_store: CredentialStore,
     /// Where enrollment actually stored the credential, so that loading looks there.
     pub credential_location: Option<CredentialStore>,
-    /// Unacknowledged output kept per session before the oldest is dropped (and reported).
+    /// Unacknowledged output held in memory per session when it cannot be spooled; past it the
+    /// session's program waits for the server (backpressure), nothing is dropped.
     pub buffer_bytes: usize,
+    /// Unacknowledged output spooled to disk per session (in the state dir), resent after a
+    /// restart; past it the session's program waits for the server. 0 keeps output in memory.
+    pub spool_bytes: u64,
     /// AI CLIs to discover.
     pub discover: Vec<String>,
     /// Seconds between discovery scans of the process table (each costs a few ms of CPU).
@@ -131,6 +136,7 @@ impl Default for AgentConfig {
             credential_store: CredentialStore::Auto,
             credential_location: None,
             buffer_bytes: crate::outbuf::DEFAULT_LIMIT,
+            spool_bytes: crate::outbuf::DEFAULT_SPOOL_LIMIT,
             discover: KNOWN_AI_CLIS.iter().map(|s| s.to_string()).collect(),
             discovery_interval_secs: 10,
             signing_keys: Vec::new(),
@@ -176,6 +182,9 @@ impl AgentConfig {
         let cfg: AgentConfig = figment.extract().map_err(|e| ConfigError::Invalid(e.to_string()))?;
         if cfg.buffer_bytes < 4096 {
             return Err(ConfigError::Invalid("buffer_bytes must be at least 4096".into()));
+        }
+        if cfg.spool_bytes != 0 && cfg.spool_bytes < 65536 {
+            return Err(ConfigError::Invalid("spool_bytes must be 0 (no spool) or at least 65536".into()));
         }
         if !sessionforge_shared::releases::CHANNELS.contains(&cfg.update.channel.as_str()) {
             return Err(ConfigError::Invalid(format!(

@@ -13,6 +13,7 @@ pub mod machine;
 pub mod outbuf;
 pub mod pty;
 pub mod sessions;
+pub mod spool;
 pub mod status;
 pub mod tls;
 pub mod update;

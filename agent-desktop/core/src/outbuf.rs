@@ -1,21 +1,35 @@
 //! One session's output as the agent holds it until the server acknowledges storing it.
 //!
-//! Bytes live in `[acked, end)`; `[acked, sent)` is in flight, `[sent, end)` not yet sent.
-//! The buffer is bounded: when a push would exceed the bound the oldest bytes are dropped, and
-//! if any of them had not been sent, the loss is reported as an explicit gap, never silently.
+//! Bytes live in `[acked, end)`; `[acked, sent)` is in flight, `[sent, end)` not yet sent. They
+//! are kept in the session's spool on disk (see [`crate::spool`]), so that a killed agent loses
+//! nothing, or in memory when there is no spool. Either way the buffer is bounded by
+//! *backpressure*, not by dropping: once `limit` bytes are unacknowledged, [`is_full`] says so and
+//! the PTY reader stops reading until the server catches up, exactly as a slow terminal makes a
+//! program wait. A gap is reported only for what is truly lost: bytes the spool could not take
+//! (disk full) beyond what memory may hold, or spooled bytes that can no longer be read.
+//!
 //! After a reconnect the server says where its *stored* output ends (which may be behind what
 //! it received): bytes before that are forgotten and sending resumes there, reporting a gap if
 //! the agent no longer holds those bytes.
+//!
+//! [`is_full`]: OutputBuffer::is_full
 
 use std::collections::VecDeque;
 
-/// The default bound: 8 MiB per session.
+use crate::spool::{Meta, Spool};
+
+/// The default bound without a spool: 8 MiB per session.
 pub const DEFAULT_LIMIT: usize = 8 * 1024 * 1024;
+/// The default bound with a spool: 256 MiB per session.
+pub const DEFAULT_SPOOL_LIMIT: u64 = 256 * 1024 * 1024;
+/// Bytes memory may hold beyond the bound before the oldest are dropped (and reported): only a
+/// producer that ignores backpressure, or a spool that cannot be written, gets there.
+const MEMORY_SLACK: usize = 8 * 1024 * 1024;
 
 /// What to send next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pending {
-    /// Bytes `[offset, offset + data.len())` were lost before being sent.
+    /// Bytes `[offset, offset + length)` were lost before being sent.
     Gap {
         offset: u64,
         length: u64,
@@ -28,26 +42,54 @@ pub enum Pending {
 
 #[derive(Debug)]
 pub struct OutputBuffer {
-    buf: VecDeque<u8>,
-    /// Offset of `buf[0]`.
-    start: u64,
+    spool: Option<Spool>,
+    /// The newest bytes that are not in the spool: all of them without a spool, or those the
+    /// spool could not take. They start at `mem_start`, which is the spool's end when there is
+    /// one.
+    mem: VecDeque<u8>,
+    mem_start: u64,
     /// Everything before this is stored on the server (or lost and reported).
     acked: u64,
     /// Everything before this has been sent (or reported as a gap).
     sent: u64,
     /// A loss not yet reported: `[from, to)`.
     gap: Option<(u64, u64)>,
-    limit: usize,
+    /// Most unacknowledged bytes before the producer must wait.
+    limit: u64,
+    /// The spool failed and this was logged.
+    spool_failed: bool,
 }
 
 impl OutputBuffer {
+    /// A buffer in memory, bounded at `limit` unacknowledged bytes.
     pub fn new(limit: usize) -> Self {
-        Self { buf: VecDeque::new(), start: 0, acked: 0, sent: 0, gap: None, limit: limit.max(1) }
+        Self::build(None, 0, limit.max(1) as u64)
+    }
+
+    /// A buffer spooled to disk, bounded at `limit` unacknowledged bytes.
+    pub fn spooled(spool: Spool, limit: u64) -> Self {
+        let start = spool.start();
+        let mut b = Self::build(Some(spool), start, limit.max(1));
+        b.mem_start = b.spool.as_ref().map_or(start, Spool::end);
+        b
+    }
+
+    fn build(spool: Option<Spool>, start: u64, limit: u64) -> Self {
+        Self {
+            spool,
+            mem: VecDeque::new(),
+            mem_start: start,
+            acked: start,
+            sent: start,
+            gap: None,
+            limit,
+            spool_failed: false,
+        }
     }
 
     /// Offset just past the newest byte.
     pub fn end(&self) -> u64 {
-        self.start + self.buf.len() as u64
+        self.mem_start + self.mem.len() as u64
     }
 
     pub fn acked(&self) -> u64 {
@@ -61,7 +103,12 @@ impl OutputBuffer {
 
     /// Bytes held (unacknowledged).
     pub fn held(&self) -> usize {
-        self.buf.len()
+        usize::try_from(self.end().saturating_sub(self.acked)).unwrap_or(usize::MAX)
+    }
+
+    /// Whether the producer must wait for the server before adding more.
+    pub fn is_full(&self) -> bool {
+        self.end().saturating_sub(self.acked) >= self.limit
     }
 
     /// Whether everything produced so far is stored on the server.
@@ -69,41 +116,75 @@ impl OutputBuffer {
         self.acked >= self.end() && self.gap.is_none()
     }
 
-    /// Appends output, dropping the oldest held bytes if the bound is exceeded.
-    pub fn push(&mut self, data: &[u8]) {
-        if data.len() >= self.limit {
-            // Only the newest `limit` bytes can be kept.
-            let keep = &data[data.len() - self.limit..];
-            let new_start = self.end() + (data.len() - self.limit) as u64;
-            self.drop_front_to(self.end());
-            self.note_loss(self.start.max(self.sent), new_start);
-            self.buf.clear();
-            self.start = new_start;
-            self.buf.extend(keep);
-            self.acked = self.acked.max(new_start);
-            self.sent = self.sent.max(new_start);
-            return;
-        }
-        self.buf.extend(data);
-        if self.buf.len() > self.limit {
-            let excess = self.buf.len() - self.limit;
-            self.drop_front_to(self.start + excess as u64);
+    /// Whether the bytes live in a spool on disk.
+    pub fn is_spooled(&self) -> bool {
+        self.spool.is_some()
+    }
+
+    /// Records what the server must be told about the session beside its spooled output.
+    pub fn write_meta(&self, meta: &Meta) {
+        if let Some(spool) = &self.spool
+            && let Err(e) = spool.write_meta(meta)
+        {
+            tracing::warn!(error = %e, "cannot update the session's spool");
         }
     }
 
-    /// Drops held bytes before `to`, reporting any that were never sent.
-    fn drop_front_to(&mut self, to: u64) {
-        if to <= self.start {
-            return;
+    /// Deletes the spool (the session is over and all of it stored).
+    pub fn discard(&mut self) {
+        if let Some(spool) = self.spool.take() {
+            spool.remove();
         }
-        let n = usize::try_from(to - self.start).unwrap_or(usize::MAX).min(self.buf.len());
-        if self.sent < to {
-            self.note_loss(self.sent, to);
-            self.sent = to;
+    }
+
+    /// Appends output: to the spool when there is one (it can take anything the PTY gives),
+    /// else to memory. The caller waits while [`Self::is_full`].
+    pub fn push(&mut self, data: &[u8]) {
+        if self.spool.is_some()
+            && self.flush_to_spool()
+            && let Some(spool) = &mut self.spool
+        {
+            match spool.append(data) {
+                Ok(()) => {
+                    self.mem_start = spool.end();
+                    return;
+                }
+                Err(e) if !self.spool_failed => {
+                    self.spool_failed = true;
+                    tracing::warn!(error = %e, "cannot write the session's spool; holding output in memory");
+                }
+                Err(_) => {}
+            }
         }
-        self.buf.drain(..n);
-        self.start = to;
-        self.acked = self.acked.max(to);
+        self.mem.extend(data);
+        let cap = usize::try_from(self.limit).unwrap_or(usize::MAX).saturating_add(MEMORY_SLACK);
+        if self.mem.len() > cap {
+            let excess = self.mem.len() - cap;
+            let to = self.mem_start + excess as u64;
+            if self.sent < to {
+                self.note_loss(self.sent.max(self.mem_start), to);
+                self.sent = to;
+            }
+            self.mem.drain(..excess);
+            self.mem_start = to;
+            self.acked = self.acked.max(to);
+        }
+    }
+
+    /// Moves bytes held in memory because the spool could not take them into the spool, in
+    /// order; returns whether memory is empty now.
+    fn flush_to_spool(&mut self) -> bool {
+        let Some(spool) = &mut self.spool else { return self.mem.is_empty() };
+        while !self.mem.is_empty() {
+            let (front, _) = self.mem.as_slices();
+            let n = front.len();
+            if spool.append(front).is_err() {
+                return false;
+            }
+            self.mem.drain(..n);
+            self.mem_start += n as u64;
+        }
+        true
     }
 
     fn note_loss(&mut self, from: u64, to: u64) {
@@ -116,29 +197,40 @@ impl OutputBuffer {
         });
     }
 
+    /// The first offset still held.
+    fn held_from(&self) -> u64 {
+        self.spool.as_ref().map_or(self.mem_start, Spool::start).min(self.mem_start)
+    }
+
     /// The server stored everything before `offset`.
     pub fn ack(&mut self, offset: u64) {
         let offset = offset.min(self.end());
         if offset <= self.acked {
             return;
         }
-        let n = usize::try_from(offset.saturating_sub(self.start)).unwrap_or(usize::MAX).min(self.buf.len());
-        self.buf.drain(..n);
-        self.start += n as u64;
         self.acked = offset;
         self.sent = self.sent.max(offset);
+        if let Some(spool) = &mut self.spool {
+            spool.release_before(offset);
+        }
+        if offset > self.mem_start {
+            let n = usize::try_from(offset - self.mem_start).unwrap_or(usize::MAX).min(self.mem.len());
+            self.mem.drain(..n);
+            self.mem_start += n as u64;
+        }
     }
 
     /// After a reconnect: the server's stored output ends at `server_end`. Sending resumes
     /// there; if the agent no longer holds bytes from there, that range becomes a gap.
     pub fn resume_from(&mut self, server_end: u64) {
         let server_end = server_end.min(self.end());
-        if server_end < self.start {
-            self.gap = Some((server_end, self.start));
-            self.sent = self.start;
+        let held_from = self.held_from();
+        if server_end < held_from {
+            self.gap = Some((server_end, held_from));
+            self.sent = held_from;
             self.acked = server_end;
         } else {
-            // Any unreported loss lies before `start`, so the server already has what follows.
+            // Any unreported loss lies before what is held, so the server already has it.
             self.ack(server_end);
             self.sent = server_end;
             self.gap = None;
@@ -154,10 +246,34 @@ impl OutputBuffer {
         if self.sent >= self.end() {
             return None;
         }
-        let skip = usize::try_from(self.sent - self.start).unwrap_or(0);
-        let n = (self.buf.len() - skip).min(max.max(1));
-        let data: Vec<u8> = self.buf.range(skip..skip + n).copied().collect();
         let offset = self.sent;
+        let max = max.max(1);
+        if let Some(spool) = &self.spool
+            && offset < spool.end()
+            && offset >= spool.start()
+        {
+            match spool.read(offset, max) {
+                Ok(data) => {
+                    self.sent += data.len() as u64;
+                    return Some(Pending::Data { offset, data });
+                }
+                Err(e) => {
+                    // The spool lost these bytes (deleted or damaged on disk): say so.
+                    tracing::warn!(error = %e, "cannot read the session's spool; reporting the loss");
+                    let to = spool.end();
+                    self.sent = to;
+                    return Some(Pending::Gap { offset, length: to - offset });
+                }
+            }
+        }
+        if offset < self.mem_start {
+            // Neither held in memory nor spooled (a hole between spool segments).
+            self.sent = self.mem_start;
+            return Some(Pending::Gap { offset, length: self.mem_start - offset });
+        }
+        let skip = usize::try_from(offset - self.mem_start).unwrap_or(0);
+        let n = (self.mem.len() - skip).min(max);
+        let data: Vec<u8> = self.mem.range(skip..skip + n).copied().collect();
         self.sent += n as u64;
         Some(Pending::Data { offset, data })
     }
@@ -168,117 +284,4 @@ impl OutputBuffer {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn drain(b: &mut OutputBuffer) -> Vec<Pending> {
-        std::iter::from_fn(|| b.next_pending(4)).collect()
-    }
-
-    #[test]
-    fn sends_in_chunks_and_forgets_acked_bytes() {
-        let mut b = OutputBuffer::new(100);
-        b.push(b"hello world");
-        assert_eq!(b.next_pending(5), Some(Pending::Data { offset: 0, data: b"hello".to_vec() }));
-        assert_eq!(b.next_pending(100), Some(Pending::Data { offset: 5, data: b" world".to_vec() }));
-        assert_eq!(b.next_pending(100), None);
-        assert_eq!(b.held(), 11);
-        b.ack(5);
-        assert_eq!(b.held(), 6);
-        b.ack(11);
-        assert!(b.fully_acked());
-        assert_eq!(b.end(), 11);
-    }
-
-    #[test]
-    fn resends_unacked_bytes_after_reconnect() {
-        let mut b = OutputBuffer::new(100);
-        b.push(b"abcdefgh");
-        drain(&mut b);
-        b.ack(2);
-        // The connection dropped; the server stored up to 5 before it died.
-        b.resume_from(5);
-        assert_eq!(drain(&mut b), vec![Pending::Data { offset: 5, data: b"fgh".to_vec() }]);
-        // Or it stored less than it acked (it restarted from an older state): resend from there.
-        let mut b = OutputBuffer::new(100);
-        b.push(b"abcdefgh");
-        drain(&mut b);
-        b.resume_from(3);
-        assert_eq!(
-            drain(&mut b),
-            vec![Pending::Data { offset: 3, data: b"defg".to_vec() }, Pending::Data { offset: 7, data: b"h".to_vec() }]
-        );
-    }
-
-    /// `welcome` carries where the server's *stored* output ends, which may lie behind what it
-    /// received: only the stored bytes are forgotten, everything after them is sent again.
-    #[test]
-    fn resume_from_the_stored_end_resends_received_but_unstored_bytes() {
-        let mut b = OutputBuffer::new(100);
-        b.push(b"0123456789");
-        drain(&mut b); // all ten received by the server…
-        b.ack(4); // …which stored and acked four, stored six, then the connection dropped.
-        b.resume_from(6);
-        assert_eq!(b.held(), 4, "stored bytes are forgotten");
-        assert_eq!(drain(&mut b), vec![Pending::Data { offset: 6, data: b"6789".to_vec() }]);
-        // The stored end equals the acked end: nothing is forgotten twice, the rest is resent.
-        let mut b = OutputBuffer::new(100);
-        b.push(b"abcdef");
-        drain(&mut b);
-        b.ack(3);
-        b.resume_from(3);
-        assert_eq!(drain(&mut b), vec![Pending::Data { offset: 3, data: b"def".to_vec() }]);
-        b.ack(6);
-        assert!(b.fully_acked());
-    }
-
-    #[test]
-    fn overflow_of_unsent_bytes_is_an_explicit_gap() {
-        let mut b = OutputBuffer::new(4);
-        b.push(b"ab");
-        b.push(b"cdef"); // "ab" is dropped unsent
-        assert_eq!(
-            drain(&mut b),
-            vec![Pending::Gap { offset: 0, length: 2 }, Pending::Data { offset: 2, data: b"cdef".to_vec() }]
-        );
-        assert_eq!(b.end(), 6);
-    }
-
-    #[test]
-    fn overflow_of_sent_but_unacked_bytes_is_detected_on_resume() {
-        let mut b = OutputBuffer::new(4);
-        b.push(b"abcd");
-        drain(&mut b); // all sent, none acked
-        b.push(b"ef"); // drops "ab" (sent, so no gap yet)
-        assert_eq!(drain(&mut b), vec![Pending::Data { offset: 4, data: b"ef".to_vec() }]);
-        // The server never stored anything: bytes 0..2 are gone.
-        b.resume_from(0);
-        assert_eq!(
-            drain(&mut b),
-            vec![Pending::Gap { offset: 0, length: 2 }, Pending::Data { offset: 2, data: b"cdef".to_vec() }]
-        );
-    }
-
-    #[test]
-    fn a_push_larger_than_the_bound_keeps_the_newest_bytes() {
-        let mut b = OutputBuffer::new(3);
-        b.push(b"xy");
-        b.push(b"0123456");
-        assert_eq!(
-            drain(&mut b),
-            vec![Pending::Gap { offset: 0, length: 6 }, Pending::Data { offset: 6, data: b"456".to_vec() }]
-        );
-        assert_eq!(b.end(), 9);
-        assert!(b.held() <= 3);
-    }
-
-    #[test]
-    fn memory_stays_bounded_under_sustained_output() {
-        let mut b = OutputBuffer::new(1000);
-        for _ in 0..10_000 {
-            b.push(&[7u8; 97]);
-            assert!(b.held() <= 1000);
-        }
-        assert_eq!(b.end(), 970_000);
-    }
-}
+mod tests;

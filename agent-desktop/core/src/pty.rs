@@ -127,7 +127,7 @@ impl PtyHandle {
 /// the returned receiver yields the exit once the process has ended and all output was read.
 pub fn spawn(
     spec: &Spawn,
-    on_output: impl FnMut(&[u8]) + Send + 'static,
+    mut on_output: impl FnMut(&[u8]) + Send + 'static,
 ) -> Result<(PtyHandle, oneshot::Receiver<Exit>), PtyError> {
     let size = PtySize { rows: spec.rows.max(1), cols: spec.cols.max(1), pixel_width: 0, pixel_height: 0 };
     let pair = native_pty_system().openpty(size).map_err(|e| PtyError::Open(e.to_string()))?;
@@ -164,10 +164,17 @@ pub fn spawn(
 
     let (exit_tx, exit_rx) = oneshot::channel();
     let (drained_tx, drained_rx) = std::sync::mpsc::channel::<()>();
+    // Set while the reader hands output over (which may wait for the server: backpressure).
+    let handing_over = Arc::new(AtomicBool::new(false));
+    let busy = handing_over.clone();
     std::thread::Builder::new()
         .name("pty-reader".into())
         .spawn(move || {
-            read_loop(reader, on_output);
+            read_loop(reader, |data| {
+                busy.store(true, Ordering::SeqCst);
+                on_output(data);
+                busy.store(false, Ordering::SeqCst);
+            });
             let _ = drained_tx.send(());
         })
         .map_err(|e| PtyError::Open(e.to_string()))?;
@@ -176,8 +183,14 @@ pub fn spawn(
         .spawn(move || {
             let status = child.wait();
             // Output written just before the exit is still in the PTY; wait for the reader to
-            // drain it, but not forever (a background grandchild may keep the PTY open).
-            let _ = drained_rx.recv_timeout(DRAIN_AFTER_EXIT);
+            // drain it — as long as it takes while it is handing output over (the relay may be
+            // slow: nothing may be left behind), but not forever once it only waits for more
+            // (a background grandchild may keep the PTY open).
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = drained_rx.recv_timeout(DRAIN_AFTER_EXIT) {
+                if !handing_over.load(Ordering::SeqCst) {
+                    break;
+                }
+            }
             let code = match status {
                 Ok(s) if s.signal().is_some() => None,
                 Ok(s) => i32::try_from(s.exit_code()).ok(),

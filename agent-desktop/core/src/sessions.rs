@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use sessionforge_shared::ids::SessionId;
 use sessionforge_shared::protocol::{
@@ -14,7 +14,9 @@ use sessionforge_shared::protocol::{
 };
 use tokio::sync::Notify;
 
+use crate::outbuf::OutputBuffer;
 use crate::pty::{self, InputError, PtyHandle, Spawn};
+use crate::spool;
 
 pub mod attention;
 mod local;
@@ -54,14 +56,28 @@ pub struct Summary {
 /// Exit codes of sessions already forgotten, kept for whoever waits on them (at most this many).
 const FINISHED_KEPT: usize = 256;
 
+/// Where sessions keep their unacknowledged output.
+#[derive(Clone, Debug, Default)]
+pub struct Spooling {
+    /// The spool directory (`state_dir/spool`); `None` keeps output in memory only.
+    pub root: Option<std::path::PathBuf>,
+    /// Most unacknowledged output per spooled session before its PTY reader waits.
+    pub limit: u64,
+}
+
 #[derive(Debug)]
 pub struct Sessions {
     map: Mutex<HashMap<SessionId, LocalSession>>,
+    /// Woken when buffers shrink (acks) or sessions go, for PTY readers waiting for room.
+    room: Condvar,
+    /// Set at shutdown: PTY readers stop waiting for room.
+    closing: std::sync::atomic::AtomicBool,
     /// Exit codes of sessions that are over and fully delivered.
     finished: Mutex<HashMap<SessionId, Option<i32>>>,
     /// Fires when there may be something to send.
     pub changed: Notify,
     buffer_limit: usize,
+    spooling: Spooling,
     /// Counts drains, so that each one starts with a different session.
     turn: AtomicUsize,
 }
@@ -78,19 +94,69 @@ fn kind_of(command: &str) -> String {
 }
 
 impl Sessions {
+    /// Sessions whose output is held in memory, at most `buffer_limit` bytes unacknowledged.
     pub fn new(buffer_limit: usize) -> Arc<Self> {
+        Self::with_spool(buffer_limit, Spooling::default())
+    }
+
+    /// Sessions whose output is spooled to disk as `spooling` says (in memory when it cannot be).
+    pub fn with_spool(buffer_limit: usize, spooling: Spooling) -> Arc<Self> {
         Arc::new(Self {
             map: Mutex::new(HashMap::new()),
+            room: Condvar::new(),
+            closing: std::sync::atomic::AtomicBool::new(false),
             finished: Mutex::new(HashMap::new()),
             changed: Notify::new(),
             buffer_limit,
+            spooling,
             turn: AtomicUsize::new(0),
         })
     }
 
     /// Most unacknowledged output held per session.
     pub fn buffer_limit(&self) -> usize {
-        self.buffer_limit
+        match &self.spooling.root {
+            Some(_) => usize::try_from(self.spooling.limit).unwrap_or(usize::MAX),
+            None => self.buffer_limit,
+        }
+    }
+
+    /// A buffer for a new session: spooled when it can be, else in memory.
+    fn new_buffer(&self, info: &SessionInfo, request_id: Option<String>) -> OutputBuffer {
+        if let Some(root) = &self.spooling.root {
+            let meta = spool::Meta { session: info.clone(), request_id, exit: None };
+            match spool::Spool::create(root, &meta, 0) {
+                Ok(s) => return OutputBuffer::spooled(s, self.spooling.limit),
+                Err(e) => tracing::warn!(error = %e, "cannot spool the session's output; holding it in memory"),
+            }
+        }
+        OutputBuffer::new(self.buffer_limit)
+    }
+
+    /// Takes over the spooled sessions of agents that died (killed, crashed, restarted): their
+    /// output is resent and their end reported. Returns how many were adopted.
+    pub fn adopt_orphans(&self) -> usize {
+        let Some(root) = &self.spooling.root else { return 0 };
+        let orphans = spool::orphans(root);
+        let n = orphans.len();
+        let mut map = self.lock();
+        for o in orphans {
+            let id = o.meta.session.session_id;
+            if map.contains_key(&id) {
+                continue;
+            }
+            tracing::info!(session = %id, "resending the output of a session whose agent stopped");
+            let buffer = OutputBuffer::spooled(o.spool, self.spooling.limit);
+            let mut session = LocalSession::new(o.meta.session, buffer, o.meta.request_id);
+            // Its process went with its agent (a PTY's child gets SIGHUP when the PTY closes).
+            session.exit = Some(o.meta.exit.unwrap_or((None, now())));
+            map.insert(id, session);
+        }
+        drop(map);
+        if n > 0 {
+            self.changed.notify_one();
+        }
+        n
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<SessionId, LocalSession>> {
@@ -108,13 +174,18 @@ impl Sessions {
     ) -> Result<PtyHandle, pty::PtyError> {
         (spec.cols, spec.rows) = usable_size(spec.cols, spec.rows);
         let info = Self::info(id, &spec, echo.is_some());
-        self.lock().insert(id, LocalSession::new(info, self.buffer_limit, request_id));
+        let buffer = self.new_buffer(&info, request_id.clone());
+        self.lock().insert(id, LocalSession::new(info, buffer, request_id));
         let sink = Arc::clone(self);
+        // Stored (spooled) first, so that what the local terminal shows is never more than what
+        // survives the agent being killed; then shown; then, if the server is behind, the reader
+        // waits (the local terminal has already shown this chunk).
         let spawned = pty::spawn(&spec, move |data| {
+            sink.output(id, data);
             if let Some(echo) = echo.as_mut() {
                 echo(data);
             }
-            sink.output(id, data);
+            sink.wait_for_room(id);
         });
         let (handle, exit) = match spawned {
             Ok(ok) => ok,
@@ -142,7 +213,8 @@ impl Sessions {
     /// Records a start request this agent refuses (not allowed here, a required variable is
     /// missing): the server hears `session_crashed` with `reason`.
     pub fn refuse(&self, id: SessionId, spec: &Spawn, request_id: Option<String>, reason: String) {
-        let mut session = LocalSession::new(Self::info(id, spec, false), self.buffer_limit, request_id);
+        let buffer = OutputBuffer::new(self.buffer_limit);
+        let mut session = LocalSession::new(Self::info(id, spec, false), buffer, request_id);
         session.crashed = Some(reason);
         self.lock().insert(id, session);
         self.changed.notify_one();
@@ -189,10 +261,10 @@ impl Sessions {
             memory_bytes: 0,
             local_terminal: false,
         };
-        self.lock().insert(id, LocalSession::new(info, self.buffer_limit, None));
+        self.lock().insert(id, LocalSession::new(info, OutputBuffer::new(self.buffer_limit), None));
     }
 
-    /// Output of session `id` (from its PTY reader).
+    /// Output of session `id` (from its PTY reader), stored (spooled) at once.
     pub(crate) fn output(&self, id: SessionId, data: &[u8]) {
         if let Some(s) = self.lock().get_mut(&id) {
             s.buffer.push(data);
@@ -201,11 +273,23 @@ impl Sessions {
         self.changed.notify_one();
     }
 
+    /// Waits while session `id` holds its limit of output the server has not acknowledged.
+    /// The PTY is not read meanwhile, so the program blocks on its writes, exactly as behind a
+    /// slow terminal.
+    pub(crate) fn wait_for_room(&self, id: SessionId) {
+        let mut map = self.lock();
+        while !self.closing.load(Ordering::Relaxed) && map.get(&id).is_some_and(|s| s.buffer.is_full()) {
+            map = self.room.wait(map).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
     /// Session `id`'s process ended (`code` is `None` for a signal).
     pub(crate) fn exited(&self, id: SessionId, code: Option<i32>) {
         if let Some(s) = self.lock().get_mut(&id) {
             s.exit = Some((code, now()));
             s.pty = None;
+            let meta = spool::Meta { session: s.info.clone(), request_id: s.request_id.clone(), exit: s.exit };
+            s.buffer.write_meta(&meta);
         }
         self.changed.notify_one();
     }
@@ -258,8 +342,11 @@ impl Sessions {
         }
     }
 
-    /// Stops every running session (agent shutdown).
+    /// Stops every running session (agent shutdown); PTY readers stop waiting for room (what
+    /// they read still goes to the spool).
     pub fn stop_all(&self) {
+        self.closing.store(true, Ordering::Relaxed);
+        self.room.notify_all();
         let ptys: Vec<PtyHandle> = self.lock().values().filter_map(|s| s.pty.clone()).collect();
         for p in ptys {
             p.kill();
@@ -304,11 +391,14 @@ impl Sessions {
         if s.done() {
             self.forget(&mut map, id);
         }
+        drop(map);
+        self.room.notify_all();
     }
 
     /// Removes a session that is over and fully delivered, keeping its exit code.
     fn forget(&self, map: &mut HashMap<SessionId, LocalSession>, id: SessionId) {
-        let Some(s) = map.remove(&id) else { return };
+        let Some(mut s) = map.remove(&id) else { return };
+        s.buffer.discard();
         let mut finished = self.finished.lock().unwrap_or_else(|p| p.into_inner());
         if finished.len() >= FINISHED_KEPT {
             finished.clear();
@@ -340,7 +430,9 @@ impl Sessions {
             let Some(s) = map.get_mut(id) else { return false };
             if let Some(crash) = s.crash_message() {
                 out.push(crash);
-                map.remove(id);
+                if let Some(mut gone) = map.remove(id) {
+                    gone.buffer.discard();
+                }
                 return false;
             }
             out.extend(s.start_message());

@@ -111,7 +111,10 @@ pub async fn run(
         tokio::time::sleep(EXIT_POLL).await;
     }
     if !agent.sessions.settled(id) {
-        eprintln!("sessionforge: the server has not confirmed all output of this session (it will be lost)");
+        eprintln!(
+            "sessionforge: the server has not confirmed all output of this session yet; it stays spooled and \
+             `sessionforge-agent run` (or the tray) sends it once the server is back"
+        );
     }
     agent.stop(Duration::from_secs(1)).await;
     Ok(code)

@@ -1,5 +1,6 @@
 //! `sessionforge-loadgen`: starts a real server on loopback and drives it with simulated agents
-//! and viewers, then prints frames/s, MB/s, agent-to-viewer latency and server RSS. Scenarios
+//! and viewers, then prints frames/s, MB/s, agent-to-viewer latency (end to end, and the
+//! server's own share from its `/metrics` histogram) and server RSS. Scenarios
 //! match the relay's performance targets; see BENCHMARKS.md and scripts/bench-relay.sh.
 
 mod server;
@@ -88,6 +89,25 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
     }
     let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     f64::from(sorted[idx.min(sorted.len() - 1)]) / 1000.0
+}
+
+/// The server-added latency between two readings of its histogram: samples, and the bucket
+/// bounds that hold the median and the 99th percentile (an upper bound on each, in ms).
+fn server_latency_json(before: &[(f64, u64)], after: &[(f64, u64)]) -> serde_json::Value {
+    let diff: Vec<(f64, u64)> = after
+        .iter()
+        .map(|(le, n)| (*le, n.saturating_sub(before.iter().find(|(b, _)| b == le).map_or(0, |(_, m)| *m))))
+        .collect();
+    let total = diff.last().map_or(0, |(_, n)| *n);
+    let bound = |p: f64| {
+        let rank = (total as f64 * p).ceil() as u64;
+        diff.iter().find(|(_, n)| *n >= rank.max(1)).map(|(le, _)| if le.is_finite() { le * 1000.0 } else { -1.0 })
+    };
+    json!({
+        "samples": total,
+        "p50_ms_at_most": bound(0.50),
+        "p99_ms_at_most": bound(0.99),
+    })
 }
 
 fn latency_json(stats: &Stats) -> serde_json::Value {
@@ -196,6 +216,7 @@ async fn streaming(
     tokio::time::sleep(WARMUP).await;
     let rss_before = srv.rss();
     let cpu_before = (server::cpu_seconds(srv.child.id()), server::cpu_seconds(std::process::id()));
+    let server_latency_before = srv.relay_latency().await?;
     measure.store(true, Ordering::Relaxed);
     let started = Instant::now();
     let mut rss_max = rss_before;
@@ -205,6 +226,7 @@ async fn streaming(
     }
     measure.store(false, Ordering::Relaxed);
     let elapsed = started.elapsed().as_secs_f64();
+    let server_latency_after = srv.relay_latency().await?;
     let server_cpu = (server::cpu_seconds(srv.child.id()) - cpu_before.0) / elapsed * 100.0;
     let loadgen_cpu = (server::cpu_seconds(std::process::id()) - cpu_before.1) / elapsed * 100.0;
     stop.store(true, Ordering::Relaxed);
@@ -225,6 +247,7 @@ async fn streaming(
         "viewer_frames_per_sec": (frames / elapsed).round(),
         "viewer_mb_per_sec": (bytes / elapsed / 1_000_000.0 * 100.0).round() / 100.0,
         "latency": latency_json(measured),
+        "server_added_latency": server_latency_json(&server_latency_before, &server_latency_after),
         "server_rss_mb_before": rss_before as f64 / 1_048_576.0,
         "server_rss_mb_max": rss_max as f64 / 1_048_576.0,
         "server_rss_growth_mb": (rss_max.saturating_sub(rss_before)) as f64 / 1_048_576.0,

@@ -42,6 +42,9 @@ impl Server {
             .env("SESSIONFORGE_TLS__ENABLED", "false")
             .env("SESSIONFORGE_RATE_LIMIT__TOKENS_PER_MINUTE", "100000")
             .env("SESSIONFORGE_RELAY__RETENTION_BYTES_PER_SESSION", "16777216")
+            // Every simulated client comes from loopback: the per-address cap (meant for the
+            // internet) would refuse the 1,000-idle scenarios.
+            .env("SESSIONFORGE_CONNECTIONS__MAX_PER_IP", "20000")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -87,6 +90,22 @@ impl Server {
         let orgs: Value = http.get(format!("{base}/api/v1/orgs")).bearer_auth(&key).send().await?.json().await?;
         let org = orgs[0]["id"].as_str().context("org")?.to_string();
         Ok(Server { child, base, key, org, http, _dir: dir })
+    }
+
+    /// The server's relay latency histogram (`le` bound in seconds → cumulative count), read
+    /// from `/metrics` (loopback clients need no token).
+    pub async fn relay_latency(&self) -> Result<Vec<(f64, u64)>> {
+        let text = self.http.get(format!("{}/metrics", self.base)).send().await?.error_for_status()?.text().await?;
+        let mut buckets = Vec::new();
+        for line in text.lines() {
+            let Some(rest) = line.strip_prefix("sessionforge_relay_output_latency_seconds_bucket{le=\"") else {
+                continue;
+            };
+            let Some((le, count)) = rest.split_once("\"} ") else { continue };
+            let le = if le == "+Inf" { f64::INFINITY } else { le.parse()? };
+            buckets.push((le, count.trim().parse()?));
+        }
+        Ok(buckets)
     }
 
     /// Enrolls one machine and returns its credential.

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use sessionforge_shared::ids::SessionId;
-use sessionforge_shared::protocol::{AgentMessage, SessionState};
+use sessionforge_shared::protocol::{AgentMessage, ServerMessage, SessionState};
 use tokio::time::Instant;
 
 use super::heartbeats::Beat;
@@ -81,8 +81,14 @@ pub async fn handle(hub: &Hub, conn: ConnId, machine: &Machine, msg: AgentMessag
                     .await
                 {
                     Ok(stored) => {
-                        if let Err(e) = hub.claim(conn, id).await {
-                            tracing::warn!(error = %e, "cannot claim session");
+                        match hub.claim(conn, id).await {
+                            // A session another connection relayed before (an agent taking over
+                            // a stopped agent's spool): what is stored needs no resending.
+                            Ok(stored_end) if stored_end > 0 => {
+                                hub.tell(conn, ServerMessage::Ack { session_id: id, offset: stored_end })
+                            }
+                            Ok(_) => {}
+                            Err(e) => tracing::warn!(error = %e, "cannot claim session"),
                         }
                         hub.set_state(id, stored.state, stored.exit_code).await;
                         hub.set_size(id, size_of(&stored)).await;

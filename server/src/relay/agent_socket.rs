@@ -187,10 +187,10 @@ async fn run(hub: Arc<Hub>, machine: Machine, socket: WebSocketStream) {
             }
         };
         let refused = match msg {
-            Message::Binary(bytes) => match frame::decode(&bytes) {
-                Ok(f) => {
-                    budget.take(f.data.len()).await;
-                    match hub.output(conn, f.session_id, f.offset, f.data).await {
+            Message::Binary(bytes) => match frame::decode(&bytes).map(|f| (f.session_id, f.offset, f.data.len())) {
+                Ok((session_id, offset, len)) => {
+                    budget.take(len).await;
+                    match hub.output(conn, session_id, offset, bytes.into()).await {
                         Ok(()) => None,
                         Err(e @ RelayError::BadOffset(_)) => Some(("BAD_OFFSET", e.to_string())),
                         Err(e) => {

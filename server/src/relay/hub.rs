@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use prometheus::Histogram;
 use sessionforge_shared::frame;
 use sessionforge_shared::ids::{MachineId, OrgId, SessionId};
 use sessionforge_shared::protocol::{AgentMode, ServerMessage, SessionState};
@@ -77,6 +79,8 @@ pub struct Hub {
     pub heartbeats: Heartbeats,
     /// Bytes of output received but not stored yet, across all sessions.
     unstored: Arc<Semaphore>,
+    /// Server-added latency of live output: received from an agent until written to a viewer.
+    pub output_latency: Histogram,
 }
 
 impl std::fmt::Debug for Hub {
@@ -86,7 +90,12 @@ impl std::fmt::Debug for Hub {
 }
 
 impl Hub {
-    pub fn new(store: Store, persist_tx: mpsc::Sender<PersistMsg>, limits: AgentLimits) -> Self {
+    pub fn new(
+        store: Store,
+        persist_tx: mpsc::Sender<PersistMsg>,
+        limits: AgentLimits,
+        output_latency: Histogram,
+    ) -> Self {
         Self {
             store,
             limits,
@@ -98,6 +107,7 @@ impl Hub {
             events: OrgEvents::default(),
             heartbeats: Heartbeats::default(),
             unstored: Arc::new(Semaphore::new(UNSTORED_LIMIT)),
+            output_latency,
         }
     }
 
@@ -273,12 +283,14 @@ impl Hub {
     /// a hole before the data is recorded as a gap — but output may not start further past what
     /// was received than the agent's declared buffer (a bogus offset must not record a huge gap
     /// and push the session's history out of retention). Waits while too much is unstored.
-    pub async fn output(&self, conn: ConnId, id: SessionId, offset: u64, data: &[u8]) -> Result<(), RelayError> {
-        if offset > MAX_OFFSET || data.len() as u64 > MAX_OFFSET - offset {
+    /// `frame` is the agent's whole output frame.
+    pub async fn output(&self, conn: ConnId, id: SessionId, offset: u64, frame: Bytes) -> Result<(), RelayError> {
+        let len = frame.len().saturating_sub(frame::HEADER_LEN) as u64;
+        if offset > MAX_OFFSET || len > MAX_OFFSET - offset {
             return Err(RelayError::BadOffset(offset));
         }
         let live = self.live_for_conn(conn, id).await?;
-        let items = live.output(conn, offset, data, self.conn_buffer(conn)).map_err(RelayError::BadOffset)?;
+        let items = live.output(conn, offset, frame, self.conn_buffer(conn)).map_err(RelayError::BadOffset)?;
         if items.is_empty() {
             return Ok(());
         }
@@ -308,7 +320,7 @@ impl Hub {
         let Some(tx) = lock(&self.persist_tx).clone() else { return };
         for item in items {
             let write = match item {
-                Item::Output { offset, end, frame } => {
+                Item::Output { offset, end, frame, .. } => {
                     OutputWrite { session_id: id, start: offset, end, data: Some(frame.slice(frame::HEADER_LEN..)) }
                 }
                 Item::Gap { offset, length } => {

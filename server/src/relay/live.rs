@@ -6,6 +6,7 @@
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
 
 use bytes::Bytes;
 use sessionforge_shared::frame;
@@ -32,11 +33,13 @@ pub const MAX_OFFSET: u64 = 1 << 50;
 /// What viewers receive.
 #[derive(Clone, Debug)]
 pub enum Item {
-    /// `frame` is a complete binary output frame, ready to send as is.
+    /// `frame` is a complete binary output frame, ready to send as is. `received` is when the
+    /// server received it live (`None` for output read back from storage).
     Output {
         offset: u64,
         end: u64,
         frame: Bytes,
+        received: Option<Instant>,
     },
     Gap {
         offset: u64,
@@ -220,11 +223,14 @@ impl LiveSession {
         let _ = self.tx.send(Item::State { state, exit_code });
     }
 
-    /// New output from `conn` at `offset`. Bytes already received are dropped, overlaps trimmed,
-    /// and a hole before the data becomes a gap. Returns what to store (nothing for duplicates),
-    /// or `Err(offset)` when the output would start more than `max_ahead` past what was
-    /// received.
-    pub fn output(&self, conn: ConnId, offset: u64, data: &[u8], max_ahead: u64) -> Result<Vec<Item>, u64> {
+    /// New output from `conn`: `frame` is the agent's whole output frame, its data starting at
+    /// `offset`. Bytes already received are dropped, overlaps trimmed, and a hole before the
+    /// data becomes a gap. A frame that needs neither trimming nor splitting is forwarded as
+    /// received, without a copy. Returns what to store (nothing for duplicates), or
+    /// `Err(offset)` when the output would start more than `max_ahead` past what was received.
+    pub fn output(&self, conn: ConnId, offset: u64, frame: Bytes, max_ahead: u64) -> Result<Vec<Item>, u64> {
+        let received = Some(Instant::now());
+        let data = frame.get(frame::HEADER_LEN..).unwrap_or_default();
         let end = offset + data.len() as u64;
         let mut st = lock(&self.state);
         if offset > st.live_end.saturating_add(max_ahead) {
@@ -238,13 +244,17 @@ impl LiveSession {
         if start > st.live_end {
             items.push(Item::Gap { offset: st.live_end, length: start - st.live_end });
         }
-        let skip = usize::try_from(start - offset).unwrap_or(0);
-        let mut at = start;
-        for piece in data[skip..].chunks(RING_ITEM_MAX) {
-            let frame = Bytes::from(frame::encode_output(self.id, at, piece));
-            let piece_end = at + piece.len() as u64;
-            items.push(Item::Output { offset: at, end: piece_end, frame });
-            at = piece_end;
+        if start == offset && data.len() <= RING_ITEM_MAX {
+            items.push(Item::Output { offset, end, frame: frame.clone(), received });
+        } else {
+            let skip = usize::try_from(start - offset).unwrap_or(0);
+            let mut at = start;
+            for piece in data[skip..].chunks(RING_ITEM_MAX) {
+                let frame = Bytes::from(frame::encode_output(self.id, at, piece));
+                let piece_end = at + piece.len() as u64;
+                items.push(Item::Output { offset: at, end: piece_end, frame, received });
+                at = piece_end;
+            }
         }
         for item in &items {
             st.tail_bytes += item.bytes();
@@ -328,29 +338,47 @@ mod tests {
         LiveSession::new(&row)
     }
 
+    /// Output as an agent sends it: `data` at `at` in one frame.
+    fn put(s: &LiveSession, at: u64, data: &[u8], max_ahead: u64) -> Result<Vec<Item>, u64> {
+        s.output(1, at, Bytes::from(frame::encode_output(s.id, at, data)), max_ahead)
+    }
+
+    #[test]
+    fn a_frame_that_needs_no_trimming_is_forwarded_without_a_copy() {
+        let s = session();
+        let frame = Bytes::from(frame::encode_output(s.id, 0, b"as received"));
+        let items = s.output(1, 0, frame.clone(), 0).expect("in range");
+        match &items[..] {
+            [Item::Output { frame: forwarded, received: Some(_), .. }] => {
+                assert_eq!(forwarded.as_ptr(), frame.as_ptr(), "the same buffer");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
     #[test]
     fn duplicates_are_dropped_overlaps_trimmed_and_holes_become_gaps() {
         let s = session();
-        let out = |s: &LiveSession, at: u64, data: &[u8]| s.output(1, at, data, 100).expect("in range");
+        let out = |s: &LiveSession, at: u64, data: &[u8]| put(s, at, data, 100).expect("in range");
         assert_eq!(out(&s, 0, b"hello").len(), 1);
         assert!(out(&s, 0, b"hello").is_empty(), "a resend of stored bytes is dropped");
         let overlap = out(&s, 3, b"lo world");
         match &overlap[..] {
-            [Item::Output { offset: 5, end: 11, frame }] => {
+            [Item::Output { offset: 5, end: 11, frame, .. }] => {
                 assert_eq!(&frame[frame::HEADER_LEN..], b" world");
             }
             other => panic!("unexpected {other:?}"),
         }
         let hole = out(&s, 20, b"!");
         assert!(matches!(hole[..], [Item::Gap { offset: 11, length: 9 }, Item::Output { offset: 20, end: 21, .. }]));
-        assert!(matches!(s.output(1, 122, b"?", 100), Err(122)), "no further ahead than the agent's buffer");
+        assert!(matches!(put(&s, 122, b"?", 100), Err(122)), "no further ahead than the agent's buffer");
         assert!(matches!(s.gap(1 << 49, 100), Err(e) if e == 1 << 49), "nor a gap");
     }
 
     #[test]
     fn large_frames_are_split_so_the_ring_stays_small() {
         let s = session();
-        let items = s.output(1, 0, &vec![b'x'; RING_ITEM_MAX * 3 + 5], 0).expect("in range");
+        let items = put(&s, 0, &vec![b'x'; RING_ITEM_MAX * 3 + 5], 0).expect("in range");
         assert_eq!(items.len(), 4);
         assert!(items.iter().all(|i| i.bytes() <= RING_ITEM_MAX + frame::HEADER_LEN));
         assert_eq!(items.last().map(Item::end), Some((RING_ITEM_MAX * 3 + 5) as u64));
@@ -359,7 +387,7 @@ mod tests {
     #[test]
     fn claims_resume_from_stored_not_received() {
         let s = session();
-        s.output(1, 0, b"0123456789", 0).expect("in range");
+        put(&s, 0, b"0123456789", 0).expect("in range");
         assert_eq!(s.claim(2), 0, "nothing stored yet: the agent must resend everything");
         assert_eq!(s.stored_up_to(4, 0), Some(2));
         assert_eq!(s.claim(3), 4);
@@ -374,13 +402,13 @@ mod tests {
     #[test]
     fn a_subscriber_gets_the_unstored_tail_then_live_items() {
         let s = session();
-        s.output(1, 0, b"stored", 0).expect("in range");
+        put(&s, 0, b"stored", 0).expect("in range");
         s.stored_up_to(6, 0);
-        s.output(1, 6, b"tail", 0).expect("in range");
+        put(&s, 6, b"tail", 0).expect("in range");
         let mut sub = s.subscribe(0);
         assert_eq!(sub.tail_start, 6);
         assert_eq!(sub.snapshot.len(), 1);
-        s.output(1, 10, b"live", 0).expect("in range");
+        put(&s, 10, b"live", 0).expect("in range");
         assert!(matches!(sub.rx.try_recv(), Ok(Item::Output { offset: 10, .. })));
     }
 }

@@ -50,13 +50,18 @@ impl RelayTasks {
 impl Relay {
     /// Creates the hub and starts the persister and sweeper. Sessions that were live when the
     /// server stopped are orphans until their agents reconnect (or they go stale).
-    pub async fn start(store: Store, settings: RelaySettings) -> Result<(Relay, RelayTasks), StoreError> {
+    /// `output_latency` records server-added latency of live output (see [`Hub`]).
+    pub async fn start(
+        store: Store,
+        settings: RelaySettings,
+        output_latency: prometheus::Histogram,
+    ) -> Result<(Relay, RelayTasks), StoreError> {
         let (persist_tx, persist_rx) = tokio::sync::mpsc::channel(PERSIST_QUEUE);
         let limits = hub::AgentLimits {
             max_sessions_per_machine: settings.max_sessions_per_machine,
             agent_bytes_per_sec: settings.agent_bytes_per_sec,
         };
-        let hub = Arc::new(Hub::new(store.clone(), persist_tx, limits));
+        let hub = Arc::new(Hub::new(store.clone(), persist_tx, limits, output_latency));
         let live = store.live_sessions().await?;
         hub.adopt_orphans(live.into_iter().map(|s| s.id));
         let persister = tokio::spawn(persist::run(hub.clone(), persist_rx, settings.retention_bytes_per_session));

@@ -9,7 +9,7 @@
 
 use std::io;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
@@ -17,8 +17,8 @@ use poem::web::websocket::{Message, WebSocketStream};
 use sessionforge_shared::frame;
 use sessionforge_shared::protocol::{MAX_TERM_DIM, ServerMessage, SessionState, ViewerEvent, ViewerMessage};
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TryRecvError;
+use tokio::sync::{broadcast, mpsc};
 
 use super::hub::Hub;
 use super::live::{Item, LiveSession, Subscription, TermSize};
@@ -47,7 +47,8 @@ pub async fn serve(hub: Arc<Hub>, live: Arc<LiveSession>, socket: WebSocketStrea
     let (sink, stream) = socket.split();
     let (tx, ctrl) = mpsc::channel(CONTROL_QUEUE);
     let reader = tokio::spawn(read_controls(stream, tx));
-    let mut viewer = Viewer { hub, live, sink, pos: from, can_input, ctrl, paused: false, told: None };
+    let received = Vec::with_capacity(WRITE_BATCH + 1);
+    let mut viewer = Viewer { hub, live, sink, pos: from, can_input, ctrl, paused: false, told: None, received };
     match viewer.run().await {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => {}
@@ -77,6 +78,16 @@ async fn read_controls(mut stream: SplitStream<WebSocketStream>, tx: mpsc::Sende
     }
 }
 
+/// The next live item if one is waiting, with a lag reported like `recv` reports it.
+fn try_next(rx: &mut broadcast::Receiver<Item>) -> Option<Result<Item, RecvError>> {
+    match rx.try_recv() {
+        Ok(item) => Some(Ok(item)),
+        Err(broadcast::error::TryRecvError::Empty) => None,
+        Err(broadcast::error::TryRecvError::Lagged(n)) => Some(Err(RecvError::Lagged(n))),
+        Err(broadcast::error::TryRecvError::Closed) => Some(Err(RecvError::Closed)),
+    }
+}
+
 /// The viewer went away (its socket closed); not an error worth logging.
 fn gone() -> io::Error {
     io::Error::new(io::ErrorKind::ConnectionAborted, "viewer gone")
@@ -94,6 +105,8 @@ struct Viewer {
     /// The state and size this viewer was last told, so that whatever changed while it lagged
     /// (and fell out of the broadcast ring) is told again after a resync.
     told: Option<Told>,
+    /// When the live items of the batch being written were received (for the latency metric).
+    received: Vec<Instant>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -127,33 +140,56 @@ impl Viewer {
         self.catch_up(&mut sub).await?;
         loop {
             tokio::select! {
-                item = sub.rx.recv(), if !self.paused => match item {
-                    Ok(item) => {
-                        // Send whatever else is already waiting in one flush.
-                        self.feed(&item).await?;
-                        for _ in 0..WRITE_BATCH {
-                            match sub.rx.try_recv() {
-                                Ok(next) => self.feed(&next).await?,
-                                Err(_) => break,
+                item = sub.rx.recv(), if !self.paused => {
+                    // Send whatever else is already waiting in one flush. A lag noticed while
+                    // collecting it is a lag too: the receiver has skipped items by then.
+                    let mut next = Some(item);
+                    let mut fed = 0;
+                    self.received.clear();
+                    while let Some(item) = next.take() {
+                        match item {
+                            Ok(item) => {
+                                if let Item::Output { received: Some(at), .. } = item {
+                                    self.received.push(at);
+                                }
+                                self.feed(&item).await?;
+                            }
+                            Err(RecvError::Lagged(_)) => {
+                                self.flush().await?;
+                                self.resync(&mut sub).await?;
+                                break;
+                            }
+                            Err(RecvError::Closed) => {
+                                self.flush().await?;
+                                return Ok(());
                             }
                         }
-                        self.flush().await?;
+                        fed += 1;
+                        if fed <= WRITE_BATCH {
+                            next = try_next(&mut sub.rx);
+                        }
                     }
-                    Err(RecvError::Lagged(_)) => {
-                        self.event(&ViewerEvent::Resync { from: self.pos }).await?;
-                        sub = self.live.subscribe(self.pos);
-                        self.catch_up(&mut sub).await?;
-                        // State and size changes may have fallen out of the ring meanwhile.
-                        self.tell_current(&sub).await?;
+                    self.flush().await?;
+                    for at in self.received.drain(..) {
+                        self.hub.output_latency.observe(at.elapsed().as_secs_f64());
                     }
-                    Err(RecvError::Closed) => return Ok(()),
-                },
+                }
                 control = self.ctrl.recv() => match control {
                     Some(c) => self.control(c).await?,
                     None => return Ok(()),
                 },
             }
         }
+    }
+
+    /// The viewer fell out of the broadcast ring: says so, and replays from storage what it
+    /// missed before following live output again.
+    async fn resync(&mut self, sub: &mut Subscription) -> WsResult {
+        self.event(&ViewerEvent::Resync { from: self.pos }).await?;
+        *sub = self.live.subscribe(self.pos);
+        self.catch_up(sub).await?;
+        // State and size changes may have fallen out of the ring meanwhile.
+        self.tell_current(sub).await
     }
 
     /// Replays storage from `pos` up to the subscription's unstored tail, then the tail, then
@@ -181,6 +217,7 @@ impl Viewer {
                         offset: c.start,
                         end: c.end,
                         frame: frame::encode_output(self.live.id, c.start, &data).into(),
+                        received: None,
                     },
                     None => Item::Gap { offset: c.start, length: c.end - c.start },
                 };
@@ -241,7 +278,7 @@ impl Viewer {
     /// reporting any hole before it as a gap.
     async fn feed(&mut self, item: &Item) -> WsResult {
         match item {
-            Item::Output { offset, end, frame: bytes } => {
+            Item::Output { offset, end, frame: bytes, .. } => {
                 if *end <= self.pos {
                     return Ok(());
                 }

@@ -2,9 +2,11 @@
 //! read-only readers reached through `spawn_blocking`, and a background checkpointer, all in WAL
 //! mode. No query ever runs on the async runtime.
 //!
-//! The writer and the checkpointer run at a lower CPU priority than the async runtime: on a
-//! small machine a burst of storage work must not delay relaying live terminal output, which
-//! only needs the database after viewers already have the bytes.
+//! Commits are durable: the writer runs with `synchronous = FULL`, so a commit returns only once
+//! the WAL is synced to disk, and relayed output is acknowledged to agents only after its
+//! commit (group commit: one sync covers every session's output in a batch). The writer keeps
+//! the normal CPU priority — acks wait for it, and a starved writer makes agents hold back
+//! output. Only the checkpointer, which nothing waits for, runs at the lowest priority.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -33,8 +35,6 @@ const WRITER_CACHE_KIB: u32 = 32 * 1024;
 const PAGE_SIZE: u32 = 16 * 1024;
 /// Write jobs queued for the writer thread before callers wait.
 const WRITE_QUEUE: usize = 1024;
-/// Priority of the writer thread on thread-priority's 0–99 scale (about nice 10 on Linux).
-const WRITER_PRIORITY: u8 = 23;
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
@@ -63,7 +63,7 @@ impl Db {
         let writer_init = move |c: &mut Connection| {
             c.execute_batch(&format!(
                 "PRAGMA journal_mode = WAL;
-                 PRAGMA synchronous = NORMAL;
+                 PRAGMA synchronous = FULL;
                  PRAGMA wal_autocheckpoint = 0;
                  PRAGMA journal_size_limit = {WAL_SIZE_LIMIT};
                  PRAGMA cache_size = -{WRITER_CACHE_KIB};
@@ -150,7 +150,6 @@ fn spawn_writer(mut conn: Connection, busy: Arc<AtomicBool>) -> Result<tokio::sy
     std::thread::Builder::new()
         .name("sqlite-writer".into())
         .spawn(move || {
-            lower_priority(WRITER_PRIORITY);
             while let Some(job) = rx.blocking_recv() {
                 busy.store(true, Ordering::Relaxed);
                 job(&mut conn);
@@ -161,32 +160,24 @@ fn spawn_writer(mut conn: Connection, busy: Arc<AtomicBool>) -> Result<tokio::sy
     Ok(tx)
 }
 
-/// Lowers the calling thread's CPU priority (0 lowest … 99 highest); best effort. On Linux the
-/// thread also moves to `SCHED_BATCH` (or `SCHED_IDLE` at 0), which stops it from preempting the
-/// relay's threads when they wake: nice values alone still let a busy thread finish its slice.
+/// Gives the calling thread the lowest CPU priority; best effort. On Linux it moves to
+/// `SCHED_IDLE`, which runs only when nothing else wants the CPU.
 #[cfg(target_os = "linux")]
-fn lower_priority(priority: u8) {
+fn lowest_priority() {
     use thread_priority::ThreadPriority;
     use thread_priority::unix::{
         NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy, thread_native_id,
     };
-    let (policy, prio) = if priority == 0 {
-        (NormalThreadSchedulePolicy::Idle, ThreadPriority::Min)
-    } else {
-        let p = priority.try_into().map(ThreadPriority::Crossplatform).unwrap_or(ThreadPriority::Min);
-        (NormalThreadSchedulePolicy::Batch, p)
-    };
-    if let Err(e) = set_thread_priority_and_policy(thread_native_id(), prio, ThreadSchedulePolicy::Normal(policy)) {
+    let policy = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+    if let Err(e) = set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, policy) {
         tracing::debug!(error = ?e, "cannot change the database thread's scheduling");
     }
 }
 
-/// Lowers the calling thread's CPU priority (0 lowest … 99 highest); best effort.
+/// Gives the calling thread the lowest CPU priority; best effort.
 #[cfg(not(target_os = "linux"))]
-fn lower_priority(priority: u8) {
-    use thread_priority::ThreadPriority;
-    let prio = priority.try_into().map(ThreadPriority::Crossplatform).unwrap_or(ThreadPriority::Min);
-    if let Err(e) = thread_priority::set_current_thread_priority(prio) {
+fn lowest_priority() {
+    if let Err(e) = thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min) {
         tracing::debug!(error = ?e, "cannot lower the database thread's priority");
     }
 }
@@ -199,7 +190,7 @@ fn spawn_checkpointer(path: &Path, busy_ms: u128) -> Result<std::sync::mpsc::Sen
     std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
         .spawn(move || {
-            lower_priority(0);
+            lowest_priority();
             while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(CHECKPOINT_EVERY) {
                 if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
                     tracing::warn!(error = %e, "WAL checkpoint failed");

@@ -54,6 +54,8 @@ pub struct TestAgent {
     pub machine_id: String,
     pub daemon: Option<Child>,
     pub daemon_err: Option<Output>,
+    /// Extra environment for the agent's `run` and `wrap` processes (settings).
+    pub env: Vec<(String, String)>,
 }
 
 impl TestAgent {
@@ -85,12 +87,13 @@ impl TestAgent {
             .lines()
             .find_map(|l| l.strip_prefix("machine_id = \"").map(|r| r.trim_end_matches('"').to_string()))
             .expect("machine_id in agent.toml");
-        TestAgent { dir, machine_id, daemon: None, daemon_err: None }
+        TestAgent { dir, machine_id, daemon: None, daemon_err: None, env: Vec::new() }
     }
 
     /// Starts `sessionforge-agent run` and waits until the server lists the machine online.
     pub async fn run(&mut self, server: &TestServer, org: &Org) {
         let mut child = Self::command(self.dir.path())
+            .envs(self.env.iter().cloned())
             .arg("run")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -114,6 +117,7 @@ impl TestAgent {
     /// to); its stdout (the "local terminal") is collected as raw bytes.
     pub fn wrap(&self, cmd: &[&str]) -> Wrapped {
         let mut child = Self::command(self.dir.path())
+            .envs(self.env.iter().cloned())
             .arg("wrap")
             .arg("--")
             .args(cmd)
@@ -172,26 +176,35 @@ impl Drop for Wrapped {
 
 /// Bytes a child process wrote, collected by a reader thread.
 #[derive(Clone, Default)]
-pub struct RawOutput(Arc<std::sync::Mutex<Vec<u8>>>);
+pub struct RawOutput {
+    buf: Arc<std::sync::Mutex<Vec<u8>>>,
+    closed: Arc<std::sync::atomic::AtomicBool>,
+}
 
 impl RawOutput {
     pub fn capture(mut stream: impl std::io::Read + Send + 'static) -> Self {
         let out = RawOutput::default();
-        let buf = out.0.clone();
+        let (buf, closed) = (out.buf.clone(), out.closed.clone());
         std::thread::spawn(move || {
-            let mut chunk = [0u8; 8192];
+            let mut chunk = [0u8; 65536];
             while let Ok(n) = stream.read(&mut chunk) {
                 if n == 0 {
                     break;
                 }
                 buf.lock().expect("lock").extend_from_slice(&chunk[..n]);
             }
+            closed.store(true, std::sync::atomic::Ordering::SeqCst);
         });
         out
     }
 
     pub fn bytes(&self) -> Vec<u8> {
-        self.0.lock().expect("lock").clone()
+        self.buf.lock().expect("lock").clone()
+    }
+
+    /// Whether the stream ended (every byte is in).
+    pub fn closed(&self) -> bool {
+        self.closed.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 

@@ -16,6 +16,8 @@ mod cli;
 #[cfg(unix)]
 mod connections;
 mod dashboard;
+#[cfg(target_os = "linux")]
+mod durability;
 #[cfg(unix)]
 mod enrollment;
 mod event_streams;
@@ -29,6 +31,8 @@ mod rate_limits;
 #[cfg(unix)]
 mod raw_agent;
 #[cfg(unix)]
+mod reconnect;
+#[cfg(unix)]
 mod relay;
 #[cfg(unix)]
 mod relay_edges;
@@ -37,6 +41,8 @@ mod release_signing;
 mod releases;
 #[cfg(unix)]
 mod session_policy;
+#[cfg(unix)]
+mod spool;
 #[cfg(unix)]
 mod storage;
 mod tenancy;

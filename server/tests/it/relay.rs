@@ -41,6 +41,14 @@ async fn wrapped_output_reaches_a_viewer_exactly_and_the_recording_matches() {
     viewer.read_until(Duration::from_secs(30), |v| v.exited().is_some() && v.data.len() >= expected.len()).await;
     assert_eq!(viewer.text(), expected, "the viewer holds exactly the bytes the command printed");
     assert_eq!(viewer.exited(), Some(Some(3)));
+    // The second half went out live: the server timed it, received to written.
+    let metrics = server.client.get(server.url("/metrics")).send().await.expect("metrics").text().await.expect("text");
+    let timed = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("sessionforge_relay_output_latency_seconds_count "))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .expect("relay latency histogram");
+    assert!(timed > 0, "{metrics}");
 
     let status = wrap.wait().await;
     assert_eq!(status.code(), Some(3), "wrap passes the exit code through");

@@ -116,6 +116,7 @@ async fn sustained_output_does_not_keep_the_link_from_reading_or_stopping() {
             let chunk = vec![b'x'; crate::sessions::MAX_FRAME];
             while producing.load(Ordering::Relaxed) {
                 sessions.output(id, &chunk);
+                sessions.wait_for_room(id);
                 std::thread::yield_now();
             }
         })

@@ -41,10 +41,10 @@ pub(super) struct LocalSession {
 }
 
 impl LocalSession {
-    pub fn new(info: SessionInfo, buffer_limit: usize, request_id: Option<String>) -> Self {
+    pub fn new(info: SessionInfo, buffer: OutputBuffer, request_id: Option<String>) -> Self {
         Self {
             info,
-            buffer: OutputBuffer::new(buffer_limit),
+            buffer,
             pty: None,
             exit: None,
             crashed: None,
