@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod files;
+pub mod finite;
 pub mod frame;
 pub mod http_range;
 pub mod ids;
