@@ -36,6 +36,7 @@ pub const DEFAULT_AGENT_BUFFER: u64 = 8 * 1024 * 1024;
 /// Why an agent connection exists: a long-running daemon (`run`, the tray app) receives start
 /// requests; a `wrap` process only relays its own session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AgentMode {
     Daemon,
@@ -44,6 +45,7 @@ pub enum AgentMode {
 
 /// Where a session came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "openapi", derive(poem_openapi::Enum))]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "openapi", oai(rename_all = "snake_case"))]
@@ -56,6 +58,7 @@ pub enum SessionSource {
 
 /// The life of a session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "openapi", derive(poem_openapi::Enum))]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "openapi", oai(rename_all = "snake_case"))]
@@ -79,6 +82,7 @@ impl SessionState {
 
 /// Machine facts sent once per connection.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
 pub struct MachineInfo {
     pub hostname: String,
@@ -126,6 +130,7 @@ impl MachineInfo {
 /// A session as the agent reports it, in `hello` (to reconcile after reconnects) and in
 /// lifecycle messages.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct SessionInfo {
     pub session_id: SessionId,
     pub source: SessionSource,
@@ -181,6 +186,7 @@ fn is_false(b: &bool) -> bool {
 
 /// How an org wants its agents to update themselves (org admins choose; agents follow).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "openapi", derive(poem_openapi::Enum))]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "openapi", oai(rename_all = "snake_case"))]
@@ -196,6 +202,7 @@ pub enum UpdatePolicy {
 
 /// One command an org allows starting remotely, optionally restricted in its arguments.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
 pub struct AllowedCommand {
     /// The command exactly as a start request must name it (`claude`, `/usr/bin/aider`).
@@ -253,6 +260,7 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
 
 /// Where the server's stored output of a session ends: the agent resends from here.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct ResumePoint {
     pub session_id: SessionId,
     pub offset: u64,
@@ -260,6 +268,7 @@ pub struct ResumePoint {
 
 /// Messages from an agent to the server (JSON text frames).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum AgentMessage {
     /// First message on every connection.
@@ -331,11 +340,13 @@ pub enum AgentMessage {
         message: String,
     },
     #[serde(other)]
+    #[cfg_attr(test, schemars(skip))]
     Unknown,
 }
 
 /// Messages from the server to an agent (JSON text frames).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage {
     /// The answer to `hello`. When `accepted` is false the server closes the connection.
@@ -404,11 +415,13 @@ pub enum ServerMessage {
         message: String,
     },
     #[serde(other)]
+    #[cfg_attr(test, schemars(skip))]
     Unknown,
 }
 
 /// Messages from a viewer (browser, CLI) to the server on a session's attach socket.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ViewerMessage {
     Input {
@@ -426,11 +439,13 @@ pub enum ViewerMessage {
     Pause,
     Resume,
     #[serde(other)]
+    #[cfg_attr(test, schemars(skip))]
     Unknown,
 }
 
 /// Messages from the server to a viewer (JSON text frames; output arrives as binary frames).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ViewerEvent {
     /// First message after attaching.
@@ -484,9 +499,12 @@ pub enum ViewerEvent {
         message: String,
     },
     #[serde(other)]
+    #[cfg_attr(test, schemars(skip))]
     Unknown,
 }
 
+#[cfg(test)]
+mod asyncapi;
 #[cfg(test)]
 mod tests {
     use super::*;

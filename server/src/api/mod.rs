@@ -81,7 +81,10 @@ pub fn service() -> OpenApiService<Api, ()> {
     .description(
         "Watch, start, stop and type into AI coding sessions on your machines. Authenticate with a \
          browser sign-in cookie (state-changing requests also send `X-CSRF-Token`) or a personal API \
-         key as `Authorization: Bearer sfk_…`. Every error is JSON `{code, message}`.",
+         key as `Authorization: Bearer sfk_…`. Every error is JSON `{code, message}`. Two WebSocket \
+         endpoints are not listed here: `GET /api/v1/agent/connect` (agents) and \
+         `GET /api/v1/orgs/{org}/sessions/{session}/attach?from=OFFSET` (viewers); they are described in \
+         docs/protocol.md and, machine-readably, in docs/asyncapi.json (AsyncAPI 3.0).",
     )
 }
 

@@ -170,3 +170,22 @@ async fn failed_logins_get_429_per_account_address_and_pair_and_successes_never_
         .expect("request");
     assert_eq!(error_code(spoofed, StatusCode::TOO_MANY_REQUESTS).await, "RATE_LIMITED");
 }
+
+#[tokio::test]
+async fn over_plain_http_the_sign_in_cookie_is_not_marked_secure() {
+    // A server reached over http:// (loopback here) must not set a cookie that clients would
+    // only send over HTTPS: scripts and CLIs with ordinary cookie jars could never sign in.
+    let server = TestServer::start_with(&[("SESSIONFORGE_TLS__ENABLED", "false")]).await;
+    assert!(server.base.starts_with("http://"), "{}", server.base);
+    let admin = server.setup_admin().await;
+    let resp =
+        server.post("/api/v1/auth/login", &Auth::None, json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let set_cookie = resp.headers().get("set-cookie").and_then(|v| v.to_str().ok()).expect("cookie").to_string();
+    assert!(!set_cookie.contains("Secure"), "{set_cookie}");
+    for attr in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(set_cookie.contains(attr), "cookie lacks {attr}: {set_cookie}");
+    }
+    let me = server.get("/api/v1/auth/me", &admin).await;
+    assert_eq!(me.status(), StatusCode::OK, "the cookie works over plain HTTP");
+}

@@ -28,6 +28,8 @@ mod rate_limits;
 #[cfg(unix)]
 mod raw_agent;
 #[cfg(unix)]
+mod reconnect;
+#[cfg(unix)]
 mod relay;
 #[cfg(unix)]
 mod relay_edges;
