@@ -149,6 +149,7 @@ pub struct SessionInfo {
     pub rows: u16,
     /// Share of one CPU, in percent (0 when unknown; never NaN or infinite).
     #[serde(default, with = "crate::finite::f32_or_zero")]
+    #[cfg_attr(test, schemars(with = "f32"))]
     pub cpu_percent: f32,
     #[serde(default)]
     pub memory_bytes: u64,
