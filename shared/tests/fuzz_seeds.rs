@@ -234,6 +234,32 @@ fn committed_seeds_are_genuine_inputs() {
     }
 }
 
+/// The targets `fuzz/Cargo.toml` declares (its `[[bin]]` names), in order.
+fn declared_targets() -> Vec<String> {
+    let manifest =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../fuzz/Cargo.toml")).expect("manifest");
+    let mut names = Vec::new();
+    let mut in_bin = false;
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_bin = line == "[[bin]]";
+        } else if in_bin && let Some(name) = line.strip_prefix("name = ") {
+            names.push(name.trim_matches('"').to_string());
+        }
+    }
+    names
+}
+
+#[test]
+fn every_fuzz_target_has_checked_seeds() {
+    // A target added to fuzz/Cargo.toml without seeds here would start from nothing, unchecked.
+    let mut declared = declared_targets();
+    declared.sort();
+    let mut checked: Vec<String> = TARGETS.iter().map(|t| t.to_string()).collect();
+    checked.sort();
+    assert_eq!(declared, checked, "fuzz/Cargo.toml's targets and this test's TARGETS differ");
+}
+
 #[test]
 fn the_checks_refuse_what_is_not_genuine() {
     assert!(problem("frame", b"\x01short").is_some());
