@@ -67,6 +67,16 @@ ensure_schemathesis() {
     cp "$requirements" "$venv/.sessionforge-requirements"
 }
 
+# cargo-fuzz, the cargo subcommand that builds and runs the fuzz targets in fuzz/, from
+# crates.io unless it is installed. Built in a temporary dir (not CARGO_TARGET_DIR) that cargo
+# removes afterwards.
+CARGO_FUZZ_VERSION=0.13.2
+ensure_cargo_fuzz() {
+    command -v cargo-fuzz >/dev/null 2>&1 && return 0
+    say "installing cargo-fuzz $CARGO_FUZZ_VERSION"
+    env -u CARGO_TARGET_DIR cargo install --locked cargo-fuzz --version "$CARGO_FUZZ_VERSION"
+}
+
 # Where cargo puts its builds.
 cargo_target_dir() {
     if [ -n "${CARGO_TARGET_DIR:-}" ]; then

@@ -187,7 +187,9 @@ pub struct SessionInfo {
     pub cols: u16,
     #[serde(default)]
     pub rows: u16,
-    #[serde(default)]
+    /// Share of one CPU, in percent (0 when unknown; never NaN or infinite).
+    #[serde(default, with = "crate::finite::f32_or_zero")]
+    #[cfg_attr(test, schemars(with = "f32"))]
     pub cpu_percent: f32,
     #[serde(default)]
     pub memory_bytes: u64,
@@ -586,6 +588,20 @@ mod tests {
     fn extra_fields_are_ignored_for_forward_compatibility() {
         let m: ViewerMessage = serde_json::from_str(r#"{"type":"resize","cols":80,"rows":24,"dpi":2}"#).expect("parse");
         assert_eq!(m, ViewerMessage::Resize { cols: 80, rows: 24, force: false });
+    }
+
+    /// Found by the `protocol` fuzz target's round trip: `"cpu_percent": 1e39` parsed as
+    /// infinity, which serializes as `null`, which no longer parses (and which the server would
+    /// have stored and served as `null`).
+    #[test]
+    fn out_of_range_cpu_readings_do_not_spoil_a_session_report() {
+        let json = r#"{"type":"session_discovered","session":{"session_id":"8d0c3f0a-5d1e-5c4b-9a3e-1f2d3c4b5a69",
+            "source":"discovered","kind":"claude","command":"node","cwd":"/","pid":1,"started_at":0,"cpu_percent":1e39}}"#;
+        let m: AgentMessage = serde_json::from_str(json).expect("parses");
+        let AgentMessage::SessionDiscovered { session } = &m else { panic!("{m:?}") };
+        assert_eq!(session.cpu_percent, 0.0);
+        let again: AgentMessage = serde_json::from_str(&serde_json::to_string(&m).expect("json")).expect("round trip");
+        assert_eq!(again, m);
     }
 
     #[test]
