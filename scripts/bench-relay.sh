@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-15}
 target=$(cargo_target_dir)
 say "building release binaries"
-cargo build --release --locked -p sessionforge-server -p sessionforge-loadgen
+cargo build --release --locked -p sessionforge-server -p sessionforge-agent -p sessionforge-loadgen
 lg="$target/release/sessionforge-loadgen"
 
 # 10,000 sockets on each side need more than the usual 1024 descriptors.
@@ -26,3 +26,5 @@ run "1,000 idle + 100 active sessions at 50 frames/s: latency" latency --idle 10
 run "10,000 idle agent connections from 8 source addresses" idle --connections 10000 --source-ips 8
 run "one session at 10 MB/s, 3 viewers, one paused for 60 s" paused --mbps 10 --viewers 3 --seconds 60 --pause-one
 run "control: the same with no viewer paused" paused --mbps 10 --viewers 3 --seconds 60
+run "200 MB through a real agent and PTY, idle" pty --mb 200
+run "200 MB through a real agent and PTY, one core busy" pty --mb 200 --cpu-hog

@@ -3,6 +3,7 @@
 //! server's own share from its `/metrics` histogram) and server RSS. Scenarios
 //! match the relay's performance targets; see BENCHMARKS.md and scripts/bench-relay.sh.
 
+mod pty;
 mod server;
 mod sim;
 
@@ -75,6 +76,17 @@ enum Scenario {
         /// Pause one viewer (without this, a control run with every viewer reading).
         #[arg(long)]
         pause_one: bool,
+    },
+    /// One session through a real `sessionforge-agent wrap` and its PTY (the agent binary next
+    /// to this one): the viewer's MB/s against the PTY's own (`script -qc cat`), lost bytes,
+    /// and server RSS after the stream.
+    Pty {
+        /// Megabytes of numbered lines to `cat`.
+        #[arg(long, default_value_t = 200)]
+        mb: u64,
+        /// Keep one core busy with another process meanwhile.
+        #[arg(long)]
+        cpu_hog: bool,
     },
 }
 
@@ -164,6 +176,7 @@ async fn run(srv: &Server, scenario: Scenario) -> Result<serde_json::Value> {
             streaming(srv, active, idle, frame_bytes, Pace::Rate(rate), seconds, None).await?
         }
         Scenario::Idle { connections, source_ips } => idle_connections(srv, connections, source_ips).await?,
+        Scenario::Pty { mb, cpu_hog } => pty::run(srv, mb, cpu_hog).await?,
         Scenario::Paused { mbps, viewers, seconds, pause_one } => {
             let frame = 16 * 1024;
             let rate = mbps * 1_000_000.0 / frame as f64;
