@@ -89,6 +89,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -208,6 +217,15 @@ export interface paths {
                 };
                 /** @description The request body is larger than the configured limit. */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -336,6 +354,15 @@ export interface paths {
                 };
                 /** @description The request body is larger than the configured limit. */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -488,6 +515,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -614,6 +650,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -731,6 +776,15 @@ export interface paths {
                 };
                 /** @description The request body is larger than the configured limit. */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -881,6 +935,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -1006,6 +1069,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -1115,6 +1187,15 @@ export interface paths {
                 };
                 /** @description The request body is larger than the configured limit. */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1250,6 +1331,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -1373,6 +1463,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -1482,6 +1581,15 @@ export interface paths {
                 };
                 /** @description The request body is larger than the configured limit. */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1608,6 +1716,15 @@ export interface paths {
                 };
                 /** @description The request body is larger than the configured limit. */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1743,6 +1860,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -1854,6 +1980,15 @@ export interface paths {
                 };
                 /** @description The request body is larger than the configured limit. */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1993,6 +2128,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -2120,6 +2264,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -2230,6 +2383,15 @@ export interface paths {
                 };
                 /** @description The request body is larger than the configured limit. */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2364,6 +2526,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -2484,6 +2655,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -2540,12 +2720,18 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description Change notices, as server-sent events whose `data` is an `OrgEventDto`. */
                 200: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
-                        "text/event-stream": components["schemas"]["OrgEventDto"][];
+                        "text/event-stream": {
+                            /** @description Always `message`. */
+                            event?: string;
+                            /** @description An `OrgEventDto` as JSON. */
+                            data: string;
+                        };
                     };
                 };
                 /** @description The request is malformed or a value is invalid. */
@@ -2604,6 +2790,15 @@ export interface paths {
                 };
                 /** @description The request body is larger than the configured limit. */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2739,6 +2934,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -2850,6 +3054,15 @@ export interface paths {
                 };
                 /** @description The request body is larger than the configured limit. */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2978,6 +3191,15 @@ export interface paths {
                 };
                 /** @description The request body is larger than the configured limit. */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -3115,6 +3337,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -3234,6 +3465,15 @@ export interface paths {
                 };
                 /** @description The request body is larger than the configured limit. */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -3370,6 +3610,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -3484,6 +3733,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -3531,9 +3789,9 @@ export interface paths {
             parameters: {
                 query?: {
                     machine_id?: string;
-                    state?: string;
+                    state?: components["schemas"]["SessionState"];
                     kind?: string;
-                    source?: string;
+                    source?: components["schemas"]["SessionSource"];
                 };
                 header?: never;
                 path: {
@@ -3607,6 +3865,15 @@ export interface paths {
                 };
                 /** @description The request body is larger than the configured limit. */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -3726,6 +3993,15 @@ export interface paths {
                 };
                 /** @description The request body is larger than the configured limit. */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -3860,6 +4136,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -3909,7 +4194,9 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
+                    /** @description First offset (default: the oldest stored). */
                     from?: number;
+                    /** @description Offset to stop before (default: the end of stored output). */
                     to?: number;
                 };
                 header?: never;
@@ -3985,6 +4272,15 @@ export interface paths {
                 };
                 /** @description The request body is larger than the configured limit. */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -4116,6 +4412,15 @@ export interface paths {
                 };
                 /** @description The request body is larger than the configured limit. */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -4255,6 +4560,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -4379,6 +4693,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -4420,9 +4743,10 @@ export interface paths {
                     /** @description Semantic version, such as `1.4.2`. */
                     version: string;
                     /** @description Rust target triple, such as `x86_64-unknown-linux-musl`. */
-                    target: string;
+                    target: "x86_64-unknown-linux-musl" | "aarch64-unknown-linux-musl" | "x86_64-unknown-linux-gnu" | "aarch64-unknown-linux-gnu" | "x86_64-apple-darwin" | "aarch64-apple-darwin" | "x86_64-pc-windows-msvc" | "aarch64-pc-windows-msvc";
                     /** @description `stable` (the default) or `beta`. */
-                    channel?: string;
+                    channel?: "stable" | "beta";
+                    /** @description At most 10000 characters. */
                     notes?: string;
                     /** @description File name for downloads (default `sessionforge-agent-VERSION-TARGET[.exe]`). */
                     file_name?: string;
@@ -4501,6 +4825,15 @@ export interface paths {
                 };
                 /** @description The request body is larger than the configured limit. */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -4636,6 +4969,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -4688,7 +5030,7 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
-                    channel: string;
+                    channel: "stable" | "beta";
                 };
                 cookie?: never;
             };
@@ -4765,6 +5107,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -4805,7 +5156,7 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
-                    channel: string;
+                    channel: "stable" | "beta";
                 };
                 cookie?: never;
             };
@@ -4886,6 +5237,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -4939,7 +5299,7 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
-                    channel: string;
+                    channel: "stable" | "beta";
                 };
                 cookie?: never;
             };
@@ -5009,6 +5369,15 @@ export interface paths {
                 };
                 /** @description The request body is larger than the configured limit. */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -5069,11 +5438,12 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
+                    /** @description Days the manifest stays valid: 1 to 366 (larger and smaller values are clamped). */
                     expires_in_days?: number;
                 };
                 header?: never;
                 path: {
-                    channel: string;
+                    channel: "stable" | "beta";
                 };
                 cookie?: never;
             };
@@ -5150,6 +5520,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -5202,8 +5581,8 @@ export interface paths {
         get: {
             parameters: {
                 query: {
-                    target: string;
-                    channel?: string;
+                    target: "x86_64-unknown-linux-musl" | "aarch64-unknown-linux-musl" | "x86_64-unknown-linux-gnu" | "aarch64-unknown-linux-gnu" | "x86_64-apple-darwin" | "aarch64-apple-darwin" | "x86_64-pc-windows-msvc" | "aarch64-pc-windows-msvc";
+                    channel?: "stable" | "beta";
                 };
                 header?: never;
                 path?: never;
@@ -5275,6 +5654,15 @@ export interface paths {
                 };
                 /** @description The request body is larger than the configured limit. */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -5411,6 +5799,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -5498,6 +5895,7 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
+                    /** @description Unix time the link expires at. */
                     exp?: number;
                     kid?: string;
                     sig?: string;
@@ -5591,6 +5989,15 @@ export interface paths {
                 };
                 /** @description The request body is larger than the configured limit. */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -5741,6 +6148,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -5796,7 +6212,8 @@ export interface components {
             command: string;
             /**
              * @description When present, every argument must match one of these glob patterns (`*` matches any
-             *     run of characters, `?` any one character); absent means any arguments.
+             *     run of characters, `?` any one character); absent means any arguments. At most 64
+             *     patterns of 1 to 4096 characters without control characters.
              */
             args?: string[];
         };
@@ -5829,7 +6246,18 @@ export interface components {
         /** ChangePassword */
         ChangePassword: {
             current_password: string;
+            /** Format: password */
             new_password: string;
+        };
+        /** CommandEntries */
+        CommandEntries: {
+            /** @description At most 100 commands, each with its argument patterns. */
+            entries: components["schemas"]["AllowedCommand"][];
+        };
+        /** CommandNames */
+        CommandNames: {
+            /** @description At most 100 command names, each allowed with any arguments. */
+            commands: string[];
         };
         /** CreateApiKey */
         CreateApiKey: {
@@ -5838,7 +6266,7 @@ export interface components {
             scopes: components["schemas"]["Scope"][];
             /**
              * Format: uint32
-             * @description Days until the key stops working; omit for no expiry.
+             * @description Days until the key stops working (1 to 3650, `MAX_KEY_DAYS`); omit for no expiry.
              */
             expires_in_days?: number;
         };
@@ -5848,7 +6276,7 @@ export interface components {
             note?: string;
             /**
              * Format: uint32
-             * @description Minutes until the token expires (default 60, at most 10080).
+             * @description Minutes until the token expires (default 60, at most 10080, `MAX_TOKEN_MINUTES`).
              */
             expires_in_minutes?: number;
         };
@@ -5859,7 +6287,9 @@ export interface components {
         /** CreateUser */
         CreateUser: {
             email: string;
+            /** Format: password */
             password: string;
+            /** @description The name other members see; empty or absent for none. */
             display_name?: string;
             /**
              * @description Make the new account a server administrator too.
@@ -5995,7 +6425,10 @@ export interface components {
             arch: string;
             /** Format: uint32 */
             cpus: number;
-            /** Format: uint64 */
+            /**
+             * Format: uint64
+             * @description At most 2^53 − 1, the integers JSON readers in JavaScript keep exact.
+             */
             memory_bytes: number;
             agent_version: string;
         };
@@ -6048,22 +6481,6 @@ export interface components {
             role: components["schemas"]["Role"] & unknown;
             /** Format: date-time */
             created_at: string;
-        };
-        /** OrgEventDto */
-        OrgEventDto: {
-            /**
-             * @description `hello`: the stream is live. `machines` or `sessions`: that list changed. `resync`:
-             *     notices were missed, refetch all.
-             *     `session`: one session started or stopped waiting for its user, or ended (the fields
-             *     below say which).
-             */
-            kind: string;
-            /** Format: uuid */
-            session_id?: string;
-            state?: components["schemas"]["SessionState"];
-            /** Format: int32 */
-            exit_code?: number;
-            waiting_for_input?: boolean;
         };
         /** OutputChunk */
         OutputChunk: {
@@ -6197,13 +6614,10 @@ export interface components {
          */
         SessionState: "starting" | "running" | "exited" | "crashed" | "stale";
         /**
-         * SetAllowedCommands
-         * @description Give either `commands` (names, any arguments) or `entries` (with argument patterns).
+         * @description The new allow-list: either `commands` (names, any arguments) or `entries` (with argument
+         *     patterns), not both.
          */
-        SetAllowedCommands: {
-            commands?: string[];
-            entries?: components["schemas"]["AllowedCommand"][];
-        };
+        SetAllowedCommands: components["schemas"]["CommandNames"] | components["schemas"]["CommandEntries"];
         /** SetRole */
         SetRole: {
             role: components["schemas"]["Role"];
@@ -6213,7 +6627,9 @@ export interface components {
             /** @description The setup token the server printed on its first start. */
             token: string;
             email: string;
+            /** Format: password */
             password: string;
+            /** @description The name other members see; empty or absent for none. */
             display_name?: string;
         };
         /** SetupStatus */
@@ -6245,20 +6661,29 @@ export interface components {
             machine_id: string;
             /** @description Must be on the org's allow-list exactly as written. */
             command: string;
-            /** @default [] */
+            /**
+             * @description At most 64 arguments of at most 4096 characters, without NUL.
+             * @default []
+             */
             args: string[];
             /**
              * @description Working directory on the machine; empty means the agent's home directory.
              * @default
              */
             cwd: string;
-            /** Format: uint16 */
+            /**
+             * Format: uint16
+             * @description Terminal columns, 1 to 1000 (`MAX_TERM_DIM`); default 120.
+             */
             cols?: number;
-            /** Format: uint16 */
+            /**
+             * Format: uint16
+             * @description Terminal rows, 1 to 1000 (`MAX_TERM_DIM`); default 32.
+             */
             rows?: number;
             /**
-             * @description Environment variables the command needs; the agent refuses to start it when one is not
-             *     set on the machine.
+             * @description Environment variables the command needs (at most 32 names of letters, digits and `_`,
+             *     not starting with a digit); the agent refuses to start it when one is not set.
              * @default []
              */
             env_names: string[];

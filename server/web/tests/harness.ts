@@ -63,6 +63,8 @@ export class TestServer {
   readonly procs: Proc[] = [];
   base = "";
   setupToken = "";
+  /** The SHA-256 fingerprint of the server's self-signed certificate, from its banner. */
+  fingerprint = "";
   api!: APIRequestContext;
   private csrf = "";
 
@@ -83,6 +85,7 @@ export class TestServer {
       START_TIMEOUT_MS,
     );
     s.setupToken = /setup\?token=(\w+)/.exec(proc.out)?.[1] ?? "";
+    s.fingerprint = await waitFor("the certificate fingerprint in the banner", () => /fingerprint:\s+([0-9A-F:]{95})/.exec(proc.out)?.[1]);
     s.api = await request.newContext({ baseURL: s.base, ignoreHTTPSErrors: true });
     return s;
   }
@@ -128,7 +131,8 @@ export class TestServer {
     const dir = mkdtempSync(path.join(tmpdir(), "sf-web-agent-"));
     this.dirs.push(dir);
     const agent = new TestAgent(this, dir);
-    await run(exe("sessionforge-agent"), ["enroll", "--server", this.base, "--token", token], { env: agent.env() });
+    // The certificate is self-signed: the agent trusts it only by the fingerprint the server printed.
+    await run(exe("sessionforge-agent"), ["enroll", "--server", this.base, "--token", token, "--fingerprint", this.fingerprint], { env: agent.env() });
     const cfg = readFileSync(path.join(dir, "agent.toml"), "utf8");
     agent.machineId = /machine_id = "([^"]+)"/.exec(cfg)?.[1] ?? "";
     return agent;

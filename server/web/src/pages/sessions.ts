@@ -22,7 +22,7 @@ export async function sessionsPage(ctx: Ctx): Promise<Node> {
       const [sessions, ms] = await Promise.all([
         call("get", "/api/v1/orgs/{org_id}/sessions", {
           path: { org_id: org },
-          query: { machine_id: filters.machine || undefined, state: filters.state || undefined, kind: filters.kind || undefined },
+          query: { machine_id: filters.machine || undefined, state: STATES.find((s) => s === filters.state), kind: filters.kind || undefined },
         }),
         call("get", "/api/v1/orgs/{org_id}/machines", { path: { org_id: org } }),
       ]);
