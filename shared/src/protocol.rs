@@ -85,12 +85,52 @@ impl SessionState {
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
 pub struct MachineInfo {
+    // The rules `problem` checks, in the OpenAPI spec too (the patterns are the server's
+    // `api::fields::patterns`, which a server test keeps in step).
+    #[cfg_attr(
+        feature = "openapi",
+        oai(validator(
+            max_length = 100,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*[^\x00-\x20\x7f-\xa0\u061c\u1680\u2000-\u200a\u200e\u200f\u2028\u2029\u202a-\u202f\u205f\u2066-\u2069\u3000][^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*$"
+        ))
+    )]
     pub hostname: String,
+    #[cfg_attr(
+        feature = "openapi",
+        oai(validator(
+            max_length = 100,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*[^\x00-\x20\x7f-\xa0\u061c\u1680\u2000-\u200a\u200e\u200f\u2028\u2029\u202a-\u202f\u205f\u2066-\u2069\u3000][^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*$"
+        ))
+    )]
     pub os: String,
+    #[cfg_attr(
+        feature = "openapi",
+        oai(validator(
+            max_length = 200,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*$"
+        ))
+    )]
     pub os_version: String,
+    #[cfg_attr(
+        feature = "openapi",
+        oai(validator(
+            max_length = 100,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*[^\x00-\x20\x7f-\xa0\u061c\u1680\u2000-\u200a\u200e\u200f\u2028\u2029\u202a-\u202f\u205f\u2066-\u2069\u3000][^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*$"
+        ))
+    )]
     pub arch: String,
+    #[cfg_attr(feature = "openapi", oai(validator(minimum(value = "0"), maximum(value = "4294967295"))))]
     pub cpus: u32,
+    /// At most 2^53 − 1, the integers JSON readers in JavaScript keep exact.
+    #[cfg_attr(feature = "openapi", oai(validator(minimum(value = "0"), maximum(value = "9007199254740991"))))]
     pub memory_bytes: u64,
+    #[cfg_attr(
+        feature = "openapi",
+        oai(validator(
+            max_length = 200,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*$"
+        ))
+    )]
     pub agent_version: String,
 }
 
@@ -147,7 +187,9 @@ pub struct SessionInfo {
     pub cols: u16,
     #[serde(default)]
     pub rows: u16,
-    #[serde(default)]
+    /// Share of one CPU, in percent (0 when unknown; never NaN or infinite).
+    #[serde(default, with = "crate::finite::f32_or_zero")]
+    #[cfg_attr(test, schemars(with = "f32"))]
     pub cpu_percent: f32,
     #[serde(default)]
     pub memory_bytes: u64,
@@ -205,11 +247,25 @@ pub enum UpdatePolicy {
 #[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
 pub struct AllowedCommand {
     /// The command exactly as a start request must name it (`claude`, `/usr/bin/aider`).
+    #[cfg_attr(
+        feature = "openapi",
+        oai(validator(
+            max_length = 4096,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*$"
+        ))
+    )]
     pub command: String,
     /// When present, every argument must match one of these glob patterns (`*` matches any
-    /// run of characters, `?` any one character); absent means any arguments.
+    /// run of characters, `?` any one character); absent means any arguments. At most 64
+    /// patterns of 1 to 4096 characters without control characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", oai(skip_serializing_if_is_none))]
+    #[cfg_attr(
+        feature = "openapi",
+        oai(
+            skip_serializing_if_is_none,
+            validator(max_items = 64, max_length = 4096, pattern = r"^[^\x00-\x1f\x7f-\x9f]+$")
+        )
+    )]
     pub args: Option<Vec<String>>,
 }
 
@@ -532,6 +588,20 @@ mod tests {
     fn extra_fields_are_ignored_for_forward_compatibility() {
         let m: ViewerMessage = serde_json::from_str(r#"{"type":"resize","cols":80,"rows":24,"dpi":2}"#).expect("parse");
         assert_eq!(m, ViewerMessage::Resize { cols: 80, rows: 24, force: false });
+    }
+
+    /// Found by the `protocol` fuzz target's round trip: `"cpu_percent": 1e39` parsed as
+    /// infinity, which serializes as `null`, which no longer parses (and which the server would
+    /// have stored and served as `null`).
+    #[test]
+    fn out_of_range_cpu_readings_do_not_spoil_a_session_report() {
+        let json = r#"{"type":"session_discovered","session":{"session_id":"8d0c3f0a-5d1e-5c4b-9a3e-1f2d3c4b5a69",
+            "source":"discovered","kind":"claude","command":"node","cwd":"/","pid":1,"started_at":0,"cpu_percent":1e39}}"#;
+        let m: AgentMessage = serde_json::from_str(json).expect("parses");
+        let AgentMessage::SessionDiscovered { session } = &m else { panic!("{m:?}") };
+        assert_eq!(session.cpu_percent, 0.0);
+        let again: AgentMessage = serde_json::from_str(&serde_json::to_string(&m).expect("json")).expect("round trip");
+        assert_eq!(again, m);
     }
 
     #[test]

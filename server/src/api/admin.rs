@@ -5,7 +5,9 @@ use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
+use super::body::JsonBody;
 use super::dto::UserDto;
+use super::fields::{Email, Label, NewPassword};
 use super::{ApiTags, validate};
 use crate::auth::password;
 use crate::auth::principal::Auth;
@@ -17,9 +19,10 @@ pub struct AdminApi;
 
 #[derive(Object)]
 pub struct CreateUser {
-    pub email: String,
-    pub password: String,
-    pub display_name: Option<String>,
+    pub email: Email,
+    pub password: NewPassword,
+    /// The name other members see; empty or absent for none.
+    pub display_name: Option<Label>,
     /// Make the new account a server administrator too.
     #[oai(default)]
     pub is_admin: bool,
@@ -40,13 +43,13 @@ impl AdminApi {
         &self,
         state: Data<&AppState>,
         auth: Auth,
-        body: Json<CreateUser>,
+        body: JsonBody<CreateUser>,
     ) -> Result<UserCreated, ApiError> {
         auth.require_server_admin()?;
         let email = validate::email(&body.email)?;
         let display_name = validate::display_name(body.display_name.as_deref())?;
         validate::password_policy(&body.password)?;
-        let password_hash = password::hash(body.password.clone())
+        let password_hash = password::hash(body.password.0.clone())
             .await
             .map_err(|e| ApiError::bad_request("WEAK_PASSWORD", e.to_string()))?;
         let (user, _) =

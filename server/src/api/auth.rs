@@ -6,7 +6,9 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use sessionforge_shared::ids::UserId;
 
+use super::body::JsonBody;
 use super::dto::{OrgDto, UserDto};
+use super::fields::NewPassword;
 use super::{ApiTags, validate};
 use crate::auth::principal::{Auth, Via};
 use crate::auth::{PURPOSE_LOGIN, SESSION_COOKIE, password, tokens};
@@ -63,7 +65,7 @@ pub struct Me {
 #[derive(Object)]
 pub struct ChangePassword {
     pub current_password: String,
-    pub new_password: String,
+    pub new_password: NewPassword,
 }
 
 #[OpenApi(prefix_path = "/api/v1/auth", tag = "ApiTags::Auth")]
@@ -75,7 +77,7 @@ impl AuthApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        body: Json<LoginRequest>,
+        body: JsonBody<LoginRequest>,
     ) -> Result<SignInResponse, ApiError> {
         let ip = client_ip(req, state.settings.proxy_hops());
         state.limits.login(ip, &body.email)?;
@@ -127,7 +129,7 @@ impl AuthApi {
         state: Data<&AppState>,
         auth: Auth,
         req: &Request,
-        body: Json<ChangePassword>,
+        body: JsonBody<ChangePassword>,
     ) -> Result<SignInResponse, ApiError> {
         if !matches!(auth.via, Via::Session { .. }) {
             return Err(ApiError::forbidden("SESSION_REQUIRED", "change your password from a browser sign-in"));
@@ -142,7 +144,7 @@ impl AuthApi {
             state.limits.login_failed(ip, &auth.user.email);
             return Err(ApiError::forbidden("WRONG_PASSWORD", "the current password is wrong"));
         }
-        set_password(&state, auth.user.id, body.new_password.clone()).await?;
+        set_password(&state, auth.user.id, body.new_password.0.clone()).await?;
         let (signed_in, cookie) = sign_in(&state, auth.user, req).await?;
         Ok(SignInResponse::Ok(Json(signed_in), cookie))
     }

@@ -2,9 +2,9 @@
 //! time-limited link (see `releases::links`). Rate-limited per client address, with a cap on
 //! downloads in progress per address and a send timeout, so slow readers cannot hold every
 //! slot. A yanked or damaged release is gone (410), even through a link that is still valid.
-//! `Range` requests get exactly the bytes asked for; files stream from disk in fixed-size
-//! pieces, read straight into the buffers that go to the socket, with the next pieces read
-//! while one is being sent.
+//! `Range` requests (parsed by `sessionforge_shared::http_range`) get exactly the bytes asked
+//! for; files stream from disk in fixed-size pieces, read straight into the buffers that go to
+//! the socket, with the next pieces read while one is being sent.
 
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
@@ -21,6 +21,7 @@ use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, OpenApi};
+use sessionforge_shared::http_range;
 use uuid::Uuid;
 
 use super::ApiTags;
@@ -60,27 +61,6 @@ pub enum Download {
     NotSatisfiable(Json<ErrorBody>, #[oai(header = "Content-Range")] String),
 }
 
-/// A single `bytes=` range resolved against `size`: `Ok(None)` means "send everything",
-/// `Err(())` that the range cannot be satisfied.
-fn parse_range(header: Option<&str>, size: u64) -> Result<Option<(u64, u64)>, ()> {
-    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else { return Ok(None) };
-    if spec.contains(',') {
-        return Ok(None); // several ranges: answering with the whole file is allowed
-    }
-    let Some((a, b)) = spec.split_once('-') else { return Ok(None) };
-    let (a, b) = (a.trim(), b.trim());
-    let (start, end) = match (a.parse::<u64>().ok(), b.parse::<u64>().ok()) {
-        (Some(s), Some(e)) if s <= e => (s, e.min(size.saturating_sub(1))),
-        (Some(s), None) if b.is_empty() => (s, size.saturating_sub(1)),
-        (None, Some(n)) if a.is_empty() && n > 0 => (size.saturating_sub(n), size.saturating_sub(1)),
-        _ => return Ok(None), // not a range we understand: ignore it, as RFC 9110 allows
-    };
-    if size == 0 || start >= size {
-        return Err(());
-    }
-    Ok(Some((start, end)))
-}
-
 #[OpenApi(prefix_path = "/api/v1/downloads", tag = "ApiTags::Releases")]
 impl DownloadsApi {
     /// Download a release artifact through a signed link from a manifest or `latest`. Expired
@@ -91,6 +71,8 @@ impl DownloadsApi {
         req: &Request,
         state: Data<&AppState>,
         id: Path<Uuid>,
+        /// Unix time the link expires at.
+        #[oai(validator(minimum(value = "0"), maximum(value = "9007199254740991")))]
         exp: Query<Option<i64>>,
         kid: Query<Option<String>>,
         sig: Query<Option<String>>,
@@ -123,8 +105,8 @@ impl DownloadsApi {
         let size = file.metadata().map_err(ApiError::internal)?.len();
         let etag = format!("\"{}\"", release.sha256);
         let range = req.headers().get(poem::http::header::RANGE).and_then(|v| v.to_str().ok());
-        match parse_range(range, size) {
-            Err(()) => Ok(Download::NotSatisfiable(
+        match http_range::parse(range, size) {
+            Err(http_range::Unsatisfiable) => Ok(Download::NotSatisfiable(
                 Json(ErrorBody {
                     code: "RANGE_NOT_SATISFIABLE".into(),
                     message: format!("the artifact has {size} bytes"),
@@ -136,12 +118,12 @@ impl DownloadsApi {
                 let body = file_body(file, 0, size, send_timeout, slot);
                 Ok(Download::Full(Binary(body), size, disposition, etag, "bytes".into()))
             }
-            Ok(Some((start, end))) => {
-                let len = end - start + 1;
+            Ok(Some(r)) => {
+                let len = r.length();
                 Ok(Download::Partial(
-                    Binary(file_body(file, start, len, send_timeout, slot)),
+                    Binary(file_body(file, r.start(), len, send_timeout, slot)),
                     len,
-                    format!("bytes {start}-{end}/{size}"),
+                    format!("bytes {}-{}/{size}", r.start(), r.end()),
                     etag,
                 ))
             }
@@ -237,24 +219,5 @@ impl Drop for DownloadSlot {
                 open.remove(&self.ip);
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_range;
-
-    #[test]
-    fn ranges() {
-        assert_eq!(parse_range(None, 100), Ok(None));
-        assert_eq!(parse_range(Some("bytes=0-9"), 100), Ok(Some((0, 9))));
-        assert_eq!(parse_range(Some("bytes=90-"), 100), Ok(Some((90, 99))));
-        assert_eq!(parse_range(Some("bytes=-10"), 100), Ok(Some((90, 99))));
-        assert_eq!(parse_range(Some("bytes=95-200"), 100), Ok(Some((95, 99))));
-        assert_eq!(parse_range(Some("bytes=-500"), 100), Ok(Some((0, 99))));
-        assert_eq!(parse_range(Some("bytes=100-"), 100), Err(()));
-        assert_eq!(parse_range(Some("bytes=0-1,5-6"), 100), Ok(None));
-        assert_eq!(parse_range(Some("bytes=9-2"), 100), Ok(None));
-        assert_eq!(parse_range(Some("items=1-2"), 100), Ok(None));
     }
 }

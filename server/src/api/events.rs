@@ -11,9 +11,11 @@ use std::time::Duration;
 
 use futures_util::stream::{self, BoxStream, StreamExt};
 use poem::web::Data;
+use poem::{IntoResponse, Response};
 use poem_openapi::param::Path;
 use poem_openapi::payload::EventStream;
-use poem_openapi::{Object, OpenApi};
+use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, MetaSchema, MetaSchemaRef, Registry};
+use poem_openapi::{ApiResponse, Object, OpenApi};
 use sessionforge_shared::ids::OrgId;
 use sessionforge_shared::protocol::SessionState;
 use tokio::sync::broadcast::error::RecvError;
@@ -66,22 +68,68 @@ impl OrgEventDto {
     }
 }
 
+/// The event stream. poem-openapi's `EventStream` documents its body as a JSON array of the
+/// events, which no client reads it as; before OpenAPI 3.2 the schema of `text/event-stream`
+/// describes one event (its `event` and `data` fields), so that is what this documents.
+pub struct OrgEvents(EventStream<BoxStream<'static, OrgEventDto>>);
+
+impl IntoResponse for OrgEvents {
+    fn into_response(self) -> Response {
+        self.0.into_response()
+    }
+}
+
+fn event_schema() -> MetaSchema {
+    let text = |description: &'static str| {
+        MetaSchemaRef::Inline(Box::new(MetaSchema { description: Some(description), ..MetaSchema::new("string") }))
+    };
+    let data = r#"{"kind":"session","session_id":"0190a4c2-58e1-7c3e-8d7f-5b0e2f6c1a9d","state":"exited","exit_code":0,"waiting_for_input":false}"#;
+    MetaSchema {
+        description: Some(
+            "One server-sent event; its `data` is an `OrgEventDto` (`kind`, and for `session` events \
+             `session_id`, `state`, `exit_code`, `waiting_for_input`). Idle streams also carry \
+             keep-alive comment lines.",
+        ),
+        example: Some(serde_json::json!({ "event": "message", "data": data })),
+        required: vec!["data"],
+        properties: vec![("event", text("Always `message`.")), ("data", text("An `OrgEventDto` as JSON."))],
+        ..MetaSchema::new("object")
+    }
+}
+
+impl ApiResponse for OrgEvents {
+    fn meta() -> MetaResponses {
+        MetaResponses {
+            responses: vec![MetaResponse {
+                description: "Change notices, as server-sent events whose `data` is an `OrgEventDto`.",
+                status: Some(200),
+                status_range: None,
+                content: vec![MetaMediaType {
+                    content_type: "text/event-stream",
+                    schema: MetaSchemaRef::Inline(Box::new(event_schema())),
+                }],
+                headers: vec![],
+            }],
+        }
+    }
+
+    fn register(_registry: &mut Registry) {
+        // Nothing to register: OpenAPI 3.0 cannot point a string's JSON content at a schema
+        // (`contentSchema` is newer), so `OrgEventDto` is described in words and an example.
+    }
+}
+
 #[OpenApi(prefix_path = "/api/v1/orgs", tag = "ApiTags::Orgs")]
 impl EventsApi {
     /// Live change notices for the org's machines and sessions (server-sent events).
     #[oai(path = "/:org_id/events", method = "get")]
-    async fn events(
-        &self,
-        state: Data<&AppState>,
-        auth: Auth,
-        org_id: Path<Uuid>,
-    ) -> Result<EventStream<BoxStream<'static, OrgEventDto>>, ApiError> {
+    async fn events(&self, state: Data<&AppState>, auth: Auth, org_id: Path<Uuid>) -> Result<OrgEvents, ApiError> {
         let org = scope(&state, &auth, org_id.0).await?.org_id();
         let rx = state.relay.hub.events.subscribe();
         let slot = state.event_streams.open(auth.user.id, state.settings.connections.event_streams_per_user);
         // The first notice says the stream is live; it also finds a client that left at once.
         let hello = stream::once(async { OrgEventDto::list("hello") });
-        Ok(EventStream::new(hello.chain(notices(org, rx, slot)).boxed()).keep_alive(KEEP_ALIVE))
+        Ok(OrgEvents(EventStream::new(hello.chain(notices(org, rx, slot)).boxed()).keep_alive(KEEP_ALIVE)))
     }
 }
 

@@ -8,7 +8,9 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use sessionforge_shared::ids::ApiKeyId;
 use uuid::Uuid;
 
+use super::body::JsonBody;
 use super::dto::ApiKeyDto;
+use super::fields::Name;
 use super::{ApiTags, validate};
 use crate::auth::principal::Auth;
 use crate::auth::{PURPOSE_API_KEY, tokens};
@@ -24,10 +26,12 @@ const MAX_KEY_DAYS: u32 = 3650;
 
 #[derive(Object)]
 pub struct CreateApiKey {
-    pub name: String,
+    pub name: Name,
     /// At least one of `read`, `write`, `admin`. Each includes the ones before it.
+    #[oai(validator(min_items = 1))]
     pub scopes: Vec<Scope>,
-    /// Days until the key stops working; omit for no expiry.
+    /// Days until the key stops working (1 to 3650, `MAX_KEY_DAYS`); omit for no expiry.
+    #[oai(validator(minimum(value = "1"), maximum(value = "3650")))]
     pub expires_in_days: Option<u32>,
 }
 
@@ -67,7 +71,7 @@ impl KeysApi {
         state: Data<&AppState>,
         auth: Auth,
         req: &Request,
-        body: Json<CreateApiKey>,
+        body: JsonBody<CreateApiKey>,
     ) -> Result<CreateKeyResponse, ApiError> {
         auth.require(Scope::Admin)?;
         state.limits.tokens(client_ip(req, state.settings.proxy_hops()), Some(&auth.user.id.to_string()))?;

@@ -12,7 +12,9 @@ use sessionforge_shared::roles::Role;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::body::JsonBody;
 use super::dto::ts;
+use super::fields::Label;
 use super::orgs::{require_role, scope};
 use super::{ApiTags, validate};
 use crate::auth::principal::Auth;
@@ -40,8 +42,9 @@ const SECRET_LEN: usize = 40;
 #[derive(Object)]
 pub struct CreateEnrollmentToken {
     /// A note for people, such as the machine it is meant for.
-    pub note: Option<String>,
-    /// Minutes until the token expires (default 60, at most 10080).
+    pub note: Option<Label>,
+    /// Minutes until the token expires (default 60, at most 10080, `MAX_TOKEN_MINUTES`).
+    #[oai(validator(minimum(value = "1"), maximum(value = "10080")))]
     pub expires_in_minutes: Option<u32>,
 }
 
@@ -177,7 +180,7 @@ impl MachinesApi {
         auth: Auth,
         req: &Request,
         org_id: Path<Uuid>,
-        body: Json<CreateEnrollmentToken>,
+        body: JsonBody<CreateEnrollmentToken>,
     ) -> Result<TokenCreated, ApiError> {
         auth.require(Scope::Admin)?;
         let scope = scope(&state, &auth, org_id.0).await?;
@@ -190,10 +193,7 @@ impl MachinesApi {
                 format!("expires_in_minutes must be 1 to {MAX_TOKEN_MINUTES}"),
             ));
         }
-        let note = match body.note.as_deref().map(str::trim) {
-            None | Some("") => String::new(),
-            Some(n) => validate::name("note", n)?,
-        };
+        let note = validate::label("note", body.note.as_deref())?;
         let token = format!("{ENROLL_MARKER}{}", tokens::random_alnum(SECRET_LEN));
         let hash = tokens::token_hash(&state.keys, PURPOSE_ENROLL, &token);
         let expires_at = crate::store::now() + i64::from(minutes) * 60;
@@ -240,7 +240,7 @@ impl MachinesApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        body: Json<EnrollRequest>,
+        body: JsonBody<EnrollRequest>,
     ) -> Result<Enrolled, ApiError> {
         state.limits.tokens(client_ip(req, state.settings.proxy_hops()), None)?;
         let info = body.0.machine;

@@ -3,23 +3,27 @@
 
 mod admin;
 mod auth;
+pub mod body;
 mod cast;
+pub mod conform;
 pub mod downloads;
 pub mod dto;
 pub mod event_streams;
 mod events;
+pub mod fields;
 mod health;
 mod keys;
 mod machines;
 mod org_policy;
 mod orgs;
+pub mod params;
 mod preferences;
 mod releases;
 mod session_start;
 mod sessions;
 mod setup;
 mod templates;
-mod validate;
+pub mod validate;
 
 use poem_openapi::{OpenApiService, Tags};
 

@@ -5,12 +5,14 @@
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
-use poem_openapi::{Object, OpenApi};
+use poem_openapi::{Object, OpenApi, Union};
 use sessionforge_shared::protocol::{AllowedCommand, ServerMessage, UpdatePolicy};
 use sessionforge_shared::roles::Role;
 use uuid::Uuid;
 
 use super::ApiTags;
+use super::body::JsonBody;
+use super::fields::Command;
 use super::orgs::{require_role, scope};
 use crate::auth::principal::Auth;
 use crate::error::ApiError;
@@ -20,7 +22,7 @@ use crate::store::api_keys::Scope;
 /// Most entries an allow-list may have, and most argument patterns per entry.
 const MAX_ENTRIES: usize = 100;
 const MAX_PATTERNS: usize = 64;
-/// Longest command or pattern.
+/// Longest command or pattern, in characters.
 const MAX_LEN: usize = 4096;
 
 pub struct OrgPolicyApi;
@@ -36,11 +38,27 @@ pub struct AllowedCommands {
     pub default: bool,
 }
 
-/// Give either `commands` (names, any arguments) or `entries` (with argument patterns).
+/// The new allow-list: either `commands` (names, any arguments) or `entries` (with argument
+/// patterns), not both.
+#[derive(Union)]
+#[oai(one_of)]
+pub enum SetAllowedCommands {
+    Names(CommandNames),
+    Entries(CommandEntries),
+}
+
 #[derive(Object)]
-pub struct SetAllowedCommands {
-    pub commands: Option<Vec<String>>,
-    pub entries: Option<Vec<AllowedCommand>>,
+pub struct CommandNames {
+    /// At most 100 command names, each allowed with any arguments.
+    #[oai(validator(max_items = 100))]
+    pub commands: Vec<Command>,
+}
+
+#[derive(Object)]
+pub struct CommandEntries {
+    /// At most 100 commands, each with its argument patterns.
+    #[oai(validator(max_items = 100))]
+    pub entries: Vec<AllowedCommand>,
 }
 
 #[derive(Object)]
@@ -50,23 +68,24 @@ pub struct UpdatePolicyDto {
 }
 
 fn text_ok(s: &str) -> bool {
-    !s.is_empty() && s.len() <= MAX_LEN && !s.chars().any(char::is_control)
+    !s.is_empty() && s.chars().count() <= MAX_LEN && !s.chars().any(char::is_control)
 }
 
 /// Trims, checks, sorts and de-duplicates an allow-list.
 fn clean(body: SetAllowedCommands) -> Result<Vec<AllowedCommand>, ApiError> {
-    let mut entries = match (body.commands, body.entries) {
-        (Some(names), None) => names.into_iter().map(AllowedCommand::any_args).collect::<Vec<_>>(),
-        (None, Some(entries)) => entries,
-        _ => return Err(ApiError::bad_request("INVALID_BODY", "give either commands or entries")),
+    let mut entries = match body {
+        SetAllowedCommands::Names(n) => n.commands.into_iter().map(|c| AllowedCommand::any_args(c.0)).collect(),
+        SetAllowedCommands::Entries(e) => e.entries,
     };
     if entries.len() > MAX_ENTRIES {
         return Err(ApiError::bad_request("INVALID_COMMAND", format!("at most {MAX_ENTRIES} commands")));
     }
     for e in &mut entries {
+        // Control characters are refused anywhere, even in the white space trimmed off.
+        let command_ok = text_ok(&e.command) && !e.command.trim().is_empty();
         e.command = e.command.trim().to_string();
         let patterns_ok = e.args.as_ref().is_none_or(|p| p.len() <= MAX_PATTERNS && p.iter().all(|p| text_ok(p)));
-        if !text_ok(&e.command) || !patterns_ok {
+        if !command_ok || !patterns_ok {
             return Err(ApiError::bad_request(
                 "INVALID_COMMAND",
                 "commands and argument patterns must be non-empty, without control characters",
@@ -105,7 +124,7 @@ impl OrgPolicyApi {
         state: Data<&AppState>,
         auth: Auth,
         org_id: Path<Uuid>,
-        body: Json<SetAllowedCommands>,
+        body: JsonBody<SetAllowedCommands>,
     ) -> Result<Json<AllowedCommands>, ApiError> {
         auth.require(Scope::Admin)?;
         let scope = scope(&state, &auth, org_id.0).await?;
@@ -137,7 +156,7 @@ impl OrgPolicyApi {
         state: Data<&AppState>,
         auth: Auth,
         org_id: Path<Uuid>,
-        body: Json<UpdatePolicyDto>,
+        body: JsonBody<UpdatePolicyDto>,
     ) -> Result<Json<UpdatePolicyDto>, ApiError> {
         auth.require(Scope::Admin)?;
         let scope = scope(&state, &auth, org_id.0).await?;

@@ -9,7 +9,9 @@ use sessionforge_shared::ids::{OrgId, UserId};
 use sessionforge_shared::roles::Role;
 use uuid::Uuid;
 
+use super::body::JsonBody;
 use super::dto::{MemberDto, OrgDto};
+use super::fields::{Email, Name};
 use super::{ApiTags, validate};
 use crate::auth::principal::Auth;
 use crate::error::ApiError;
@@ -22,7 +24,7 @@ pub struct OrgsApi;
 
 #[derive(Object)]
 pub struct CreateOrg {
-    pub name: String,
+    pub name: Name,
 }
 
 #[derive(Object)]
@@ -33,7 +35,7 @@ pub struct UpdateOrg {
 #[derive(Object)]
 pub struct AddMember {
     /// Email of an existing account.
-    pub email: String,
+    pub email: Email,
     pub role: Role,
 }
 
@@ -79,7 +81,12 @@ impl OrgsApi {
 
     /// Create a team org; you become its owner.
     #[oai(path = "/", method = "post")]
-    async fn create(&self, state: Data<&AppState>, auth: Auth, body: Json<CreateOrg>) -> Result<OrgCreated, ApiError> {
+    async fn create(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        body: JsonBody<CreateOrg>,
+    ) -> Result<OrgCreated, ApiError> {
         let name = validate::name("name", &body.name)?;
         let org = state.store.create_org(auth.user.id, name, state.settings.limits.orgs_per_user).await?;
         Ok(OrgCreated::Created(Json(org.into())))
@@ -129,7 +136,7 @@ impl OrgsApi {
         state: Data<&AppState>,
         auth: Auth,
         org_id: Path<Uuid>,
-        body: Json<AddMember>,
+        body: JsonBody<AddMember>,
     ) -> Result<MemberAdded, ApiError> {
         let scope = scope(&state, &auth, org_id.0).await?;
         require_role(&scope, Role::Admin)?;
@@ -152,7 +159,7 @@ impl OrgsApi {
         auth: Auth,
         org_id: Path<Uuid>,
         user_id: Path<Uuid>,
-        body: Json<SetRole>,
+        body: JsonBody<SetRole>,
     ) -> Result<Json<Vec<MemberDto>>, ApiError> {
         let scope = scope(&state, &auth, org_id.0).await?;
         require_role(&scope, Role::Admin)?;

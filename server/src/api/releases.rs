@@ -12,7 +12,9 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::ApiTags;
+use super::body::JsonBody;
 use super::dto::ts;
+use super::params::{Channel, Target, Version};
 use crate::auth::principal::Auth;
 use crate::error::ApiError;
 use crate::releases::{self, Publish, signing};
@@ -84,11 +86,13 @@ impl ReleasesApi {
         state: Data<&AppState>,
         auth: Auth,
         /// Semantic version, such as `1.4.2`.
-        version: Query<String>,
+        version: Query<Version>,
         /// Rust target triple, such as `x86_64-unknown-linux-musl`.
-        target: Query<String>,
+        target: Query<Target>,
         /// `stable` (the default) or `beta`.
-        channel: Query<Option<String>>,
+        channel: Query<Option<Channel>>,
+        /// At most 10000 characters.
+        #[oai(validator(max_length = 10000))]
         notes: Query<Option<String>>,
         /// File name for downloads (default `sessionforge-agent-VERSION-TARGET[.exe]`).
         file_name: Query<Option<String>>,
@@ -96,9 +100,9 @@ impl ReleasesApi {
     ) -> Result<Published, ApiError> {
         auth.require_server_admin()?;
         let req = Publish {
-            version: version.0,
-            target: target.0,
-            channel: channel.0.unwrap_or_else(|| "stable".into()),
+            version: version.0.0,
+            target: target.0.0,
+            channel: channel.0.unwrap_or_else(Channel::stable).check()?.to_string(),
             notes: notes.0.unwrap_or_default(),
             file_name: file_name.0,
         };
@@ -135,10 +139,10 @@ impl ReleasesApi {
     async fn manifest(
         &self,
         state: Data<&AppState>,
-        channel: Path<String>,
+        channel: Path<Channel>,
     ) -> Result<Json<ManifestResponse>, ApiError> {
         let s = &state.settings.releases;
-        Ok(Json(signing::manifest_response(&state.store, &state.keys, s, &state.public_url, &channel.0).await?))
+        Ok(Json(signing::manifest_response(&state.store, &state.keys, s, &state.public_url, channel.0.check()?).await?))
     }
 
     /// The signed manifest for shell scripts: `key_id=…` and `signature=…` lines, a blank line,
@@ -147,10 +151,10 @@ impl ReleasesApi {
     async fn manifest_text(
         &self,
         state: Data<&AppState>,
-        channel: Path<String>,
+        channel: Path<Channel>,
     ) -> Result<PlainText<String>, ApiError> {
         let s = &state.settings.releases;
-        let m = signing::manifest_response(&state.store, &state.keys, s, &state.public_url, &channel.0).await?;
+        let m = signing::manifest_response(&state.store, &state.keys, s, &state.public_url, channel.0.check()?).await?;
         Ok(PlainText(format!("key_id={}\nsignature={}\n\n{}\n", m.key_id, m.signature, m.payload)))
     }
 
@@ -162,13 +166,15 @@ impl ReleasesApi {
         &self,
         state: Data<&AppState>,
         auth: Auth,
-        channel: Path<String>,
+        channel: Path<Channel>,
+        /// Days the manifest stays valid: 1 to 366 (larger and smaller values are clamped).
+        #[oai(validator(minimum(value = "0"), maximum(value = "4294967295")))]
         expires_in_days: Query<Option<u32>>,
     ) -> Result<PlainText<String>, ApiError> {
         auth.require_server_admin()?;
         let days = i64::from(expires_in_days.0.unwrap_or(30).clamp(1, 366));
         let now = crate::store::now();
-        let m = signing::unsigned_manifest(&state.store, &channel.0, now, now + days * 86_400).await?;
+        let m = signing::unsigned_manifest(&state.store, channel.0.check()?, now, now + days * 86_400).await?;
         Ok(PlainText(serde_json::to_string(&m).map_err(ApiError::internal)?))
     }
 
@@ -180,15 +186,15 @@ impl ReleasesApi {
         &self,
         state: Data<&AppState>,
         auth: Auth,
-        channel: Path<String>,
-        body: Json<Signed>,
+        channel: Path<Channel>,
+        body: JsonBody<Signed>,
     ) -> Result<Json<ManifestResponse>, ApiError> {
         auth.require_server_admin()?;
         let s = &state.settings.releases;
         let by = Some(auth.user.id);
-        let stored = signing::accept_signed(&state.store, s, &state.keys, &channel.0, body.0, by).await?;
-        tracing::info!(channel = %channel.0, key_id = %stored.key_id, by = %auth.user.id, "signed manifest uploaded");
-        Ok(Json(signing::manifest_response(&state.store, &state.keys, s, &state.public_url, &channel.0).await?))
+        let stored = signing::accept_signed(&state.store, s, &state.keys, channel.0.check()?, body.0, by).await?;
+        tracing::info!(channel = %&*channel.0, key_id = %stored.key_id, by = %auth.user.id, "signed manifest uploaded");
+        Ok(Json(signing::manifest_response(&state.store, &state.keys, s, &state.public_url, channel.0.check()?).await?))
     }
 
     /// The newest build of one target as `key=value` lines (`version`, `sha256`, `size`,
@@ -197,13 +203,13 @@ impl ReleasesApi {
     async fn latest(
         &self,
         state: Data<&AppState>,
-        target: Query<String>,
-        channel: Query<Option<String>>,
+        target: Query<Target>,
+        channel: Query<Option<Channel>>,
     ) -> Result<PlainText<String>, ApiError> {
-        let channel = channel.0.unwrap_or_else(|| "stable".into());
+        let channel = channel.0.unwrap_or_else(Channel::stable).check()?.to_string();
         let newest = releases::newest(&state.store, &channel).await?;
-        let r = newest.into_iter().find(|r| r.target == target.0).ok_or_else(|| {
-            ApiError::not_found_because(format!("no {channel} release for {} has been published", target.0))
+        let r = newest.into_iter().find(|r| r.target == *target.0).ok_or_else(|| {
+            ApiError::not_found_because(format!("no {channel} release for {} has been published", &*target.0))
         })?;
         let url = releases::download_url(
             &state.keys,

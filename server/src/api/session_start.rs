@@ -14,9 +14,9 @@ use crate::state::AppState;
 use crate::store::orgs::OrgScope;
 use crate::store::sessions::{NewSession, Session};
 
-/// Limits on what a start request may contain.
+/// Limits on what a start request may contain (lengths in characters, as the spec counts).
 const MAX_ARGS: usize = 64;
-const MAX_ARG_LEN: usize = 4096;
+const MAX_ARG_LEN: usize = super::fields::MAX_ARG_LEN;
 /// Most environment variable names a start may require, and the longest name.
 const MAX_ENV_NAMES: usize = 32;
 const MAX_ENV_NAME_LEN: usize = 128;
@@ -48,15 +48,16 @@ fn valid_env_name(n: &str) -> bool {
 /// Checks a spec's shape (not permissions); returns the command trimmed and the size.
 pub fn check_spec(spec: &StartSpec) -> Result<(String, u16, u16), ApiError> {
     let command = spec.command.trim().to_string();
-    if command.is_empty() || command.len() > MAX_ARG_LEN || command.chars().any(char::is_control) {
+    let too_long = |s: &str| s.chars().count() > MAX_ARG_LEN;
+    if command.is_empty() || too_long(&spec.command) || spec.command.chars().any(char::is_control) {
         return Err(ApiError::bad_request(
             "INVALID_COMMAND",
             "command must be 1 to 4096 characters, no control characters",
         ));
     }
     if spec.args.len() > MAX_ARGS
-        || spec.args.iter().any(|a| a.len() > MAX_ARG_LEN || a.contains('\0'))
-        || spec.cwd.len() > MAX_ARG_LEN
+        || spec.args.iter().any(|a| too_long(a) || a.contains('\0'))
+        || too_long(&spec.cwd)
         || spec.cwd.contains('\0')
     {
         return Err(ApiError::bad_request("INVALID_ARGS", "too many or too long arguments"));

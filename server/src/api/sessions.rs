@@ -14,8 +14,10 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::ApiTags;
+use super::body::JsonBody;
 use super::cast;
 use super::dto::ts;
+use super::fields::Command;
 use super::orgs::{require_role, scope};
 use super::session_start::{StartSpec, start_session};
 use crate::auth::principal::Auth;
@@ -94,17 +96,22 @@ impl From<Session> for SessionDto {
 pub struct StartSession {
     pub machine_id: Uuid,
     /// Must be on the org's allow-list exactly as written.
-    pub command: String,
-    #[oai(default)]
+    pub command: Command,
+    /// At most 64 arguments of at most 4096 characters, without NUL.
+    #[oai(default, validator(max_items = 64, max_length = 4096, pattern = r"^[^\x00]*$"))]
     pub args: Vec<String>,
     /// Working directory on the machine; empty means the agent's home directory.
-    #[oai(default)]
+    #[oai(default, validator(max_length = 4096, pattern = r"^[^\x00]*$"))]
     pub cwd: String,
+    /// Terminal columns, 1 to 1000 (`MAX_TERM_DIM`); default 120.
+    #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
     pub cols: Option<u16>,
+    /// Terminal rows, 1 to 1000 (`MAX_TERM_DIM`); default 32.
+    #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
     pub rows: Option<u16>,
-    /// Environment variables the command needs; the agent refuses to start it when one is not
-    /// set on the machine.
-    #[oai(default)]
+    /// Environment variables the command needs (at most 32 names of letters, digits and `_`,
+    /// not starting with a digit); the agent refuses to start it when one is not set.
+    #[oai(default, validator(max_items = 32, max_length = 128, pattern = "^[A-Za-z_][A-Za-z0-9_]*$"))]
     pub env_names: Vec<String>,
 }
 
@@ -149,16 +156,6 @@ pub enum Recording {
     Ok(Binary<poem::Body>, #[oai(header = "Content-Disposition")] String),
 }
 
-fn parse_state(s: &str) -> Result<SessionState, ApiError> {
-    serde_json::from_value(serde_json::Value::String(s.into()))
-        .map_err(|_| ApiError::bad_request("INVALID_FILTER", format!("unknown state {s:?}")))
-}
-
-fn parse_source(s: &str) -> Result<SessionSource, ApiError> {
-    serde_json::from_value(serde_json::Value::String(s.into()))
-        .map_err(|_| ApiError::bad_request("INVALID_FILTER", format!("unknown source {s:?}")))
-}
-
 #[OpenApi(prefix_path = "/api/v1/orgs", tag = "ApiTags::Sessions")]
 impl SessionsApi {
     /// The org's sessions, newest first (at most 500), filtered by machine, state, kind or source.
@@ -170,16 +167,16 @@ impl SessionsApi {
         auth: Auth,
         org_id: Path<Uuid>,
         machine_id: Query<Option<Uuid>>,
-        #[oai(name = "state")] session_state: Query<Option<String>>,
+        #[oai(name = "state")] session_state: Query<Option<SessionState>>,
         kind: Query<Option<String>>,
-        source: Query<Option<String>>,
+        source: Query<Option<SessionSource>>,
     ) -> Result<Json<Vec<SessionDto>>, ApiError> {
         let scope = scope(&state, &auth, org_id.0).await?;
         let filter = SessionFilter {
             machine_id: machine_id.0.map(MachineId),
-            state: session_state.0.as_deref().map(parse_state).transpose()?,
+            state: session_state.0,
             kind: kind.0,
-            source: source.0.as_deref().map(parse_source).transpose()?,
+            source: source.0,
         };
         let sessions = state.store.sessions(&scope, filter).await?;
         Ok(Json(sessions.into_iter().map(Into::into).collect()))
@@ -206,7 +203,11 @@ impl SessionsApi {
         auth: Auth,
         org_id: Path<Uuid>,
         id: Path<Uuid>,
+        /// First offset (default: the oldest stored).
+        #[oai(validator(minimum(value = "0"), maximum(value = "9007199254740991")))]
         from: Query<Option<u64>>,
+        /// Offset to stop before (default: the end of stored output).
+        #[oai(validator(minimum(value = "0"), maximum(value = "9007199254740991")))]
         to: Query<Option<u64>>,
     ) -> Result<Json<OutputPage>, ApiError> {
         let scope = scope(&state, &auth, org_id.0).await?;
@@ -266,13 +267,13 @@ impl SessionsApi {
         state: Data<&AppState>,
         auth: Auth,
         org_id: Path<Uuid>,
-        body: Json<StartSession>,
+        body: JsonBody<StartSession>,
     ) -> Result<Started, ApiError> {
         let scope = scope(&state, &auth, org_id.0).await?;
         let req = body.0;
         let spec = StartSpec {
             machine_id: MachineId(req.machine_id),
-            command: req.command,
+            command: req.command.0,
             args: req.args,
             cwd: req.cwd,
             cols: req.cols,

@@ -6,6 +6,8 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 
 use super::auth::{SignInResponse, sign_in};
+use super::body::JsonBody;
+use super::fields::{Email, Label, NewPassword};
 use super::{ApiTags, validate};
 use crate::auth::{password, tokens};
 use crate::error::ApiError;
@@ -26,9 +28,10 @@ pub struct SetupStatus {
 pub struct SetupRequest {
     /// The setup token the server printed on its first start.
     pub token: String,
-    pub email: String,
-    pub password: String,
-    pub display_name: Option<String>,
+    pub email: Email,
+    pub password: NewPassword,
+    /// The name other members see; empty or absent for none.
+    pub display_name: Option<Label>,
 }
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Setup")]
@@ -45,7 +48,7 @@ impl SetupApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        body: Json<SetupRequest>,
+        body: JsonBody<SetupRequest>,
     ) -> Result<SignInResponse, ApiError> {
         state.limits.tokens(client_ip(req, state.settings.proxy_hops()), None)?;
         let Some(expected) = state.setup_token() else {
@@ -57,7 +60,7 @@ impl SetupApi {
         let email = validate::email(&body.email)?;
         let display_name = validate::display_name(body.display_name.as_deref())?;
         validate::password_policy(&body.password)?;
-        let password_hash = password::hash(body.password.clone())
+        let password_hash = password::hash(body.password.0.clone())
             .await
             .map_err(|e| ApiError::bad_request("WEAK_PASSWORD", e.to_string()))?;
         let new = NewUser { email, display_name, password_hash, is_admin: true };

@@ -1,5 +1,5 @@
 //! The request pipeline around every endpoint: request ids, tracing, metrics, security headers,
-//! and the request body limit.
+//! `Allow` on 405 answers, and the request body limit.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -61,6 +61,9 @@ pub async fn observe<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<
 
     let tls = state.as_ref().is_some_and(|s| s.settings.tls.enabled);
     set_security_headers(&mut resp, &path, tls);
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        super::allow::add_to(&mut resp, &path);
+    }
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert(REQUEST_ID_HEADER, v);
     }

@@ -1,6 +1,7 @@
 //! Assembles the HTTP application: routes, the OpenAPI service, docs, metrics, and the
 //! middleware stack around them.
 
+pub mod allow;
 pub mod conn;
 pub mod deadline;
 pub mod either;

@@ -1,50 +1,16 @@
-//! Signed, time-limited download links: `…/downloads/{artifact}?exp=UNIX&kid=ID&sig=HEX`, where
-//! `sig` is HMAC-SHA256 over the method, the artifact id and the expiry, keyed by the HMAC key
-//! named `kid` (so keys can rotate: old keys keep verifying until they are dropped). Checking
-//! runs in constant time.
+//! Signed, time-limited download links (see `sessionforge_shared::links` for the format): this
+//! signs with the server's current HMAC key and verifies with whichever of its keys a link names.
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use uuid::Uuid;
 
-use crate::keys::{HmacKey, Keys};
+use crate::keys::Keys;
 
-type HmacSha256 = Hmac<Sha256>;
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum LinkError {
-    #[error("the download link has expired; ask for a new one")]
-    Expired,
-    #[error("the download link is not valid (altered, or signed with an unknown key)")]
-    Invalid,
-}
-
-/// The signed part of a link.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LinkParams {
-    pub exp: i64,
-    pub kid: String,
-    pub sig: String,
-}
-
-impl LinkParams {
-    pub fn query(&self) -> String {
-        format!("exp={}&kid={}&sig={}", self.exp, self.kid, self.sig)
-    }
-}
-
-fn mac(key: &HmacKey, method: &str, artifact: Uuid, exp: i64) -> HmacSha256 {
-    // Any key length is fine for HMAC; ours are 32 bytes.
-    let mut mac = <HmacSha256 as Mac>::new_from_slice(&key.key).unwrap_or_else(|_| unreachable!());
-    mac.update(format!("{method}\n{artifact}\n{exp}").as_bytes());
-    mac
-}
+pub use sessionforge_shared::links::{LinkError, LinkParams};
 
 /// Signs `GET` of `artifact` until `exp` (Unix seconds) with the current key.
 pub fn sign(keys: &Keys, artifact: Uuid, exp: i64) -> LinkParams {
     let key = keys.current_hmac();
-    let sig = hex::encode(mac(key, "GET", artifact, exp).finalize().into_bytes());
-    LinkParams { exp, kid: key.id.clone(), sig }
+    sessionforge_shared::links::sign(&key.id, &key.key, artifact, exp)
 }
 
 /// Checks a link for `method` on `artifact` at time `now`; links may not reach further into the
@@ -57,16 +23,8 @@ pub fn verify(
     now: i64,
     max_ttl: u64,
 ) -> Result<(), LinkError> {
-    let key = keys.hmac_by_id(&p.kid).ok_or(LinkError::Invalid)?;
-    let sig = hex::decode(&p.sig).map_err(|_| LinkError::Invalid)?;
-    mac(key, method, artifact, p.exp).verify_slice(&sig).map_err(|_| LinkError::Invalid)?;
-    if p.exp < now {
-        return Err(LinkError::Expired);
-    }
-    if p.exp.saturating_sub(now) > i64::try_from(max_ttl).unwrap_or(i64::MAX) {
-        return Err(LinkError::Invalid);
-    }
-    Ok(())
+    let key_by_id = |id: &str| keys.hmac_by_id(id).map(|k| k.key.as_slice());
+    sessionforge_shared::links::verify(key_by_id, method, artifact, p, now, max_ttl)
 }
 
 #[cfg(test)]
@@ -90,5 +48,19 @@ mod tests {
         assert_eq!(verify(&keys, "GET", a, &garbage, 900, 3600), Err(LinkError::Invalid));
         // The cap: a genuine link further out than allowed is refused too.
         assert_eq!(verify(&keys, "GET", a, &p, 0, 100), Err(LinkError::Invalid));
+    }
+
+    #[test]
+    fn older_keys_still_verify_after_a_rotation() {
+        let mut keys = Keys::generate();
+        let a = Uuid::now_v7();
+        let old = sign(&keys, a, 1_000);
+        let retired = keys.hmac_keys[0].clone();
+        keys.hmac_keys[0].id = "k2".into();
+        keys.hmac_keys[0].key = [3; 32];
+        assert_eq!(verify(&keys, "GET", a, &old, 900, 3600), Err(LinkError::Invalid), "k1 is gone");
+        keys.hmac_keys.push(retired);
+        assert_eq!(verify(&keys, "GET", a, &old, 900, 3600), Ok(()));
+        assert_eq!(sign(&keys, a, 1_000).kid, "k2", "new links use the current key");
     }
 }

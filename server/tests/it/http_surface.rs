@@ -1,5 +1,6 @@
 //! The HTTP surface: JSON errors for every failure, body limit, health, metrics, security
-//! headers, request ids, CORS and graceful shutdown.
+//! headers, request ids, CORS, graceful shutdown, 415 documented where it can happen and `Allow`
+//! on 405.
 
 use std::time::Duration;
 
@@ -209,4 +210,51 @@ async fn metrics_are_protected_and_their_labels_bounded() {
     let right = server.client.get(server.url("/metrics")).bearer_auth("scrape-me-please").send().await.expect("send");
     assert_eq!(right.status(), StatusCode::OK);
     assert!(!format!("{:?}", server.stderr.text()).contains("scrape-me-please"), "the token is never logged");
+}
+
+#[tokio::test]
+async fn method_not_allowed_names_the_allowed_methods() {
+    let server = TestServer::start().await;
+    let cases = [
+        (Method::DELETE, "/api/v1/health", "GET, HEAD"),
+        (Method::PATCH, "/api/v1/orgs", "GET, POST, HEAD"),
+        (Method::TRACE, "/api/v1/releases/manifest/stable", "GET, PUT, HEAD"),
+        (Method::GET, "/api/v1/releases/0190a4c2-58e1-7c3e-8d7f-5b0e2f6c1a9d/yank", "POST"),
+        (Method::POST, "/install.sh", "GET, HEAD"),
+    ];
+    for (method, path, allow) in cases {
+        let resp = server.client.request(method.clone(), server.url(path)).send().await.expect("send");
+        let got = resp.headers().get("allow").and_then(|v| v.to_str().ok()).map(str::to_string);
+        assert_eq!(got.as_deref(), Some(allow), "{method} {path}");
+        assert_eq!(error_code(resp, StatusCode::METHOD_NOT_ALLOWED).await, "METHOD_NOT_ALLOWED");
+    }
+}
+
+#[tokio::test]
+async fn unsupported_media_types_are_documented_and_answered() {
+    let spec: Value = serde_json::from_str(&sessionforge_server::openapi_json()).expect("spec");
+    for (path, ops) in spec["paths"].as_object().expect("paths") {
+        for (method, op) in ops.as_object().expect("operations") {
+            if op.get("requestBody").is_some() {
+                assert!(op["responses"].get("415").is_some(), "{method} {path} takes a body but documents no 415");
+            }
+        }
+    }
+    let server = TestServer::start().await;
+    let key = server.api_key(&server.setup_admin().await, &["admin"]).await;
+    let me: Value = server.get("/api/v1/auth/me", &key).await.json().await.expect("json");
+    let org = me["orgs"][0]["id"].as_str().expect("org id").to_string();
+    let url = server.url(&format!("/api/v1/orgs/{org}/update-policy"));
+    let none = server.client.put(&url).headers(key.headers()).body("{\"policy\":\"off\"}").send().await.expect("send");
+    assert_eq!(error_code(none, StatusCode::UNSUPPORTED_MEDIA_TYPE).await, "UNSUPPORTED_MEDIA_TYPE");
+    let text = server
+        .client
+        .put(&url)
+        .headers(key.headers())
+        .header("content-type", "text/plain")
+        .body("{\"policy\":\"off\"}")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(error_code(text, StatusCode::UNSUPPORTED_MEDIA_TYPE).await, "UNSUPPORTED_MEDIA_TYPE");
 }

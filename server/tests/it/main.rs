@@ -7,6 +7,7 @@ mod agents;
 mod common;
 
 mod accounts;
+mod api_conformance;
 mod api_keys;
 #[cfg(unix)]
 mod backup;

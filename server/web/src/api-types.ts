@@ -89,6 +89,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -208,6 +217,15 @@ export interface paths {
                 };
                 /** @description The request body is larger than the configured limit. */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -336,6 +354,15 @@ export interface paths {
                 };
                 /** @description The request body is larger than the configured limit. */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -488,6 +515,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -614,6 +650,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -731,6 +776,15 @@ export interface paths {
                 };
                 /** @description The request body is larger than the configured limit. */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -881,6 +935,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -1006,6 +1069,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -1114,6 +1186,15 @@ export interface paths {
                 };
                 /** @description The request body is larger than the configured limit. */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1246,6 +1327,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -1355,6 +1445,15 @@ export interface paths {
                 };
                 /** @description The request body is larger than the configured limit. */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1490,6 +1589,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -1613,6 +1721,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -1722,6 +1839,15 @@ export interface paths {
                 };
                 /** @description The request body is larger than the configured limit. */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1855,6 +1981,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -1965,6 +2100,15 @@ export interface paths {
                 };
                 /** @description The request body is larger than the configured limit. */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2099,6 +2243,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -2210,6 +2363,15 @@ export interface paths {
                 };
                 /** @description The request body is larger than the configured limit. */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2349,6 +2511,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -2476,6 +2647,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -2586,6 +2766,15 @@ export interface paths {
                 };
                 /** @description The request body is larger than the configured limit. */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2720,6 +2909,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -2840,6 +3038,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -2896,12 +3103,18 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description Change notices, as server-sent events whose `data` is an `OrgEventDto`. */
                 200: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
-                        "text/event-stream": components["schemas"]["OrgEventDto"][];
+                        "text/event-stream": {
+                            /** @description Always `message`. */
+                            event?: string;
+                            /** @description An `OrgEventDto` as JSON. */
+                            data: string;
+                        };
                     };
                 };
                 /** @description The request is malformed or a value is invalid. */
@@ -2960,6 +3173,15 @@ export interface paths {
                 };
                 /** @description The request body is larger than the configured limit. */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -3095,6 +3317,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -3206,6 +3437,15 @@ export interface paths {
                 };
                 /** @description The request body is larger than the configured limit. */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -3334,6 +3574,15 @@ export interface paths {
                 };
                 /** @description The request body is larger than the configured limit. */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -3471,6 +3720,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -3590,6 +3848,15 @@ export interface paths {
                 };
                 /** @description The request body is larger than the configured limit. */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -3726,6 +3993,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -3840,6 +4116,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -3887,9 +4172,9 @@ export interface paths {
             parameters: {
                 query?: {
                     machine_id?: string;
-                    state?: string;
+                    state?: components["schemas"]["SessionState"];
                     kind?: string;
-                    source?: string;
+                    source?: components["schemas"]["SessionSource"];
                 };
                 header?: never;
                 path: {
@@ -3963,6 +4248,15 @@ export interface paths {
                 };
                 /** @description The request body is larger than the configured limit. */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -4082,6 +4376,15 @@ export interface paths {
                 };
                 /** @description The request body is larger than the configured limit. */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -4216,6 +4519,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -4265,7 +4577,9 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
+                    /** @description First offset (default: the oldest stored). */
                     from?: number;
+                    /** @description Offset to stop before (default: the end of stored output). */
                     to?: number;
                 };
                 header?: never;
@@ -4341,6 +4655,15 @@ export interface paths {
                 };
                 /** @description The request body is larger than the configured limit. */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -4472,6 +4795,15 @@ export interface paths {
                 };
                 /** @description The request body is larger than the configured limit. */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -4611,6 +4943,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -4737,6 +5078,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -4848,6 +5198,15 @@ export interface paths {
                 };
                 /** @description The request body is larger than the configured limit. */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -4982,6 +5341,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -5100,6 +5468,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -5206,6 +5583,15 @@ export interface paths {
                 };
                 /** @description The request body is larger than the configured limit. */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -5350,6 +5736,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -5474,6 +5869,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -5515,9 +5919,10 @@ export interface paths {
                     /** @description Semantic version, such as `1.4.2`. */
                     version: string;
                     /** @description Rust target triple, such as `x86_64-unknown-linux-musl`. */
-                    target: string;
+                    target: "x86_64-unknown-linux-musl" | "aarch64-unknown-linux-musl" | "x86_64-unknown-linux-gnu" | "aarch64-unknown-linux-gnu" | "x86_64-apple-darwin" | "aarch64-apple-darwin" | "x86_64-pc-windows-msvc" | "aarch64-pc-windows-msvc";
                     /** @description `stable` (the default) or `beta`. */
-                    channel?: string;
+                    channel?: "stable" | "beta";
+                    /** @description At most 10000 characters. */
                     notes?: string;
                     /** @description File name for downloads (default `sessionforge-agent-VERSION-TARGET[.exe]`). */
                     file_name?: string;
@@ -5596,6 +6001,15 @@ export interface paths {
                 };
                 /** @description The request body is larger than the configured limit. */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -5731,6 +6145,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -5783,7 +6206,7 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
-                    channel: string;
+                    channel: "stable" | "beta";
                 };
                 cookie?: never;
             };
@@ -5860,6 +6283,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -5900,7 +6332,7 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
-                    channel: string;
+                    channel: "stable" | "beta";
                 };
                 cookie?: never;
             };
@@ -5981,6 +6413,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -6034,7 +6475,7 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
-                    channel: string;
+                    channel: "stable" | "beta";
                 };
                 cookie?: never;
             };
@@ -6104,6 +6545,15 @@ export interface paths {
                 };
                 /** @description The request body is larger than the configured limit. */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -6164,11 +6614,12 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
+                    /** @description Days the manifest stays valid: 1 to 366 (larger and smaller values are clamped). */
                     expires_in_days?: number;
                 };
                 header?: never;
                 path: {
-                    channel: string;
+                    channel: "stable" | "beta";
                 };
                 cookie?: never;
             };
@@ -6245,6 +6696,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -6297,8 +6757,8 @@ export interface paths {
         get: {
             parameters: {
                 query: {
-                    target: string;
-                    channel?: string;
+                    target: "x86_64-unknown-linux-musl" | "aarch64-unknown-linux-musl" | "x86_64-unknown-linux-gnu" | "aarch64-unknown-linux-gnu" | "x86_64-apple-darwin" | "aarch64-apple-darwin" | "x86_64-pc-windows-msvc" | "aarch64-pc-windows-msvc";
+                    channel?: "stable" | "beta";
                 };
                 header?: never;
                 path?: never;
@@ -6370,6 +6830,15 @@ export interface paths {
                 };
                 /** @description The request body is larger than the configured limit. */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -6509,6 +6978,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -6638,6 +7116,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -6725,6 +7212,7 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
+                    /** @description Unix time the link expires at. */
                     exp?: number;
                     kid?: string;
                     sig?: string;
@@ -6818,6 +7306,15 @@ export interface paths {
                 };
                 /** @description The request body is larger than the configured limit. */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -6968,6 +7465,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description Too many requests; retry after the given number of seconds. */
                 429: {
                     headers: {
@@ -7023,7 +7529,8 @@ export interface components {
             command: string;
             /**
              * @description When present, every argument must match one of these glob patterns (`*` matches any
-             *     run of characters, `?` any one character); absent means any arguments.
+             *     run of characters, `?` any one character); absent means any arguments. At most 64
+             *     patterns of 1 to 4096 characters without control characters.
              */
             args?: string[];
         };
@@ -7056,7 +7563,18 @@ export interface components {
         /** ChangePassword */
         ChangePassword: {
             current_password: string;
+            /** Format: password */
             new_password: string;
+        };
+        /** CommandEntries */
+        CommandEntries: {
+            /** @description At most 100 commands, each with its argument patterns. */
+            entries: components["schemas"]["AllowedCommand"][];
+        };
+        /** CommandNames */
+        CommandNames: {
+            /** @description At most 100 command names, each allowed with any arguments. */
+            commands: string[];
         };
         /** CreateApiKey */
         CreateApiKey: {
@@ -7065,7 +7583,7 @@ export interface components {
             scopes: components["schemas"]["Scope"][];
             /**
              * Format: uint32
-             * @description Days until the key stops working; omit for no expiry.
+             * @description Days until the key stops working (1 to 3650, `MAX_KEY_DAYS`); omit for no expiry.
              */
             expires_in_days?: number;
         };
@@ -7075,7 +7593,7 @@ export interface components {
             note?: string;
             /**
              * Format: uint32
-             * @description Minutes until the token expires (default 60, at most 10080).
+             * @description Minutes until the token expires (default 60, at most 10080, `MAX_TOKEN_MINUTES`).
              */
             expires_in_minutes?: number;
         };
@@ -7086,7 +7604,9 @@ export interface components {
         /** CreateUser */
         CreateUser: {
             email: string;
+            /** Format: password */
             password: string;
+            /** @description The name other members see; empty or absent for none. */
             display_name?: string;
             /**
              * @description Make the new account a server administrator too.
@@ -7222,7 +7742,10 @@ export interface components {
             arch: string;
             /** Format: uint32 */
             cpus: number;
-            /** Format: uint64 */
+            /**
+             * Format: uint64
+             * @description At most 2^53 − 1, the integers JSON readers in JavaScript keep exact.
+             */
             memory_bytes: number;
             agent_version: string;
         };
@@ -7312,22 +7835,6 @@ export interface components {
             role: components["schemas"]["Role"] & unknown;
             /** Format: date-time */
             created_at: string;
-        };
-        /** OrgEventDto */
-        OrgEventDto: {
-            /**
-             * @description `hello`: the stream is live. `machines` or `sessions`: that list changed. `resync`:
-             *     notices were missed, refetch all.
-             *     `session`: one session started or stopped waiting for its user, or ended (the fields
-             *     below say which).
-             */
-            kind: string;
-            /** Format: uuid */
-            session_id?: string;
-            state?: components["schemas"]["SessionState"];
-            /** Format: int32 */
-            exit_code?: number;
-            waiting_for_input?: boolean;
         };
         /** OutputChunk */
         OutputChunk: {
@@ -7477,13 +7984,10 @@ export interface components {
          */
         SessionState: "starting" | "running" | "exited" | "crashed" | "stale";
         /**
-         * SetAllowedCommands
-         * @description Give either `commands` (names, any arguments) or `entries` (with argument patterns).
+         * @description The new allow-list: either `commands` (names, any arguments) or `entries` (with argument
+         *     patterns), not both.
          */
-        SetAllowedCommands: {
-            commands?: string[];
-            entries?: components["schemas"]["AllowedCommand"][];
-        };
+        SetAllowedCommands: components["schemas"]["CommandNames"] | components["schemas"]["CommandEntries"];
         /** SetRole */
         SetRole: {
             role: components["schemas"]["Role"];
@@ -7493,7 +7997,9 @@ export interface components {
             /** @description The setup token the server printed on its first start. */
             token: string;
             email: string;
+            /** Format: password */
             password: string;
+            /** @description The name other members see; empty or absent for none. */
             display_name?: string;
         };
         /** SetupStatus */
@@ -7525,20 +8031,29 @@ export interface components {
             machine_id: string;
             /** @description Must be on the org's allow-list exactly as written. */
             command: string;
-            /** @default [] */
+            /**
+             * @description At most 64 arguments of at most 4096 characters, without NUL.
+             * @default []
+             */
             args: string[];
             /**
              * @description Working directory on the machine; empty means the agent's home directory.
              * @default
              */
             cwd: string;
-            /** Format: uint16 */
+            /**
+             * Format: uint16
+             * @description Terminal columns, 1 to 1000 (`MAX_TERM_DIM`); default 120.
+             */
             cols?: number;
-            /** Format: uint16 */
+            /**
+             * Format: uint16
+             * @description Terminal rows, 1 to 1000 (`MAX_TERM_DIM`); default 32.
+             */
             rows?: number;
             /**
-             * @description Environment variables the command needs; the agent refuses to start it when one is not
-             *     set on the machine.
+             * @description Environment variables the command needs (at most 32 names of letters, digits and `_`,
+             *     not starting with a digit); the agent refuses to start it when one is not set.
              * @default []
              */
             env_names: string[];

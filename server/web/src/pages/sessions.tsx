@@ -23,7 +23,7 @@ export function SessionsPage() {
       Promise.all([
         call("get", "/api/v1/orgs/{org_id}/sessions", {
           path: { org_id: org.id },
-          query: { machine_id: filters.machine || undefined, state: filters.state || undefined, kind: filters.kind || undefined },
+          query: { machine_id: filters.machine || undefined, state: STATES.find((s) => s === filters.state), kind: filters.kind || undefined },
         }),
         call("get", "/api/v1/orgs/{org_id}/machines", { path: { org_id: org.id } }),
       ]),
