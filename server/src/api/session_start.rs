@@ -55,12 +55,11 @@ pub fn check_spec(spec: &StartSpec) -> Result<(String, u16, u16), ApiError> {
             "command must be 1 to 4096 characters, no control characters",
         ));
     }
-    if spec.args.len() > MAX_ARGS
-        || spec.args.iter().any(|a| too_long(a) || a.contains('\0'))
-        || too_long(&spec.cwd)
-        || spec.cwd.contains('\0')
-    {
+    if spec.args.len() > MAX_ARGS || spec.args.iter().any(|a| too_long(a) || a.contains('\0')) {
         return Err(ApiError::bad_request("INVALID_ARGS", "too many or too long arguments"));
+    }
+    if too_long(&spec.cwd) || spec.cwd.contains('\0') {
+        return Err(ApiError::bad_request("INVALID_CWD", "cwd must be at most 4096 characters, without NUL"));
     }
     if spec.env_names.len() > MAX_ENV_NAMES || !spec.env_names.iter().all(|n| valid_env_name(n)) {
         return Err(ApiError::bad_request(

@@ -87,7 +87,7 @@ function NewSessionForm(props: { machines: Machine[]; commands: string[]; isDefa
       <Form
         submitLabel="Start session"
         busyLabel="Starting…"
-        fieldFor={(code) => (code === "COMMAND_NOT_ALLOWED" ? "command" : code === "INVALID_ARGS" ? "args" : undefined)}
+        fieldFor={(code) => ({ COMMAND_NOT_ALLOWED: "command", INVALID_ARGS: "args", INVALID_CWD: "cwd" })[code]}
         onSubmit={async () => {
           if (!machine) throw new UserError("Pick an online machine.");
           const s = await call("post", "/api/v1/orgs/{org_id}/sessions", {
