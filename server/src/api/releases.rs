@@ -62,6 +62,7 @@ impl From<Release> for ReleaseDto {
 
 /// Whether a channel has a live build for one target.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TargetBuild {
     /// Rust target triple.
     pub target: String,
@@ -232,9 +233,10 @@ impl ReleasesApi {
         &self,
         state: Data<&AppState>,
         _auth: Auth,
-        channel: Query<Option<String>>,
+        /// `stable` (the default) or `beta`.
+        channel: Query<Option<Channel>>,
     ) -> Result<Json<Vec<TargetBuild>>, ApiError> {
-        let channel = channel.0.unwrap_or_else(|| "stable".into());
+        let channel = channel.0.unwrap_or_else(Channel::stable).check()?.to_string();
         let newest = releases::newest(&state.store, &channel).await?;
         Ok(Json(
             TARGETS

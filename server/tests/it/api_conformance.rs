@@ -140,6 +140,7 @@ async fn the_specs_rules_are_the_servers_with_its_error_codes() {
 
     let params = [
         ("/api/v1/releases/manifest/nightly".to_string(), "UNKNOWN_CHANNEL"),
+        ("/api/v1/releases/targets?channel=".to_string(), "UNKNOWN_CHANNEL"),
         ("/api/v1/releases/latest?target=sparc-sun-solaris".to_string(), "UNKNOWN_TARGET"),
         (format!("{sessions}?state=bogus"), "INVALID_FILTER"),
         (format!("{sessions}?source=bogus"), "INVALID_FILTER"),
@@ -205,6 +206,7 @@ async fn optional_fields_are_left_out_not_null() {
         format!("/api/v1/orgs/{org}/machines"),
         format!("/api/v1/orgs/{org}/allowed-commands"),
         "/api/v1/releases".to_string(),
+        "/api/v1/releases/targets".to_string(),
     ] {
         let body: Value = server.get(&path, &key).await.json().await.expect("json");
         assert_no_nulls(&path, &body);

@@ -6899,7 +6899,8 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
-                    channel?: string;
+                    /** @description `stable` (the default) or `beta`. */
+                    channel?: "stable" | "beta";
                 };
                 header?: never;
                 path?: never;
