@@ -69,6 +69,8 @@ pub mod patterns {
     pub const TEXT: &str = concat!("^", not_control!(), "+$");
     /// Anything without a NUL byte (arguments and working directories).
     pub const NO_NUL: &str = r"^[^\x00]*$";
+    /// Anything without control characters, possibly empty (a template's working directory).
+    pub const NO_CONTROL: &str = concat!("^", not_control!(), "*$");
     /// A portable environment variable name.
     pub const ENV_NAME: &str = "^[A-Za-z_][A-Za-z0-9_]*$";
     /// `local@domain.tld`, optionally surrounded by white space (trimmed).
@@ -89,7 +91,7 @@ pub mod patterns {
     );
     /// Every pattern the spec may use; a test checks the spec against this list, so that a
     /// pattern copied into an attribute (`shared` cannot use these constants) stays exact.
-    pub const ALL: &[&str] = &[NAME, LABEL, COMMAND, TEXT, NO_NUL, ENV_NAME, EMAIL, super::VERSION_PATTERN];
+    pub const ALL: &[&str] = &[NAME, LABEL, COMMAND, TEXT, NO_NUL, NO_CONTROL, ENV_NAME, EMAIL, super::VERSION_PATTERN];
 }
 
 /// Longest name, label or note.

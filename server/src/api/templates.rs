@@ -12,7 +12,9 @@ use sessionforge_shared::roles::Role;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::body::JsonBody;
 use super::dto::ts;
+use super::fields::{Command, Name};
 use super::orgs::{require_role, scope};
 use super::session_start::{StartSpec, check_spec, start_session};
 use super::sessions::SessionDto;
@@ -26,8 +28,8 @@ use crate::store::templates::{Template, TemplateFields};
 
 pub struct TemplatesApi;
 
-/// Longest working directory a template may hold (the same as a start request's).
-const MAX_CWD_LEN: usize = 4096;
+/// Longest working directory a template may hold, in characters (the same as a start request's).
+const MAX_CWD_LEN: usize = super::fields::MAX_ARG_LEN;
 
 #[derive(Object)]
 pub struct TemplateDto {
@@ -59,25 +61,37 @@ impl From<Template> for TemplateDto {
     }
 }
 
+// The spec states each rule below, so `JsonBody` refuses what breaks one with the field's code
+// before `fields` checks again.
+/// A session template: the same rules as a start request (`StartSession`), except that the
+/// working directory may hold no control characters at all.
 #[derive(Object)]
 pub struct TemplateInput {
     /// Unique within the org.
-    pub name: String,
+    pub name: Name,
     /// Started only while it is on the org's allow-list.
-    pub command: String,
-    #[oai(default)]
+    pub command: Command,
+    /// At most 64 arguments of at most 4096 characters, without NUL.
+    #[oai(default, validator(max_items = 64, max_length = 4096, pattern = r"^[^\x00]*$"))]
     pub args: Vec<String>,
-    #[oai(default)]
+    /// Working directory on the machine, at most 4096 characters without control characters;
+    /// empty means the agent's home directory. Trimmed.
+    #[oai(default, validator(max_length = 4096, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"))]
     pub cwd: String,
-    /// Names such as `ANTHROPIC_API_KEY` (letters, digits and `_`, not starting with a digit).
-    #[oai(default)]
+    /// Names such as `ANTHROPIC_API_KEY` (at most 32 of letters, digits and `_`, not starting
+    /// with a digit). Repeated names are kept once.
+    #[oai(default, validator(max_items = 32, max_length = 128, pattern = "^[A-Za-z_][A-Za-z0-9_]*$"))]
     pub env_names: Vec<String>,
 }
 
 #[derive(Object)]
 pub struct StartTemplate {
     pub machine_id: Uuid,
+    /// Terminal columns, 1 to 1000 (`MAX_TERM_DIM`); default 120.
+    #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
     pub cols: Option<u16>,
+    /// Terminal rows, 1 to 1000 (`MAX_TERM_DIM`); default 32.
+    #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
     pub rows: Option<u16>,
 }
 
@@ -104,16 +118,20 @@ pub enum TemplateStarted {
 /// arguments, environment variable names) plus its name; each failure names the field.
 fn fields(input: TemplateInput) -> Result<TemplateFields, ApiError> {
     let name = validate::name("name", &input.name)?;
-    let cwd = input.cwd.trim().to_string();
-    if cwd.len() > MAX_CWD_LEN || cwd.chars().any(char::is_control) {
-        return Err(ApiError::bad_request("INVALID_CWD", "cwd must be at most 4096 bytes, without control characters"));
+    // Checked before trimming, as the spec's pattern is: a tab or newline is refused, not eaten.
+    if input.cwd.chars().count() > MAX_CWD_LEN || input.cwd.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "INVALID_CWD",
+            "cwd must be at most 4096 characters, without control characters",
+        ));
     }
+    let cwd = input.cwd.trim().to_string();
     let mut seen = std::collections::HashSet::new();
     let env_names: Vec<String> =
         input.env_names.iter().map(|n| n.trim().to_string()).filter(|n| seen.insert(n.clone())).collect();
     let spec = StartSpec {
         machine_id: MachineId(Uuid::nil()),
-        command: input.command,
+        command: input.command.into_inner(),
         args: input.args,
         cwd,
         cols: None,
@@ -152,7 +170,7 @@ impl TemplatesApi {
         state: Data<&AppState>,
         auth: Auth,
         org_id: Path<Uuid>,
-        body: Json<TemplateInput>,
+        body: JsonBody<TemplateInput>,
     ) -> Result<TemplateCreated, ApiError> {
         auth.require(Scope::Admin)?;
         let scope = scope(&state, &auth, org_id.0).await?;
@@ -182,7 +200,7 @@ impl TemplatesApi {
         auth: Auth,
         org_id: Path<Uuid>,
         id: Path<Uuid>,
-        body: Json<TemplateInput>,
+        body: JsonBody<TemplateInput>,
     ) -> Result<Json<TemplateDto>, ApiError> {
         auth.require(Scope::Admin)?;
         let scope = scope(&state, &auth, org_id.0).await?;
@@ -217,7 +235,7 @@ impl TemplatesApi {
         auth: Auth,
         org_id: Path<Uuid>,
         id: Path<Uuid>,
-        body: Json<StartTemplate>,
+        body: JsonBody<StartTemplate>,
     ) -> Result<TemplateStarted, ApiError> {
         auth.require(Scope::Write)?;
         let scope = scope(&state, &auth, org_id.0).await?;

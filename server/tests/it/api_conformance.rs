@@ -137,6 +137,24 @@ async fn the_specs_rules_are_the_servers_with_its_error_codes() {
     let sessions = format!("/api/v1/orgs/{org}/sessions");
     let start = json!({ "machine_id": "0190a4c2-58e1-7c3e-8d7f-5b0e2f6c1a9d", "command": "claude", "cols": 0 });
     assert_eq!(error_code(server.post(&sessions, &key, start).await, StatusCode::BAD_REQUEST).await, "INVALID_SIZE");
+    let templates = format!("/api/v1/orgs/{org}/templates");
+    let bad_templates = [
+        (json!({ "name": "", "command": "claude" }), "INVALID_NAME"),
+        (json!({ "name": "n", "command": "" }), "INVALID_COMMAND"),
+        (json!({ "name": "n", "command": "claude", "env_names": [""] }), "INVALID_ENV_NAMES"),
+        (json!({ "name": "n", "command": "claude", "cwd": "\t/tmp" }), "INVALID_CWD"),
+        (json!({ "name": "n", "command": "claude", "args": ["a\u{0}b"] }), "INVALID_ARGS"),
+    ];
+    for (body, code) in bad_templates {
+        let resp = server.post(&templates, &key, body.clone()).await;
+        assert_eq!(error_code(resp, StatusCode::BAD_REQUEST).await, code, "{templates} {body}");
+    }
+    let start = json!({ "machine_id": "0190a4c2-58e1-7c3e-8d7f-5b0e2f6c1a9d", "rows": 1001 });
+    let start_template = format!("{templates}/0190a4c2-58e1-7c3e-8d7f-5b0e2f6c1a9d/start");
+    assert_eq!(
+        error_code(server.post(&start_template, &key, start).await, StatusCode::BAD_REQUEST).await,
+        "INVALID_SIZE"
+    );
 
     let params = [
         ("/api/v1/releases/manifest/nightly".to_string(), "UNKNOWN_CHANNEL"),

@@ -8063,9 +8063,15 @@ export interface components {
         StartTemplate: {
             /** Format: uuid */
             machine_id: string;
-            /** Format: uint16 */
+            /**
+             * Format: uint16
+             * @description Terminal columns, 1 to 1000 (`MAX_TERM_DIM`); default 120.
+             */
             cols?: number;
-            /** Format: uint16 */
+            /**
+             * Format: uint16
+             * @description Terminal rows, 1 to 1000 (`MAX_TERM_DIM`); default 32.
+             */
             rows?: number;
         };
         /**
@@ -8097,18 +8103,30 @@ export interface components {
             /** Format: date-time */
             updated_at: string;
         };
-        /** TemplateInput */
+        /**
+         * TemplateInput
+         * @description A session template: the same rules as a start request (`StartSession`), except that the
+         *     working directory may hold no control characters at all.
+         */
         TemplateInput: {
             /** @description Unique within the org. */
             name: string;
             /** @description Started only while it is on the org's allow-list. */
             command: string;
-            /** @default [] */
+            /**
+             * @description At most 64 arguments of at most 4096 characters, without NUL.
+             * @default []
+             */
             args: string[];
-            /** @default  */
+            /**
+             * @description Working directory on the machine, at most 4096 characters without control characters;
+             *     empty means the agent's home directory. Trimmed.
+             * @default
+             */
             cwd: string;
             /**
-             * @description Names such as `ANTHROPIC_API_KEY` (letters, digits and `_`, not starting with a digit).
+             * @description Names such as `ANTHROPIC_API_KEY` (at most 32 of letters, digits and `_`, not starting
+             *     with a digit). Repeated names are kept once.
              * @default []
              */
             env_names: string[];
