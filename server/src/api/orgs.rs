@@ -29,7 +29,7 @@ pub struct CreateOrg {
 
 #[derive(Object)]
 pub struct UpdateOrg {
-    pub name: String,
+    pub name: Name,
 }
 
 #[derive(Object)]
@@ -106,7 +106,7 @@ impl OrgsApi {
         state: Data<&AppState>,
         auth: Auth,
         org_id: Path<Uuid>,
-        body: Json<UpdateOrg>,
+        body: JsonBody<UpdateOrg>,
     ) -> Result<Json<OrgDto>, ApiError> {
         auth.require(Scope::Admin)?;
         let scope = scope(&state, &auth, org_id.0).await?;

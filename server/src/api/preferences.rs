@@ -8,6 +8,7 @@ use poem_openapi::{Object, OpenApi};
 use serde::{Deserialize, Serialize};
 
 use super::ApiTags;
+use super::body::JsonBody;
 use crate::auth::principal::Auth;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -69,12 +70,14 @@ impl PreferencesApi {
     }
 
     /// Replace your preferences; absent keys take their defaults.
+    ///
+    /// `null` is not absent: it is refused, like any value of the wrong type.
     #[oai(path = "/preferences", method = "put")]
     async fn put(
         &self,
         state: Data<&AppState>,
         auth: Auth,
-        body: Json<Preferences>,
+        body: JsonBody<Preferences>,
     ) -> Result<Json<Preferences>, ApiError> {
         auth.require(Scope::Write)?;
         let value = serde_json::to_value(&body.0).map_err(ApiError::internal)?;

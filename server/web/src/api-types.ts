@@ -1108,7 +1108,10 @@ export interface paths {
                 };
             };
         };
-        /** Replace your preferences; absent keys take their defaults. */
+        /**
+         * Replace your preferences; absent keys take their defaults.
+         * @description `null` is not absent: it is refused, like any value of the wrong type.
+         */
         put: {
             parameters: {
                 query?: never;
