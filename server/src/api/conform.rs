@@ -135,6 +135,9 @@ impl Walk<'_> {
         if let Some(pattern) = &s.pattern
             && !matches(pattern, text)
         {
+            if let Some(rule) = super::fields::patterns::explain(pattern) {
+                return self.fail(false, rule.to_string());
+            }
             let what = s.description.unwrap_or("this value");
             return self.fail(false, format!("is not allowed here ({what}; pattern {pattern})"));
         }

@@ -92,6 +92,22 @@ pub mod patterns {
     /// Every pattern the spec may use; a test checks the spec against this list, so that a
     /// pattern copied into an attribute (`shared` cannot use these constants) stays exact.
     pub const ALL: &[&str] = &[NAME, LABEL, COMMAND, TEXT, NO_NUL, NO_CONTROL, ENV_NAME, EMAIL, super::VERSION_PATTERN];
+
+    /// What a value failing `pattern` must be instead, in words for the person who typed it
+    /// (the pattern itself is in the spec).
+    pub fn explain(pattern: &str) -> Option<&'static str> {
+        Some(match pattern {
+            p if p == NAME => "must have a visible character and no control or text-direction characters",
+            p if p == LABEL => "must not contain control or text-direction characters",
+            p if p == COMMAND => "must have a visible character and no control characters",
+            p if p == TEXT => "must not be empty or contain control characters",
+            p if p == NO_NUL => "must not contain a NUL character",
+            p if p == NO_CONTROL => "must not contain control characters",
+            p if p == ENV_NAME => "must be letters, digits and _, not starting with a digit",
+            p if p == EMAIL => "must be an email address, such as name@example.com",
+            _ => return None,
+        })
+    }
 }
 
 /// Longest name, label or note.

@@ -135,3 +135,12 @@ fn collect_patterns(v: &serde_json::Value, out: &mut Vec<String>) {
         _ => {}
     }
 }
+
+#[test]
+fn every_pattern_people_type_into_is_explained_in_words() {
+    for pattern in patterns::ALL.iter().filter(|p| **p != super::VERSION_PATTERN) {
+        let words = patterns::explain(pattern).unwrap_or_else(|| panic!("no words for {pattern}"));
+        assert!(!words.contains('^'), "{words}");
+    }
+    assert_eq!(patterns::explain("^x$"), None);
+}
