@@ -228,32 +228,35 @@ fn adopt(dir: &Path) -> io::Result<Option<Orphan>> {
     Ok(Some(Orphan { meta, spool: Spool { dir: dir.to_path_buf(), segments, end, _lock: lock } }))
 }
 
+/// A relayed session's meta for tests (here and in the output buffer's).
+#[cfg(test)]
+pub(crate) fn test_meta() -> Meta {
+    use sessionforge_shared::protocol::SessionSource;
+    Meta {
+        session: SessionInfo {
+            session_id: SessionId::new(),
+            source: SessionSource::Relayed,
+            kind: "other".into(),
+            command: "sh".into(),
+            args: vec![],
+            cwd: String::new(),
+            pid: None,
+            started_at: 0,
+            cols: 80,
+            rows: 24,
+            cpu_percent: 0.0,
+            memory_bytes: 0,
+            local_terminal: false,
+        },
+        request_id: None,
+        exit: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_meta as meta;
     use super::*;
-    use sessionforge_shared::protocol::SessionSource;
-
-    fn meta() -> Meta {
-        Meta {
-            session: SessionInfo {
-                session_id: SessionId::new(),
-                source: SessionSource::Relayed,
-                kind: "other".into(),
-                command: "sh".into(),
-                args: vec![],
-                cwd: String::new(),
-                pid: Some(1),
-                started_at: 0,
-                cols: 80,
-                rows: 24,
-                cpu_percent: 0.0,
-                memory_bytes: 0,
-                local_terminal: false,
-            },
-            request_id: None,
-            exit: None,
-        }
-    }
 
     #[test]
     fn appends_reads_back_and_releases_stored_segments() {

@@ -2,34 +2,10 @@
 //! backpressure instead of loss, and what survives an agent that died.
 
 use super::*;
-use crate::spool::{self, Meta, Spool};
-use sessionforge_shared::ids::SessionId;
-use sessionforge_shared::protocol::{SessionInfo, SessionSource};
+use crate::spool::{self, Spool, test_meta as meta};
 
 fn drain(b: &mut OutputBuffer) -> Vec<Pending> {
     std::iter::from_fn(|| b.next_pending(4)).collect()
-}
-
-fn meta() -> Meta {
-    Meta {
-        session: SessionInfo {
-            session_id: SessionId::new(),
-            source: SessionSource::Relayed,
-            kind: "other".into(),
-            command: "sh".into(),
-            args: vec![],
-            cwd: String::new(),
-            pid: None,
-            started_at: 0,
-            cols: 80,
-            rows: 24,
-            cpu_percent: 0.0,
-            memory_bytes: 0,
-            local_terminal: false,
-        },
-        request_id: None,
-        exit: None,
-    }
 }
 
 #[test]
