@@ -153,6 +153,7 @@ async fn end(
         Ok(_) | Err(StoreError::NotFound) => return Err(refused(StoreError::NotFound)),
         Err(e) => return Err(refused(e)),
     };
+    hub.settle_output(id).await;
     hub.store().set_session_state(machine.id, id, state, exit_code, reason).await.map_err(refused)?;
     hub.state_changed(id, before, state, exit_code).await;
     Ok(())

@@ -31,6 +31,8 @@ const TAIL_LIMIT: usize = 4 * 1024 * 1024;
 /// as fast as storage keeps up (backpressure), so memory stays bounded however many agents
 /// send at once.
 const UNSTORED_LIMIT: usize = 256 * 1024 * 1024;
+/// Longest a session's end waits for its output to be stored (storage retrying a failure).
+const SETTLE_LIMIT: Duration = Duration::from_secs(10);
 
 pub type ConnId = u64;
 
@@ -385,6 +387,15 @@ impl Hub {
         if let Some(tx) = owner.and_then(|c| lock(&self.conns).get(&c).map(|c| c.tx.clone())) {
             // Acks are cumulative: if this one cannot be queued, a later one covers it.
             let _ = tx.try_send(ServerMessage::Ack { session_id: id, offset: end });
+        }
+    }
+
+    /// Waits (boundedly) until the output received for session `id` so far is stored, so that
+    /// an end recorded next never shows a session shorter than what its agent sent first.
+    pub async fn settle_output(&self, id: SessionId) {
+        let Some(live) = lock(&self.sessions).get(&id).cloned() else { return };
+        if !live.wait_stored(SETTLE_LIMIT).await {
+            tracing::warn!(session = %id, "recording the session's end before all its output is stored");
         }
     }
 

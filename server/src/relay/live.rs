@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use sessionforge_shared::frame;
@@ -299,6 +299,23 @@ impl LiveSession {
         };
         self.stored.notify_waiters();
         owner
+    }
+
+    /// Waits until everything received so far is stored, for at most `limit`; returns whether
+    /// it is. A session's end is recorded only after the output sent before it.
+    pub async fn wait_stored(&self, limit: Duration) -> bool {
+        let target = self.live_end();
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            // Created before the check, so a store in between still wakes it.
+            let notified = self.stored.notified();
+            if lock(&self.state).persisted_end >= target {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return false;
+            }
+        }
     }
 
     /// Starts following from `from`: the unstored tail after it, and a receiver for what follows.

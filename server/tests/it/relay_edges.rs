@@ -165,6 +165,29 @@ async fn resuming_starts_at_the_stored_end_and_ended_sessions_stay_ended() {
     assert_eq!(s["exit_code"], 3);
 }
 
+/// Testers' spool runs saw a session reported ended while its last output was still being
+/// stored: anything reading it at that moment (a replay, an export, a viewer attaching to read
+/// the whole session) got it short. An end is recorded only after the output sent before it.
+#[tokio::test]
+async fn a_session_is_reported_ended_only_with_all_output_sent_before_the_end() {
+    let server = TestServer::start().await;
+    let org = admin_org(&server).await;
+    let agent = TestAgent::enroll(&server, &org).await;
+    for round in 0..5 {
+        let id = SessionId::new();
+        let mut raw = RawAgent::connect(&server, &agent, "wrap", vec![session_info(id, "burst")]).await;
+        let mut offset = 0;
+        for _ in 0..64 {
+            raw.output(id, offset, &[b'y'; 4095]).await;
+            offset += 4095;
+        }
+        raw.send(json!({"type": "session_exited", "session_id": id, "exit_code": 0, "ended_at": 1_700_000_100})).await;
+        let s = wait_session(&server, &org, &id.to_string(), |s| s["state"] == "exited").await;
+        assert_eq!(s["output_end"], offset, "round {round}: the end is recorded with everything before it");
+        raw.close().await;
+    }
+}
+
 #[tokio::test]
 async fn a_session_its_machine_never_starts_ends_as_crashed() {
     let server = TestServer::start_with(&[("SESSIONFORGE_RELAY__STALE_AFTER_SECS", "1")]).await;
