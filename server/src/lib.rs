@@ -7,6 +7,7 @@ pub mod api;
 pub mod auth;
 pub mod backup;
 pub mod bootstrap;
+pub mod email;
 pub mod error;
 pub mod http;
 pub mod installers;
@@ -57,6 +58,8 @@ pub enum ServerError {
     Relay(#[from] store::StoreError),
     #[error("{0} (is another sessionforge-server using this data dir?)")]
     Locked(#[from] backup::BackupError),
+    #[error("{0}")]
+    Email(#[from] email::EmailError),
 }
 
 /// A bootstrapped server with its socket bound, not yet serving.
@@ -111,7 +114,7 @@ impl Server {
         let latency = metrics.relay_output_latency.clone();
         let (relay, relay_tasks) = relay::Relay::start(boot.store.clone(), settings.relay.clone(), latency).await?;
         let public_url = settings.public_url_for(local_addr);
-        let state = AppState::new(settings, boot.keys, boot.store, metrics, relay, public_url, tls_info);
+        let state = AppState::new(settings, boot.keys, boot.store, metrics, relay, public_url, tls_info)?;
         if state.settings.releases.publish_bundled_agents {
             let limit = state.settings.releases.max_upload_bytes;
             releases::bundled::publish_bundled(&state.store, &state.artifacts, limit).await;
@@ -177,6 +180,7 @@ impl Server {
                 }
             }
         });
+        let outbox = tokio::spawn(self.state.outbox.clone().run(self.state.store.clone()));
         let app = http::app(self.state.clone());
         let idle = Duration::from_secs(self.state.settings.connections.idle_timeout_secs);
         let result = poem::Server::new_with_acceptor(self.acceptor)
@@ -184,6 +188,7 @@ impl Server {
             .run_with_graceful_shutdown(app, shutdown, Some(grace))
             .await;
         housekeeping.abort();
+        outbox.abort();
         self.relay_tasks.abort_housekeeping();
         relay::heartbeats::flush(&self.state.relay.hub).await;
         // Let the persister store what is queued: agents were told nothing beyond that.

@@ -5,8 +5,10 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+mod people;
 mod sections;
 
+pub use people::*;
 pub use sections::*;
 
 use figment::Figment;
@@ -54,6 +56,8 @@ pub struct Settings {
     pub connections: ConnectionSettings,
     pub limits: LimitSettings,
     pub metrics: MetricsSettings,
+    pub email: EmailSettings,
+    pub accounts: AccountSettings,
 }
 
 impl Default for Settings {
@@ -78,6 +82,8 @@ impl Default for Settings {
             connections: ConnectionSettings::default(),
             limits: LimitSettings::default(),
             metrics: MetricsSettings::default(),
+            email: EmailSettings::default(),
+            accounts: AccountSettings::default(),
         }
     }
 }

@@ -45,6 +45,8 @@ pub struct Inner {
     pub downloads: crate::api::downloads::DownloadSlots,
     /// Open event streams per user (bounded).
     pub event_streams: Arc<crate::api::event_streams::EventStreams>,
+    /// Queued mail's sender (handlers wake it after queueing).
+    pub outbox: Arc<crate::email::Outbox>,
     /// The one-time admin setup token while no admin exists.
     setup_token: Mutex<Option<String>>,
 }
@@ -88,11 +90,12 @@ impl AppState {
         relay: Relay,
         public_url: String,
         tls: TlsInfo,
-    ) -> Self {
+    ) -> Result<Self, crate::email::EmailError> {
+        let outbox = Arc::new(crate::email::Outbox::new(&settings.email, keys.clone(), public_url.clone())?);
         let limits = RateLimits::new(&settings.rate_limit);
         let artifacts = Artifacts::new(&settings.data_dir);
         let setup_token = Mutex::new(keys.setup_token.clone());
-        Self(Arc::new(Inner {
+        Ok(Self(Arc::new(Inner {
             settings,
             keys,
             store,
@@ -105,8 +108,9 @@ impl AppState {
             artifacts,
             downloads: crate::api::downloads::DownloadSlots::default(),
             event_streams: crate::api::event_streams::EventStreams::new(),
+            outbox,
             setup_token,
-        }))
+        })))
     }
 }
 
@@ -155,7 +159,7 @@ mod tests {
         let latency = metrics.relay_output_latency.clone();
         let (relay, tasks) = Relay::start(store.clone(), settings.relay.clone(), latency).await.expect("relay");
         let url = "https://localhost:8443".to_string();
-        let state = AppState::new(settings, keys, store, metrics, relay, url, TlsInfo::default());
+        let state = AppState::new(settings, keys, store, metrics, relay, url, TlsInfo::default()).expect("state");
         (state, tasks)
     }
 

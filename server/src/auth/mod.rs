@@ -14,3 +14,5 @@ pub const PURPOSE_LOGIN: &str = "login";
 pub const PURPOSE_API_KEY: &str = "api_key";
 pub const PURPOSE_MACHINE: &str = "machine";
 pub const PURPOSE_ENROLL: &str = "enroll";
+/// Single-use links mailed to people (account links and invitations).
+pub const PURPOSE_LINK: &str = "mail_link";

@@ -53,6 +53,17 @@ pub fn csrf_token(keys: &Keys, login_token: &str) -> String {
     B64URL.encode(mac(&keys.cookie_key, &[b"csrf\0", login_token.as_bytes()]))
 }
 
+/// The token of a single-use link mailed from the outbox for row `id` of `kind`. Derived from
+/// the server's key, so the outbox stores no secret; the row stores only the token's keyed hash
+/// ([`token_hash`] with [`crate::auth::PURPOSE_LINK`]).
+pub fn link_token(keys: &Keys, kind: crate::store::outbox::LinkKind, id: &str) -> String {
+    let mac = mac(&keys.cookie_key, &[b"mail-link\0", kind.as_str().as_bytes(), b"\0", id.as_bytes()]);
+    format!("{LINK_MARKER}{}", B64URL.encode(mac))
+}
+
+/// Every mailed link token starts with this.
+pub const LINK_MARKER: &str = "sfm_";
+
 /// Compares two secrets in time independent of where they differ.
 pub fn secure_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && bool::from(a.ct_eq(b))

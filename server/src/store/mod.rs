@@ -13,6 +13,7 @@ pub mod login_sessions;
 pub mod machines;
 pub mod org_settings;
 pub mod orgs;
+pub mod outbox;
 pub mod output;
 pub mod preferences;
 pub mod releases;
