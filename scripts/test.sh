@@ -22,6 +22,7 @@ ensure_npm_deps scripts/ci-tools
 ensure_npm_deps agent-desktop
 ensure_cargo_fuzz
 ensure_schemathesis
+ensure_smtp_server
 
 say "shellcheck: the installer (POSIX sh) and our scripts"
 shellcheck -s sh installers/install.sh

@@ -45,13 +45,13 @@ ensure_npm_deps() {
     cp "$dir/package-lock.json" "$stamp"
 }
 
-# Schemathesis (scripts/api-fuzz.sh) with every Python package it pulls in, at the versions
-# pinned in scripts/schemathesis-requirements.txt, in a virtualenv under the user's cache dir.
-# A no-op (no network) while the venv matches that file; rebuilt from PyPI when it changes.
-SCHEMATHESIS_VENV="${XDG_CACHE_HOME:-$HOME/.cache}/sessionforge/schemathesis"
-ensure_schemathesis() {
-    local requirements=scripts/schemathesis-requirements.txt venv=$SCHEMATHESIS_VENV
-    if cmp -s "$requirements" "$venv/.sessionforge-requirements" && [ -x "$venv/bin/st" ]; then
+# A Python virtualenv under the user's cache dir holding the packages pinned in a requirements
+# file, every dependency included. A no-op (no network) while the venv matches that file;
+# rebuilt from PyPI when it changes. Usage: ensure_venv NAME REQUIREMENTS EXECUTABLE.
+ensure_venv() {
+    local name=$1 requirements=$2 executable=$3
+    local venv="${XDG_CACHE_HOME:-$HOME/.cache}/sessionforge/$name"
+    if cmp -s "$requirements" "$venv/.sessionforge-requirements" && [ -x "$venv/bin/$executable" ]; then
         return 0
     fi
     command -v python3 >/dev/null 2>&1 || ensure_apt python3
@@ -62,9 +62,22 @@ ensure_schemathesis() {
         ensure_apt python3-venv
         python3 -m venv "$venv"
     fi
-    say "installing schemathesis into $venv"
+    say "installing $name into $venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
     cp "$requirements" "$venv/.sessionforge-requirements"
+}
+
+# Schemathesis (scripts/api-fuzz.sh), pinned in scripts/schemathesis-requirements.txt.
+SCHEMATHESIS_VENV="${XDG_CACHE_HOME:-$HOME/.cache}/sessionforge/schemathesis"
+ensure_schemathesis() {
+    ensure_venv schemathesis scripts/schemathesis-requirements.txt st
+}
+
+# aiosmtpd, the real SMTP server the server's mail tests start (pinned in
+# scripts/smtp-requirements.txt). The tests find it through SESSIONFORGE_TEST_AIOSMTPD.
+ensure_smtp_server() {
+    ensure_venv aiosmtpd scripts/smtp-requirements.txt aiosmtpd
+    export SESSIONFORGE_TEST_AIOSMTPD="${XDG_CACHE_HOME:-$HOME/.cache}/sessionforge/aiosmtpd/bin/aiosmtpd"
 }
 
 # cargo-fuzz, the cargo subcommand that builds and runs the fuzz targets in fuzz/, from

@@ -129,6 +129,8 @@ impl From<StoreError> for ApiError {
         match err {
             StoreError::NotFound => ApiError::not_found(),
             StoreError::Conflict(msg) => ApiError::conflict("CONFLICT", msg),
+            StoreError::Refused { code, message } => ApiError::conflict(code, message),
+            StoreError::Gone { code, message } => ApiError::gone(code, message),
             e @ StoreError::LimitReached { .. } => ApiError::conflict("LIMIT_REACHED", e.to_string()),
             other => ApiError::internal(other),
         }

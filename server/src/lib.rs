@@ -3,6 +3,7 @@
 //! both use it; `main.rs` only parses flags.
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod api;
 pub mod auth;
 pub mod backup;

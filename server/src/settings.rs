@@ -177,6 +177,7 @@ impl Settings {
             || limits.login_per_account_and_ip_per_minute == 0
             || limits.tokens_per_minute == 0
             || limits.downloads_per_ip_per_minute == 0
+            || limits.mail_links_per_minute == 0
         {
             return invalid("rate_limit values must be at least 1".into());
         }

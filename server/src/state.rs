@@ -47,6 +47,8 @@ pub struct Inner {
     pub event_streams: Arc<crate::api::event_streams::EventStreams>,
     /// Queued mail's sender (handlers wake it after queueing).
     pub outbox: Arc<crate::email::Outbox>,
+    /// Access held by open connections, so that revocations reach them.
+    pub access: Arc<crate::access::Access>,
     /// The one-time admin setup token while no admin exists.
     setup_token: Mutex<Option<String>>,
 }
@@ -109,6 +111,7 @@ impl AppState {
             downloads: crate::api::downloads::DownloadSlots::default(),
             event_streams: crate::api::event_streams::EventStreams::new(),
             outbox,
+            access: crate::access::Access::new(),
             setup_token,
         })))
     }

@@ -1,4 +1,4 @@
-//! Server administration: creating accounts. Needs a server administrator with a browser
+//! Server administration: accounts (create, disable), org seats, and the email outbox. Needs a server administrator with a browser
 //! sign-in or an `admin`-scoped key.
 
 use poem::web::Data;
@@ -6,13 +6,19 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::body::JsonBody;
-use super::dto::UserDto;
+use poem_openapi::param::{Path, Query};
+use sessionforge_shared::ids::{OrgId, UserId};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::dto::{UserDto, ts};
 use super::fields::{Email, Label, NewPassword};
 use super::{ApiTags, validate};
 use crate::auth::password;
 use crate::auth::principal::Auth;
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::store::outbox::{MailState, OutboxMail};
 use crate::store::users::NewUser;
 
 pub struct AdminApi;
@@ -52,9 +58,158 @@ impl AdminApi {
         let password_hash = password::hash(body.password.0.clone())
             .await
             .map_err(|e| ApiError::bad_request("WEAK_PASSWORD", e.to_string()))?;
-        let (user, _) =
-            state.store.create_user(NewUser { email, display_name, password_hash, is_admin: body.is_admin }).await?;
+        let (user, _) = state
+            .store
+            .create_user(NewUser { email, display_name, password_hash, is_admin: body.is_admin, email_verified: true })
+            .await?;
         tracing::info!(by = %auth.user.id, user = %user.id, "user created");
+        state.store.audit(auth.audit("user.created").target("user", user.id)).await?;
         Ok(UserCreated::Created(Json(user.into())))
     }
 }
+
+#[derive(Object)]
+pub struct OutboxMailDto {
+    /// Also the mail's Message-ID (before the `@`).
+    pub id: String,
+    pub to: String,
+    pub template: String,
+    /// `queued`, `sent` or `failed`.
+    pub state: String,
+    pub attempts: u32,
+    /// Why the last attempt failed (or why nothing can be sent), if it did.
+    pub last_error: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub next_attempt_at: Option<OffsetDateTime>,
+    pub sent_at: Option<OffsetDateTime>,
+}
+
+impl From<OutboxMail> for OutboxMailDto {
+    fn from(m: OutboxMail) -> Self {
+        let queued = m.state == MailState::Queued;
+        Self {
+            id: m.id,
+            to: m.to,
+            template: m.template,
+            state: m.state.as_str().into(),
+            attempts: m.attempts,
+            last_error: m.last_error,
+            created_at: ts(m.created_at),
+            next_attempt_at: queued.then(|| ts(m.next_attempt_at)),
+            sent_at: m.sent_at.map(ts),
+        }
+    }
+}
+
+#[derive(Object)]
+pub struct Outbox {
+    /// Whether an SMTP server is configured (`email.smtp_url`); without one nothing is sent.
+    pub smtp_configured: bool,
+    /// The SMTP server, without its password.
+    pub smtp: String,
+    /// Newest first.
+    pub mail: Vec<OutboxMailDto>,
+    /// Pass as `before` for the next (older) page; absent on the last page.
+    pub next_before: Option<String>,
+}
+
+#[derive(Object)]
+pub struct SeatLimit {
+    /// Seats (members plus pending invitations); absent or null for unlimited.
+    pub seat_limit: Option<u32>,
+}
+
+#[derive(ApiResponse)]
+pub enum SeatLimitSet {
+    #[oai(status = 204)]
+    NoContent,
+}
+
+const OUTBOX_PAGE: u32 = 100;
+
+#[OpenApi(prefix_path = "/api/v1/admin", tag = "ApiTags::Admin")]
+impl AdminPeopleApi {
+    /// The email outbox: queued, sent and failed mail, with the last error.
+    #[oai(path = "/outbox", method = "get")]
+    async fn outbox(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        /// Only mail in this state: `queued`, `sent` or `failed`.
+        mail_state: Query<Option<String>>,
+        /// Cursor: the `next_before` of the previous page.
+        before: Query<Option<String>>,
+    ) -> Result<Json<Outbox>, ApiError> {
+        auth.require_server_admin()?;
+        let filter = match mail_state.0.as_deref() {
+            None => None,
+            Some("queued") => Some(MailState::Queued),
+            Some("sent") => Some(MailState::Sent),
+            Some("failed") => Some(MailState::Failed),
+            Some(other) => {
+                return Err(ApiError::bad_request(
+                    "INVALID_STATE",
+                    format!("mail_state {other:?} must be queued, sent or failed"),
+                ));
+            }
+        };
+        let mail = state.store.outbox(filter, before.0.clone(), OUTBOX_PAGE).await?;
+        let next_before = (mail.len() == OUTBOX_PAGE as usize).then(|| mail.last().map(|m| m.id.clone())).flatten();
+        let mailer = &state.outbox.mailer;
+        Ok(Json(Outbox {
+            smtp_configured: mailer.configured(),
+            smtp: mailer.describe.clone(),
+            mail: mail.into_iter().map(Into::into).collect(),
+            next_before,
+        }))
+    }
+
+    /// Send a failed mail again, now (it gets the full retry time again).
+    #[oai(path = "/outbox/:id/retry", method = "post")]
+    async fn retry(&self, state: Data<&AppState>, auth: Auth, id: Path<Uuid>) -> Result<Json<OutboxMailDto>, ApiError> {
+        auth.require_server_admin()?;
+        let mail = state.store.retry_mail(id.0.to_string()).await?;
+        state.store.audit(auth.audit("mail.retried").target("mail", id.0)).await?;
+        state.outbox.wake();
+        Ok(Json(mail.into()))
+    }
+
+    /// Disable an account: its sign-ins end, its API keys are revoked, its open connections
+    /// close. Its data stays; enable it again with `/enable`.
+    #[oai(path = "/users/:id/disable", method = "post")]
+    async fn disable(&self, state: Data<&AppState>, auth: Auth, id: Path<Uuid>) -> Result<Json<UserDto>, ApiError> {
+        auth.require_server_admin()?;
+        let target = UserId(id.0);
+        if target == auth.user.id {
+            return Err(ApiError::bad_request("SELF", "you cannot disable your own account"));
+        }
+        let user = state.store.set_user_disabled(target, true, auth.audit("user.disabled")).await?;
+        state.access.revoke_user(target);
+        Ok(Json(user.into()))
+    }
+
+    /// Enable a disabled account again (it signs in anew; its revoked keys stay revoked).
+    #[oai(path = "/users/:id/enable", method = "post")]
+    async fn enable(&self, state: Data<&AppState>, auth: Auth, id: Path<Uuid>) -> Result<Json<UserDto>, ApiError> {
+        auth.require_server_admin()?;
+        let user = state.store.set_user_disabled(UserId(id.0), false, auth.audit("user.enabled")).await?;
+        Ok(Json(user.into()))
+    }
+
+    /// Set an org's seat limit (members plus pending invitations). Lowering it below the seats
+    /// in use removes nobody; new invitations wait until seats are free.
+    #[oai(path = "/orgs/:org_id/seats", method = "put")]
+    async fn seats(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        org_id: Path<Uuid>,
+        body: JsonBody<SeatLimit>,
+    ) -> Result<SeatLimitSet, ApiError> {
+        auth.require_server_admin()?;
+        state.store.set_seat_limit(OrgId(org_id.0), body.seat_limit, auth.audit("org.seats_changed")).await?;
+        Ok(SeatLimitSet::NoContent)
+    }
+}
+
+pub struct AdminPeopleApi;

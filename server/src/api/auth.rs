@@ -16,6 +16,7 @@ use crate::error::ApiError;
 use crate::http::middleware::client_ip;
 use crate::state::AppState;
 use crate::store::StoreError;
+use crate::store::audit::{Actor, AuditEntry};
 use crate::store::login_sessions::NewLogin;
 use crate::store::users::User;
 
@@ -91,8 +92,13 @@ impl AuthApi {
         let Some(creds) = creds.filter(|_| ok) else {
             state.limits.login_failed(ip, &body.email);
             tracing::info!(%ip, "failed sign-in");
+            let label: String = body.email.trim().chars().take(254).collect();
+            let entry = AuditEntry::new(Actor::Anonymous { label }, Some(ip.to_string()), "auth.sign_in_failed");
+            state.store.audit(entry).await?;
             return Err(ApiError::unauthorized("wrong email or password"));
         };
+        let actor = Actor::User { id: creds.user.id.to_string(), label: creds.user.email.clone() };
+        state.store.audit(AuditEntry::new(actor, Some(ip.to_string()), "auth.signed_in")).await?;
         let (signed_in, cookie) = sign_in(&state, creds.user, req).await?;
         Ok(SignInResponse::Ok(Json(signed_in), cookie))
     }
@@ -101,7 +107,10 @@ impl AuthApi {
     #[oai(path = "/logout", method = "post")]
     async fn logout(&self, state: Data<&AppState>, auth: Auth) -> Result<SignedOut, ApiError> {
         if let Via::Session { token } = &auth.via {
-            state.store.delete_login(tokens::token_hash(&state.keys, PURPOSE_LOGIN, token)).await?;
+            let hash = tokens::token_hash(&state.keys, PURPOSE_LOGIN, token);
+            state.store.delete_login(hash.clone()).await?;
+            state.access.revoke_login(&hash);
+            state.store.audit(auth.audit("auth.signed_out")).await?;
         }
         Ok(SignedOut::NoContent(clear_cookie(&state)))
     }
@@ -145,6 +154,8 @@ impl AuthApi {
             return Err(ApiError::forbidden("WRONG_PASSWORD", "the current password is wrong"));
         }
         set_password(&state, auth.user.id, body.new_password.0.clone()).await?;
+        state.access.revoke_logins_of(auth.user.id);
+        state.store.audit(auth.audit("user.password_changed").target("user", auth.user.id)).await?;
         let (signed_in, cookie) = sign_in(&state, auth.user, req).await?;
         Ok(SignInResponse::Ok(Json(signed_in), cookie))
     }
@@ -184,7 +195,7 @@ pub async fn sign_in(state: &AppState, user: User, req: &Request) -> Result<(Sig
 /// The sign-in cookie. `Secure` follows the scheme of the public URL: a server reached over
 /// plain `http://` (loopback, or behind a proxy that people reach over plain HTTP) must not ask
 /// clients to send it only over HTTPS, or no client would ever send it back.
-fn cookie(state: &AppState, value: &str, max_age: i64) -> String {
+pub fn cookie(state: &AppState, value: &str, max_age: i64) -> String {
     let secure = if state.public_url.starts_with("https://") { " Secure;" } else { "" };
     format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly;{secure} SameSite=Lax; Max-Age={max_age}")
 }

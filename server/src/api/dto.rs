@@ -22,6 +22,9 @@ pub struct UserDto {
     /// Server administrator.
     pub is_admin: bool,
     pub created_at: OffsetDateTime,
+    /// Whether the address is confirmed. Until it is, the account may only sign in, ask for the
+    /// confirmation link again, change its address or password, and accept an invitation.
+    pub email_verified: bool,
 }
 
 impl From<User> for UserDto {
@@ -32,6 +35,7 @@ impl From<User> for UserDto {
             display_name: u.display_name,
             is_admin: u.is_admin,
             created_at: ts(u.created_at),
+            email_verified: u.email_verified,
         }
     }
 }

@@ -24,6 +24,7 @@ use uuid::Uuid;
 use super::ApiTags;
 use super::event_streams::Slot;
 use super::orgs::scope;
+use crate::access::{AccessGuard, Grant};
 use crate::auth::principal::Auth;
 use crate::error::ApiError;
 use crate::relay::events::Change;
@@ -41,7 +42,8 @@ pub struct OrgEventDto {
     /// `hello`: the stream is live. `machines` or `sessions`: that list changed. `resync`:
     /// notices were missed, refetch all.
     /// `session`: one session started or stopped waiting for its user, or ended (the fields
-    /// below say which).
+    /// below say which). `access_revoked`: your access to the org ended (removed, disabled,
+    /// signed out, key revoked); the stream ends after it.
     pub kind: String,
     pub session_id: Option<Uuid>,
     pub state: Option<SessionState>,
@@ -127,9 +129,10 @@ impl EventsApi {
         let org = scope(&state, &auth, org_id.0).await?.org_id();
         let rx = state.relay.hub.events.subscribe();
         let slot = state.event_streams.open(auth.user.id, state.settings.connections.event_streams_per_user);
+        let access = state.access.register(auth.user.id, auth.credential(&state.keys), Some(org));
         // The first notice says the stream is live; it also finds a client that left at once.
         let hello = stream::once(async { OrgEventDto::list("hello") });
-        Ok(OrgEvents(EventStream::new(hello.chain(notices(org, rx, slot)).boxed()).keep_alive(KEEP_ALIVE)))
+        Ok(OrgEvents(EventStream::new(hello.chain(notices(org, rx, slot, access)).boxed()).keep_alive(KEEP_ALIVE)))
     }
 }
 
@@ -137,18 +140,26 @@ fn notices(
     org: OrgId,
     rx: tokio::sync::broadcast::Receiver<crate::relay::events::OrgEvent>,
     slot: Slot,
+    access: AccessGuard,
 ) -> BoxStream<'static, OrgEventDto> {
-    stream::unfold((rx, slot), move |(mut rx, mut slot)| async move {
+    // `None` once access was revoked: the stream says so, then ends.
+    stream::unfold(Some((rx, slot, access)), move |open| async move {
+        let (mut rx, mut slot, mut access) = open?;
         loop {
             let ev = tokio::select! {
                 ev = rx.recv() => ev,
-                // A newer stream of the same user took this one's place.
                 () = slot.evicted() => return None,
+                grant = access.changed() => match grant {
+                    Grant::Revoked => return Some((OrgEventDto::list("access_revoked"), None)),
+                    Grant::ReadOnly | Grant::Full => continue,
+                },
             };
             match ev {
-                Ok(ev) if ev.org == org => return Some((OrgEventDto::from_change(ev.change), (rx, slot))),
+                Ok(ev) if ev.org == org => {
+                    return Some((OrgEventDto::from_change(ev.change), Some((rx, slot, access))));
+                }
                 Ok(_) => {}
-                Err(RecvError::Lagged(_)) => return Some((OrgEventDto::list("resync"), (rx, slot))),
+                Err(RecvError::Lagged(_)) => return Some((OrgEventDto::list("resync"), Some((rx, slot, access)))),
                 Err(RecvError::Closed) => return None,
             }
         }

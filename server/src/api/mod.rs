@@ -2,6 +2,7 @@
 //! OpenAPI service whose spec is served at `/api/openapi.json` and committed to `openapi/`.
 
 mod admin;
+mod audit;
 mod auth;
 pub mod body;
 mod cast;
@@ -12,7 +13,9 @@ pub mod event_streams;
 mod events;
 pub mod fields;
 mod health;
+mod invitations;
 mod keys;
+mod links;
 mod machines;
 mod org_policy;
 mod orgs;
@@ -22,6 +25,7 @@ mod releases;
 mod session_start;
 mod sessions;
 mod setup;
+mod signup;
 mod templates;
 pub mod validate;
 
@@ -29,20 +33,28 @@ use poem_openapi::{OpenApiService, Tags};
 
 /// Every API resource, in the order they appear in the docs.
 pub type Api = (
-    health::HealthApi,
-    setup::SetupApi,
-    auth::AuthApi,
-    preferences::PreferencesApi,
-    keys::KeysApi,
-    orgs::OrgsApi,
-    org_policy::OrgPolicyApi,
-    events::EventsApi,
-    machines::MachinesApi,
-    sessions::SessionsApi,
-    templates::TemplatesApi,
-    releases::ReleasesApi,
-    downloads::DownloadsApi,
-    admin::AdminApi,
+    (
+        health::HealthApi,
+        setup::SetupApi,
+        auth::AuthApi,
+        signup::SignupApi,
+        preferences::PreferencesApi,
+        keys::KeysApi,
+        orgs::OrgsApi,
+        invitations::InvitationsApi,
+        org_policy::OrgPolicyApi,
+    ),
+    (
+        events::EventsApi,
+        machines::MachinesApi,
+        sessions::SessionsApi,
+        templates::TemplatesApi,
+        releases::ReleasesApi,
+        downloads::DownloadsApi,
+        admin::AdminApi,
+        admin::AdminPeopleApi,
+        audit::AuditApi,
+    ),
 );
 
 #[derive(Tags)]
@@ -70,20 +82,28 @@ pub enum ApiTags {
 pub fn service() -> OpenApiService<Api, ()> {
     OpenApiService::new(
         (
-            health::HealthApi,
-            setup::SetupApi,
-            auth::AuthApi,
-            preferences::PreferencesApi,
-            keys::KeysApi,
-            orgs::OrgsApi,
-            org_policy::OrgPolicyApi,
-            events::EventsApi,
-            machines::MachinesApi,
-            sessions::SessionsApi,
-            templates::TemplatesApi,
-            releases::ReleasesApi,
-            downloads::DownloadsApi,
-            admin::AdminApi,
+            (
+                health::HealthApi,
+                setup::SetupApi,
+                auth::AuthApi,
+                signup::SignupApi,
+                preferences::PreferencesApi,
+                keys::KeysApi,
+                orgs::OrgsApi,
+                invitations::InvitationsApi,
+                org_policy::OrgPolicyApi,
+            ),
+            (
+                events::EventsApi,
+                machines::MachinesApi,
+                sessions::SessionsApi,
+                templates::TemplatesApi,
+                releases::ReleasesApi,
+                downloads::DownloadsApi,
+                admin::AdminApi,
+                admin::AdminPeopleApi,
+                audit::AuditApi,
+            ),
         ),
         "SessionForge",
         env!("CARGO_PKG_VERSION"),

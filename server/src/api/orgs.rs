@@ -11,12 +11,11 @@ use uuid::Uuid;
 
 use super::body::JsonBody;
 use super::dto::{MemberDto, OrgDto};
-use super::fields::{Email, Name};
+use super::fields::Name;
 use super::{ApiTags, validate};
 use crate::auth::principal::Auth;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::StoreError;
 use crate::store::api_keys::Scope;
 use crate::store::orgs::OrgScope;
 
@@ -33,13 +32,6 @@ pub struct UpdateOrg {
 }
 
 #[derive(Object)]
-pub struct AddMember {
-    /// Email of an existing account.
-    pub email: Email,
-    pub role: Role,
-}
-
-#[derive(Object)]
 pub struct SetRole {
     pub role: Role,
 }
@@ -51,9 +43,9 @@ pub enum OrgCreated {
 }
 
 #[derive(ApiResponse)]
-pub enum MemberAdded {
-    #[oai(status = 201)]
-    Created(Json<MemberDto>),
+pub enum MemberRemoved {
+    #[oai(status = 204)]
+    NoContent,
 }
 
 /// Membership proof for the caller in `org`, or 404.
@@ -129,26 +121,31 @@ impl OrgsApi {
         Ok(Json(members.into_iter().map(Into::into).collect()))
     }
 
-    /// Add an existing account to the org. Admins and owners only; only owners add owners.
-    #[oai(path = "/:org_id/members", method = "post")]
-    async fn add_member(
+    /// Remove a member (admins and owners, with an `admin`-scoped key), or leave the org
+    /// yourself. Only owners remove owners; the org always keeps one. Their open connections to
+    /// the org close at once.
+    #[oai(path = "/:org_id/members/:user_id", method = "delete")]
+    async fn remove_member(
         &self,
         state: Data<&AppState>,
         auth: Auth,
         org_id: Path<Uuid>,
-        body: JsonBody<AddMember>,
-    ) -> Result<MemberAdded, ApiError> {
+        user_id: Path<Uuid>,
+    ) -> Result<MemberRemoved, ApiError> {
         let scope = scope(&state, &auth, org_id.0).await?;
-        require_role(&scope, Role::Admin)?;
-        if body.role == Role::Owner {
-            require_role(&scope, Role::Owner)?;
+        let target = UserId(user_id.0);
+        let leaving = target == auth.user.id;
+        if !leaving {
+            require_role(&scope, Role::Admin)?;
+            auth.require(Scope::Admin)?;
+            if state.store.member_role(&scope, target).await? == Role::Owner {
+                require_role(&scope, Role::Owner)?;
+            }
         }
-        let email = validate::email(&body.email)?;
-        let member = state.store.add_member(&scope, email, body.role).await.map_err(|e| match e {
-            StoreError::NotFound => ApiError::bad_request("UNKNOWN_USER", "no account has that email; create it first"),
-            other => other.into(),
-        })?;
-        Ok(MemberAdded::Created(Json(member.into())))
+        let action = if leaving { "member.left" } else { "member.removed" };
+        state.store.remove_member(&scope, target, auth.audit(action)).await?;
+        state.access.membership_changed(scope.org_id(), target, None);
+        Ok(MemberRemoved::NoContent)
     }
 
     /// Change a member's role. Admins and owners only; only owners grant or remove the owner role.
@@ -163,12 +160,14 @@ impl OrgsApi {
     ) -> Result<Json<Vec<MemberDto>>, ApiError> {
         let scope = scope(&state, &auth, org_id.0).await?;
         require_role(&scope, Role::Admin)?;
+        auth.require(Scope::Admin)?;
         let target = UserId(user_id.0);
         let current = state.store.member_role(&scope, target).await?;
         if current == Role::Owner || body.role == Role::Owner {
             require_role(&scope, Role::Owner)?;
         }
-        state.store.set_member_role(&scope, target, body.role).await?;
+        state.store.set_member_role(&scope, target, body.role, auth.audit("member.role_changed")).await?;
+        state.access.membership_changed(scope.org_id(), target, Some(body.role));
         let members = state.store.members(&scope).await?;
         Ok(Json(members.into_iter().map(Into::into).collect()))
     }

@@ -63,7 +63,7 @@ impl SetupApi {
         let password_hash = password::hash(body.password.0.clone())
             .await
             .map_err(|e| ApiError::bad_request("WEAK_PASSWORD", e.to_string()))?;
-        let new = NewUser { email, display_name, password_hash, is_admin: true };
+        let new = NewUser { email, display_name, password_hash, is_admin: true, email_verified: true };
         let (user, _org) = state.store.create_first_admin(new).await.map_err(|e| match e {
             StoreError::Conflict(_) => ApiError::conflict("SETUP_DONE", "setup is already complete; sign in instead"),
             other => other.into(),

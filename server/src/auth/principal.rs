@@ -11,10 +11,13 @@ use poem_openapi::registry::Registry;
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions, SecurityScheme};
 
 use super::{CSRF_HEADER, PURPOSE_API_KEY, PURPOSE_LOGIN, SESSION_COOKIE, tokens};
+use crate::access::Credential;
 use crate::error::ApiError;
+use crate::http::middleware::client_ip;
 use crate::state::AppState;
 use crate::store::StoreError;
 use crate::store::api_keys::{ApiKey as StoredKey, Scope};
+use crate::store::audit::{Actor, AuditEntry};
 use crate::store::users::User;
 
 /// A personal API key sent as a bearer token.
@@ -52,9 +55,45 @@ impl std::fmt::Debug for Via {
 pub struct Auth {
     pub user: User,
     pub via: Via,
+    /// The client's address (behind a proxy, as the trusted proxies report it), for the audit log.
+    pub ip: Option<String>,
 }
 
+/// Paths an account whose address is not confirmed yet may use: who am I, sign out, send the
+/// link again, fix the address or password, and accept an invitation (whose link confirms it).
+const UNVERIFIED_PATHS: &[&str] = &[
+    "/api/v1/auth/me",
+    "/api/v1/auth/logout",
+    "/api/v1/auth/verify-email/resend",
+    "/api/v1/auth/email",
+    "/api/v1/auth/password",
+    "/api/v1/invitations/accept",
+];
+
 impl Auth {
+    /// The actor of an audit event: the user, or the API key acting for them.
+    pub fn actor(&self) -> Actor {
+        match &self.via {
+            Via::Session { .. } => Actor::User { id: self.user.id.to_string(), label: self.user.email.clone() },
+            Via::ApiKey(key) => {
+                Actor::ApiKey { id: key.id.to_string(), label: format!("{} (key {})", self.user.email, key.name) }
+            }
+        }
+    }
+
+    /// An audit event of `action` by this caller.
+    pub fn audit(&self, action: &'static str) -> AuditEntry {
+        AuditEntry::new(self.actor(), self.ip.clone(), action)
+    }
+
+    /// What an open connection made with this caller's credential registers as.
+    pub fn credential(&self, keys: &crate::keys::Keys) -> Credential {
+        match &self.via {
+            Via::Session { token } => Credential::Login(tokens::token_hash(keys, PURPOSE_LOGIN, token)),
+            Via::ApiKey(key) => Credential::ApiKey(key.id),
+        }
+    }
+
     /// Fails with 403 unless the credential carries `scope`. Browser sign-ins carry all scopes.
     pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
         match &self.via {
@@ -78,6 +117,21 @@ impl Auth {
     /// Authenticates a request; also used by WebSocket upgrades outside poem-openapi.
     pub async fn from_poem_request(req: &Request) -> Result<Auth, ApiError> {
         let state = req.data::<AppState>().ok_or_else(|| ApiError::internal("AppState missing"))?;
+        let auth = Self::authenticate(state, req).await?;
+        if !auth.user.email_verified && !UNVERIFIED_PATHS.contains(&req.uri().path()) {
+            return Err(ApiError::forbidden(
+                "EMAIL_NOT_VERIFIED",
+                format!(
+                    "confirm your address first: open the link mailed to {} (or ask for a new one)",
+                    auth.user.email
+                ),
+            ));
+        }
+        Ok(auth)
+    }
+
+    async fn authenticate(state: &AppState, req: &Request) -> Result<Auth, ApiError> {
+        let ip = Some(client_ip(req, state.settings.proxy_hops()).to_string());
         let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
 
         if let Some(header) = req.headers().get(poem::http::header::AUTHORIZATION) {
@@ -92,7 +146,7 @@ impl Auth {
                 StoreError::NotFound => ApiError::unauthorized("invalid, expired or revoked API key"),
                 other => other.into(),
             })?;
-            let auth = Auth { user, via: Via::ApiKey(key) };
+            let auth = Auth { user, via: Via::ApiKey(key), ip };
             if !safe {
                 auth.require(Scope::Write)?;
             }
@@ -117,7 +171,7 @@ impl Auth {
                 ));
             }
         }
-        Ok(Auth { user, via: Via::Session { token } })
+        Ok(Auth { user, via: Via::Session { token }, ip })
     }
 }
 
@@ -174,8 +228,9 @@ mod tests {
             display_name: "A".into(),
             is_admin: false,
             created_at: 0,
+            email_verified: true,
         };
-        let auth = Auth { user, via: Via::Session { token: token.into() } };
+        let auth = Auth { user, via: Via::Session { token: token.into() }, ip: None };
         let debug = format!("{auth:?}");
         assert!(!debug.contains(token), "sign-in token leaked: {debug}");
         assert!(debug.contains("<redacted>"), "{debug}");

@@ -33,6 +33,8 @@ pub struct RateLimits {
     tokens_by_ip: DefaultKeyedRateLimiter<IpAddr>,
     tokens_by_account: DefaultKeyedRateLimiter<String>,
     downloads_by_ip: DefaultKeyedRateLimiter<IpAddr>,
+    mail_by_ip: DefaultKeyedRateLimiter<IpAddr>,
+    mail_by_address: DefaultKeyedRateLimiter<String>,
 }
 
 fn per_minute<K: Hash + Eq + Clone>(n: u32) -> DefaultKeyedRateLimiter<K> {
@@ -110,7 +112,16 @@ impl RateLimits {
             tokens_by_ip: per_minute(s.tokens_per_minute),
             tokens_by_account: per_minute(s.tokens_per_minute),
             downloads_by_ip: per_minute(s.downloads_per_ip_per_minute),
+            mail_by_ip: per_minute(s.mail_links_per_minute.saturating_mul(4)),
+            mail_by_address: per_minute(s.mail_links_per_minute),
         }
+    }
+
+    /// A request that mails a link to `address` (counted whether or not an account has it, so
+    /// the answer says nothing about accounts).
+    pub fn mail_link(&self, ip: IpAddr, address: &str) -> Result<(), ApiError> {
+        check(&self.mail_by_ip, &ip)?;
+        check(&self.mail_by_address, &account_key(address))
     }
 
     /// Before checking a password of `email` from `ip`: refused while the pair, the address or
@@ -156,6 +167,8 @@ impl RateLimits {
         self.tokens_by_ip.retain_recent();
         self.tokens_by_account.retain_recent();
         self.downloads_by_ip.retain_recent();
+        self.mail_by_ip.retain_recent();
+        self.mail_by_address.retain_recent();
     }
 }
 

@@ -41,7 +41,13 @@ pub async fn run(settings: Settings, cmd: AdminCommand) -> Result<()> {
         AdminCommand::CreateUser { email, display_name, admin, password_stdin } => {
             let pw = read_password(password_stdin)?;
             let hash = password::hash(pw).await?;
-            let new = NewUser { email: email.trim().to_string(), display_name, password_hash: hash, is_admin: admin };
+            let new = NewUser {
+                email: email.trim().to_string(),
+                display_name,
+                password_hash: hash,
+                is_admin: admin,
+                email_verified: true,
+            };
             let (user, org) = store.create_user(new).await?;
             println!("created user {} ({}) with personal org {}", user.email, user.id, org);
             if admin {

@@ -22,6 +22,7 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::hub::Hub;
 use super::live::{Item, LiveSession, Subscription, TermSize};
+use crate::access::{AccessGuard, Grant};
 
 /// Stored output read per database round trip during a replay.
 const REPLAY_PAGE: usize = 256 * 1024;
@@ -43,12 +44,21 @@ enum Control {
 }
 
 /// Serves one viewer socket until either side closes it.
-pub async fn serve(hub: Arc<Hub>, live: Arc<LiveSession>, socket: WebSocketStream, from: u64, can_input: bool) {
+pub async fn serve(
+    hub: Arc<Hub>,
+    live: Arc<LiveSession>,
+    socket: WebSocketStream,
+    from: u64,
+    can_input: bool,
+    access: AccessGuard,
+) {
     let (sink, stream) = socket.split();
     let (tx, ctrl) = mpsc::channel(CONTROL_QUEUE);
     let reader = tokio::spawn(read_controls(stream, tx));
     let received = Vec::with_capacity(WRITE_BATCH + 1);
-    let mut viewer = Viewer { hub, live, sink, pos: from, can_input, ctrl, paused: false, told: None, received };
+    let can_input = can_input && *access.grant.borrow() == Grant::Full;
+    let mut viewer =
+        Viewer { hub, live, sink, pos: from, can_input, ctrl, paused: false, told: None, received, access };
     match viewer.run().await {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => {}
@@ -107,6 +117,8 @@ struct Viewer {
     told: Option<Told>,
     /// When the live items of the batch being written were received (for the latency metric).
     received: Vec<Instant>,
+    /// The access this socket was opened with; a revocation closes it.
+    access: AccessGuard,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -178,8 +190,24 @@ impl Viewer {
                     Some(c) => self.control(c).await?,
                     None => return Ok(()),
                 },
+                grant = self.access.changed() => match grant {
+                    Grant::Revoked => return self.revoked().await,
+                    Grant::ReadOnly if self.can_input => {
+                        self.can_input = false;
+                        self.error("READ_ONLY", "your access changed: you can watch this session but no longer type").await?;
+                    }
+                    Grant::ReadOnly | Grant::Full => {}
+                },
             }
         }
+    }
+
+    /// Access was taken away: says so and closes the socket.
+    async fn revoked(&mut self) -> WsResult {
+        self.error("ACCESS_REVOKED", "your access to this session was revoked").await?;
+        let close = Message::close_with(1008u16, "access revoked");
+        let _ = tokio::time::timeout(WRITE_TIMEOUT, self.sink.send(close)).await;
+        Ok(())
     }
 
     /// The viewer fell out of the broadcast ring: says so, and replays from storage what it

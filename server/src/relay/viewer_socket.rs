@@ -47,6 +47,7 @@ pub async fn attach(
         return ApiError::from(e).into_response();
     }
     let can_input = scope.role().at_least(Role::Member) && auth.require(Scope::Write).is_ok();
+    let access = state.access.register(auth.user.id, auth.credential(&state.keys), Some(OrgId(org)));
     let hub = state.relay.hub.clone();
     let live = match hub.live(id).await {
         Ok(l) => l,
@@ -61,7 +62,7 @@ pub async fn attach(
         return json_error(StatusCode::BAD_REQUEST, "INVALID_RANGE", &message);
     }
     ws.config(ws_config())
-        .on_upgrade(move |socket| super::viewer::serve(hub, live, socket, query.from, can_input))
+        .on_upgrade(move |socket| super::viewer::serve(hub, live, socket, query.from, can_input, access))
         .into_response()
 }
 

@@ -66,6 +66,9 @@ pub struct RateLimitSettings {
     pub login_per_account_and_ip_per_minute: u32,
     pub tokens_per_minute: u32,
     pub downloads_per_ip_per_minute: u32,
+    /// Mailed links (sign-up, confirmation, password reset) per minute for one address; one
+    /// client address may ask for four times as many.
+    pub mail_links_per_minute: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -188,6 +191,7 @@ impl Default for RateLimitSettings {
             login_per_account_and_ip_per_minute: 10,
             tokens_per_minute: 30,
             downloads_per_ip_per_minute: 120,
+            mail_links_per_minute: 3,
         }
     }
 }

@@ -4,7 +4,7 @@
 use rusqlite::{OptionalExtension, params};
 use sessionforge_shared::ids::{ApiKeyId, UserId};
 
-use super::users::User;
+use super::users::{U_USER_COLS, User, user_at};
 use super::{Store, StoreError, now, parse_col};
 
 /// What a key may do. Each scope includes the ones before it.
@@ -186,7 +186,7 @@ impl Store {
             .db
             .read(move |c| {
                 let sql = format!(
-                    "SELECT {KEY_COLS}, u.email, u.display_name, u.is_admin, u.created_at
+                    "SELECT {KEY_COLS}, {U_USER_COLS}
                      FROM api_keys k JOIN users u ON u.id = k.user_id
                      WHERE k.secret_hash = ?1 AND k.revoked_at IS NULL
                        AND (k.expires_at IS NULL OR k.expires_at > ?2) AND u.disabled_at IS NULL"
@@ -194,14 +194,7 @@ impl Store {
                 let mut stmt = c.prepare_cached(&sql)?;
                 stmt.query_row(params![secret_hash, at], |r| {
                     let key = key_from_row(r)?;
-                    let user = User {
-                        id: key.user_id,
-                        email: r.get(9)?,
-                        display_name: r.get(10)?,
-                        is_admin: r.get(11)?,
-                        created_at: r.get(12)?,
-                    };
-                    Ok((key, user))
+                    Ok((key, user_at(r, 9)?))
                 })
                 .optional()?
                 .ok_or(StoreError::NotFound)

@@ -3,8 +3,8 @@
 use rusqlite::{OptionalExtension, params};
 use sessionforge_shared::ids::UserId;
 
-use super::users::User;
-use super::{Store, StoreError, now, parse_col};
+use super::users::{U_USER_COLS, User, user_at};
+use super::{Store, StoreError, now};
 
 /// How often `last_seen_at` is refreshed, in seconds (see the API-key equivalent).
 const LAST_SEEN_GRANULARITY: i64 = 60;
@@ -55,23 +55,15 @@ impl Store {
         let (user, last_seen) = self
             .db
             .read(move |c| {
-                let mut stmt = c.prepare_cached(
-                    "SELECT u.id, u.email, u.display_name, u.is_admin, u.created_at, s.last_seen_at
+                let sql = format!(
+                    "SELECT {U_USER_COLS}, s.last_seen_at
                      FROM login_sessions s JOIN users u ON u.id = s.user_id
-                     WHERE s.token_hash = ?1 AND s.expires_at > ?2 AND u.disabled_at IS NULL",
-                )?;
-                stmt.query_row(params![hash, at], |r| {
-                    let user = User {
-                        id: parse_col(r, 0)?,
-                        email: r.get(1)?,
-                        display_name: r.get(2)?,
-                        is_admin: r.get(3)?,
-                        created_at: r.get(4)?,
-                    };
-                    Ok((user, r.get::<_, i64>(5)?))
-                })
-                .optional()?
-                .ok_or(StoreError::NotFound)
+                     WHERE s.token_hash = ?1 AND s.expires_at > ?2 AND u.disabled_at IS NULL"
+                );
+                let mut stmt = c.prepare_cached(&sql)?;
+                stmt.query_row(params![hash, at], |r| Ok((user_at(r, 0)?, r.get::<_, i64>(6)?)))
+                    .optional()?
+                    .ok_or(StoreError::NotFound)
             })
             .await?;
         if at - last_seen >= LAST_SEEN_GRANULARITY {

@@ -8,7 +8,10 @@
 mod db;
 mod migrations;
 
+pub mod account_links;
 pub mod api_keys;
+pub mod audit;
+pub mod invitations;
 pub mod login_sessions;
 pub mod machines;
 pub mod org_settings;
@@ -36,6 +39,13 @@ pub enum StoreError {
     NotFound,
     #[error("{0}")]
     Conflict(String),
+    /// A rule of the domain refuses the change (`code` says which, for clients: `SEAT_LIMIT`,
+    /// `LAST_OWNER`, …).
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
+    /// A single-use link or invitation that no longer works (`LINK_EXPIRED`, `LINK_USED`, …).
+    #[error("{message}")]
+    Gone { code: &'static str, message: String },
     /// A cap that keeps one account from growing the server without bound.
     #[error("{what}: {limit} (the server's {setting})")]
     LimitReached { what: &'static str, limit: u32, setting: &'static str },

@@ -6,6 +6,7 @@ use rusqlite::{OptionalExtension, params};
 use sessionforge_shared::ids::{OrgId, UserId};
 use sessionforge_shared::roles::Role;
 
+use super::audit::{AuditEntry, record};
 use super::{Store, StoreError, now, parse_col};
 
 /// A user's verified membership in one org. Only [`Store::org_scope`] constructs it.
@@ -176,46 +177,56 @@ impl Store {
             .await
     }
 
-    /// Adds an existing account to the org. `NotFound` when no account has that email.
-    pub async fn add_member(&self, scope: &OrgScope, email: String, role: Role) -> Result<Member, StoreError> {
-        let org = scope.org_id;
+    /// Removes `user` from the scope's org (an admin removing a member, or a member leaving).
+    /// The org always keeps an owner, and nobody leaves their personal org. Returns the role
+    /// they had.
+    pub async fn remove_member(&self, scope: &OrgScope, user: UserId, audit: AuditEntry) -> Result<Role, StoreError> {
+        let org = scope.org_id();
         self.db
             .write(move |tx| {
-                let found: Option<(String, String, String)> = tx
-                    .query_row(
-                        "SELECT id, email, display_name FROM users WHERE email = ?1 AND disabled_at IS NULL",
-                        [email.trim()],
-                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                    )
-                    .optional()?;
-                let (id, email, display_name) = found.ok_or(StoreError::NotFound)?;
-                let joined_at = now();
-                let inserted = tx.execute(
-                    "INSERT OR IGNORE INTO memberships (org_id, user_id, role, created_at) VALUES (?1, ?2, ?3, ?4)",
-                    params![org.to_string(), id, role.as_str(), joined_at],
-                )?;
-                if inserted == 0 {
-                    return Err(StoreError::Conflict(format!("{email} is already a member")));
+                let role = member_role(tx, org, user)?;
+                let personal: Option<String> =
+                    tx.query_row("SELECT personal_owner_id FROM orgs WHERE id = ?1", [org.to_string()], |r| r.get(0))?;
+                if personal.as_deref() == Some(user.to_string().as_str()) {
+                    return Err(StoreError::Refused {
+                        code: "PERSONAL_ORG",
+                        message: "nobody can leave or be removed from their personal org".into(),
+                    });
                 }
-                let user_id = id.parse().map_err(|_| StoreError::Internal("bad user id in database".into()))?;
-                Ok(Member { user_id, email, display_name, role, joined_at })
+                if role == Role::Owner && owner_count(tx, org)? <= 1 {
+                    return Err(last_owner());
+                }
+                tx.execute(
+                    "DELETE FROM memberships WHERE org_id = ?1 AND user_id = ?2",
+                    params![org.to_string(), user.to_string()],
+                )?;
+                record(tx, &audit.org(org).target("user", user).details(serde_json::json!({"role": role.as_str()})))?;
+                Ok(role)
             })
             .await
     }
 
     /// Changes a member's role. The org always keeps at least one owner.
-    pub async fn set_member_role(&self, scope: &OrgScope, user: UserId, role: Role) -> Result<(), StoreError> {
+    pub async fn set_member_role(
+        &self,
+        scope: &OrgScope,
+        user: UserId,
+        role: Role,
+        audit: AuditEntry,
+    ) -> Result<(), StoreError> {
         let org = scope.org_id;
         self.db
             .write(move |tx| {
                 let current = member_role(tx, org, user)?;
                 if current == Role::Owner && role != Role::Owner && owner_count(tx, org)? <= 1 {
-                    return Err(StoreError::Conflict("an org must keep at least one owner".into()));
+                    return Err(last_owner());
                 }
                 tx.execute(
                     "UPDATE memberships SET role = ?1 WHERE org_id = ?2 AND user_id = ?3",
                     params![role.as_str(), org.to_string(), user.to_string()],
                 )?;
+                let details = serde_json::json!({"before": current.as_str(), "after": role.as_str()});
+                record(tx, &audit.org(org).target("user", user).details(details))?;
                 Ok(())
             })
             .await
@@ -236,6 +247,10 @@ fn member_role(c: &rusqlite::Connection, org: OrgId, user: UserId) -> Result<Rol
     )
     .optional()?
     .ok_or(StoreError::NotFound)
+}
+
+fn last_owner() -> StoreError {
+    StoreError::Refused { code: "LAST_OWNER", message: "an org must keep at least one owner".into() }
 }
 
 fn owner_count(c: &rusqlite::Connection, org: OrgId) -> Result<i64, StoreError> {

@@ -4,6 +4,7 @@ use rusqlite::{OptionalExtension, params};
 use sessionforge_shared::ids::{OrgId, UserId};
 use sessionforge_shared::roles::Role;
 
+use super::audit::{AuditEntry, record};
 use super::{Store, StoreError, now, optional, parse_col};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -13,6 +14,9 @@ pub struct User {
     pub display_name: String,
     pub is_admin: bool,
     pub created_at: i64,
+    /// Whether the address is confirmed (by a mailed link, an invitation, or an administrator
+    /// who made the account). Unverified accounts may only sign in and ask for the link again.
+    pub email_verified: bool,
 }
 
 /// A user with their password hash, for sign-in only.
@@ -35,6 +39,8 @@ pub struct NewUser {
     pub display_name: String,
     pub password_hash: String,
     pub is_admin: bool,
+    /// Made by an administrator or through an invitation link: the address needs no check.
+    pub email_verified: bool,
 }
 
 impl std::fmt::Debug for NewUser {
@@ -44,19 +50,29 @@ impl std::fmt::Debug for NewUser {
             .field("display_name", &self.display_name)
             .field("password_hash", &"<redacted>")
             .field("is_admin", &self.is_admin)
+            .field("email_verified", &self.email_verified)
             .finish()
     }
 }
 
-const USER_COLS: &str = "id, email, display_name, is_admin, created_at";
+const USER_COLS: &str = "id, email, display_name, is_admin, created_at, email_verified_at IS NOT NULL";
+/// [`USER_COLS`] of a `users` table aliased `u`, for joins.
+pub(super) const U_USER_COLS: &str =
+    "u.id, u.email, u.display_name, u.is_admin, u.created_at, u.email_verified_at IS NOT NULL";
 
 fn user_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
+    user_at(row, 0)
+}
+
+/// A user read from [`USER_COLS`] (or [`U_USER_COLS`]) starting at column `at`.
+pub(super) fn user_at(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<User> {
     Ok(User {
-        id: parse_col(row, 0)?,
-        email: row.get(1)?,
-        display_name: row.get(2)?,
-        is_admin: row.get(3)?,
-        created_at: row.get(4)?,
+        id: parse_col(row, at)?,
+        email: row.get(at + 1)?,
+        display_name: row.get(at + 2)?,
+        is_admin: row.get(at + 3)?,
+        created_at: row.get(at + 4)?,
+        email_verified: row.get(at + 5)?,
     })
 }
 
@@ -111,7 +127,7 @@ impl Store {
                     format!("SELECT {USER_COLS}, password_hash FROM users WHERE email = ?1 AND disabled_at IS NULL");
                 let row = c
                     .query_row(&sql, [email], |row| {
-                        Ok(Credentials { user: user_from_row(row)?, password_hash: row.get(5)? })
+                        Ok(Credentials { user: user_from_row(row)?, password_hash: row.get(6)? })
                     })
                     .optional()?;
                 row.ok_or(StoreError::NotFound)
@@ -145,9 +161,43 @@ impl Store {
             })
             .await
     }
+
+    /// Disables (or enables again) an account. Disabling ends its browser sign-ins and revokes
+    /// its API keys; the account and its data stay.
+    pub async fn set_user_disabled(&self, id: UserId, disabled: bool, audit: AuditEntry) -> Result<User, StoreError> {
+        self.db
+            .write(move |tx| {
+                let at = now();
+                let n = if disabled {
+                    tx.execute(
+                        "UPDATE users SET disabled_at = COALESCE(disabled_at, ?1), updated_at = ?1 WHERE id = ?2",
+                        params![at, id.to_string()],
+                    )?
+                } else {
+                    tx.execute(
+                        "UPDATE users SET disabled_at = NULL, updated_at = ?1 WHERE id = ?2",
+                        params![at, id.to_string()],
+                    )?
+                };
+                if n == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                if disabled {
+                    tx.execute("DELETE FROM login_sessions WHERE user_id = ?1", [id.to_string()])?;
+                    tx.execute(
+                        "UPDATE api_keys SET revoked_at = ?1 WHERE user_id = ?2 AND revoked_at IS NULL",
+                        params![at, id.to_string()],
+                    )?;
+                }
+                record(tx, &audit.target("user", id))?;
+                let sql = format!("SELECT {USER_COLS} FROM users WHERE id = ?1");
+                Ok(tx.query_row(&sql, [id.to_string()], user_from_row)?)
+            })
+            .await
+    }
 }
 
-fn insert_user(tx: &rusqlite::Transaction<'_>, new: &NewUser) -> Result<(User, OrgId), StoreError> {
+pub(super) fn insert_user(tx: &rusqlite::Transaction<'_>, new: &NewUser) -> Result<(User, OrgId), StoreError> {
     let email = new.email.trim().to_string();
     let taken: Option<i64> = tx.query_row("SELECT 1 FROM users WHERE email = ?1", [&email], |r| r.get(0)).optional()?;
     if taken.is_some() {
@@ -159,11 +209,20 @@ fn insert_user(tx: &rusqlite::Transaction<'_>, new: &NewUser) -> Result<(User, O
         display_name: new.display_name.trim().to_string(),
         is_admin: new.is_admin,
         created_at: now(),
+        email_verified: new.email_verified,
     };
     tx.execute(
-        "INSERT INTO users (id, email, display_name, password_hash, is_admin, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-        params![user.id.to_string(), user.email, user.display_name, new.password_hash, user.is_admin, user.created_at],
+        "INSERT INTO users (id, email, display_name, password_hash, is_admin, created_at, updated_at, email_verified_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, CASE WHEN ?7 THEN ?6 END)",
+        params![
+            user.id.to_string(),
+            user.email,
+            user.display_name,
+            new.password_hash,
+            user.is_admin,
+            user.created_at,
+            user.email_verified
+        ],
     )?;
     let org = OrgId::new();
     let name = if user.display_name.is_empty() { user.email.clone() } else { user.display_name.clone() };
@@ -190,13 +249,20 @@ mod tests {
             display_name: "A".into(),
             password_hash: hash.into(),
             is_admin: true,
+            email_verified: true,
         };
         let debug = format!("{new:?}");
         assert!(!debug.contains(hash) && !debug.contains("argon2"), "password hash leaked: {debug}");
         assert!(debug.contains("a@example.com"), "{debug}");
 
-        let user =
-            User { id: UserId::new(), email: new.email, display_name: new.display_name, is_admin: true, created_at: 0 };
+        let user = User {
+            id: UserId::new(),
+            email: new.email,
+            display_name: new.display_name,
+            is_admin: true,
+            created_at: 0,
+            email_verified: true,
+        };
         let debug = format!("{:?}", Credentials { user, password_hash: hash.into() });
         assert!(!debug.contains(hash) && !debug.contains("argon2"), "password hash leaked: {debug}");
     }
