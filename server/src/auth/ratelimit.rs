@@ -183,6 +183,7 @@ mod tests {
             login_per_account_and_ip_per_minute: per_pair,
             tokens_per_minute: tokens,
             downloads_per_ip_per_minute: 100,
+            mail_links_per_minute: 3,
         })
     }
 

@@ -232,6 +232,19 @@ impl TestServer {
         self.login(email, ADMIN_PASSWORD).await
     }
 
+    /// Invites `email` into `org` with `role` (as `admin`) and accepts as `member` (that
+    /// address's account), through the invitation link the API returns once.
+    pub async fn add_member(&self, admin: &Auth, org: &str, member: &Auth, email: &str, role: &str) {
+        let resp =
+            self.post(&format!("/api/v1/orgs/{org}/invitations"), admin, json!({"email": email, "role": role})).await;
+        assert_eq!(resp.status(), StatusCode::CREATED, "inviting {email}");
+        let body: Value = resp.json().await.expect("json");
+        let url = body["accept_url"].as_str().expect("accept_url");
+        let token = url.split_once("#token=").expect("a token in the link").1;
+        let accept = self.post("/api/v1/invitations/accept", member, json!({"token": token})).await;
+        assert_eq!(accept.status(), StatusCode::OK, "{email} accepting");
+    }
+
     /// Creates an API key with the given scopes and returns it.
     pub async fn api_key(&self, auth: &Auth, scopes: &[&str]) -> Auth {
         let resp = self.post("/api/v1/api-keys", auth, json!({"name": "test key", "scopes": scopes})).await;

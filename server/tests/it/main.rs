@@ -29,6 +29,7 @@ mod installed;
 #[cfg(unix)]
 mod installer;
 mod openapi;
+mod people;
 mod rate_limits;
 #[cfg(unix)]
 mod raw_agent;
@@ -44,6 +45,7 @@ mod releases;
 #[cfg(unix)]
 mod session_policy;
 mod settings_api;
+mod smtp;
 #[cfg(unix)]
 mod spool;
 #[cfg(unix)]

@@ -154,14 +154,7 @@ async fn members_type_into_sessions_and_viewers_are_refused() {
 
     // A viewer-role account watches but cannot type, even with a write-scoped key.
     let watcher = server.create_user(&org.admin, "watcher@example.com").await;
-    let add = server
-        .post(
-            &format!("/api/v1/orgs/{}/members", org.id),
-            &org.admin,
-            json!({"email": "watcher@example.com", "role": "viewer"}),
-        )
-        .await;
-    assert_eq!(add.status(), StatusCode::CREATED);
+    server.add_member(&org.admin, &org.id, &watcher, "watcher@example.com", "viewer").await;
     let watcher_key = server.api_key(&watcher, &["write"]).await;
     let mut viewer = Viewer::attach(&server, &org.id, &id, 0, &watcher_key).await;
     viewer.read_until(Duration::from_secs(30), |v| v.text().contains("hi-42")).await;

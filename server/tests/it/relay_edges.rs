@@ -188,6 +188,42 @@ async fn a_session_is_reported_ended_only_with_all_output_sent_before_the_end() 
     }
 }
 
+/// Access changes reach a viewer socket that is already open: a role change to viewer stops its
+/// typing, removal from the org closes it.
+#[tokio::test]
+async fn a_members_open_viewer_socket_drops_to_read_only_and_closes_when_removed() {
+    let server = TestServer::start().await;
+    let org = admin_org(&server).await;
+    let agent = TestAgent::enroll(&server, &org).await;
+    let id = SessionId::new();
+    let mut raw = RawAgent::connect(&server, &agent, "wrap", vec![session_info(id, "watched")]).await;
+    raw.output(id, 0, b"hello").await;
+    let fay = server.create_user(&org.admin, "fay@example.com").await;
+    server.add_member(&org.admin, &org.id, &fay, "fay@example.com", "member").await;
+    let me: Value = server.get("/api/v1/auth/me", &fay).await.json().await.expect("json");
+    let fay_id = me["user"]["id"].as_str().expect("id").to_string();
+    let mut viewer = Viewer::attach(&server, &org.id, &id.to_string(), 0, &fay).await;
+    viewer.read_until(Duration::from_secs(10), |v| v.text().contains("hello")).await;
+    assert!(viewer.events.iter().any(|e| matches!(e, ViewerEvent::Attached { can_input: true, .. })));
+
+    let member = format!("/api/v1/orgs/{}/members/{fay_id}", org.id);
+    let resp = server.request(reqwest::Method::PUT, &member, &org.admin, Some(json!({"role": "viewer"}))).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let read_only =
+        |v: &Viewer| v.events.iter().any(|e| matches!(e, ViewerEvent::Error { code, .. } if code == "READ_ONLY"));
+    viewer.read_until(Duration::from_secs(10), read_only).await;
+
+    let resp = server.request(reqwest::Method::DELETE, &member, &org.admin, None).await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let still_open = viewer.read_until(Duration::from_secs(10), |_| false).await;
+    assert!(!still_open, "the socket closes");
+    assert!(
+        viewer.events.iter().any(|e| matches!(e, ViewerEvent::Error { code, .. } if code == "ACCESS_REVOKED")),
+        "{:?}",
+        viewer.events
+    );
+}
+
 #[tokio::test]
 async fn a_session_its_machine_never_starts_ends_as_crashed() {
     let server = TestServer::start_with(&[("SESSIONFORGE_RELAY__STALE_AFTER_SECS", "1")]).await;

@@ -52,8 +52,7 @@ async fn admins_rename_their_org_and_nobody_else_does() {
     let member = server.create_user(&admin, "member@example.com").await;
     let created: Value = server.post("/api/v1/orgs", &admin, json!({"name": "Team"})).await.json().await.expect("json");
     let org = created["id"].as_str().expect("id").to_string();
-    let add = json!({"email": "member@example.com", "role": "member"});
-    assert_eq!(server.post(&format!("/api/v1/orgs/{org}/members"), &admin, add).await.status(), StatusCode::CREATED);
+    server.add_member(&admin, &org, &member, "member@example.com", "member").await;
     let path = format!("/api/v1/orgs/{org}");
 
     let resp = server.request(Method::PUT, &path, &admin, Some(json!({"name": "  Platform team "}))).await;

@@ -46,7 +46,10 @@ fn aiosmtpd() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache"));
     let path = home.join("sessionforge/aiosmtpd/bin/aiosmtpd");
-    assert!(path.is_file(), "aiosmtpd is not installed: run scripts/test.sh (it installs it), or set SESSIONFORGE_TEST_AIOSMTPD");
+    assert!(
+        path.is_file(),
+        "aiosmtpd is not installed: run scripts/test.sh (it installs it), or set SESSIONFORGE_TEST_AIOSMTPD"
+    );
     path
 }
 
@@ -128,12 +131,7 @@ impl SmtpServer {
 
 fn parse(raw: &[u8]) -> Mail {
     let m = mail_parser::MessageParser::default().parse(raw).expect("a parseable message");
-    let to = m
-        .to()
-        .and_then(|a| a.first())
-        .and_then(|a| a.address())
-        .map(str::to_string)
-        .unwrap_or_default();
+    let to = m.to().and_then(|a| a.first()).and_then(|a| a.address()).map(str::to_string).unwrap_or_default();
     Mail {
         to,
         subject: m.subject().unwrap_or_default().to_string(),

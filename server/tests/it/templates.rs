@@ -22,8 +22,7 @@ async fn admins_manage_templates_members_list_them_and_bad_input_is_refused() {
     let (admin, org, path) = setup(&server).await;
     let member = server.create_user(&admin, "member@example.com").await;
     let outsider = server.create_user(&admin, "outsider@example.com").await;
-    let add = json!({"email": "member@example.com", "role": "member"});
-    assert_eq!(server.post(&format!("/api/v1/orgs/{org}/members"), &admin, add).await.status(), StatusCode::CREATED);
+    server.add_member(&admin, &org, &member, "member@example.com", "member").await;
 
     let body = json!({"name": "Claude in app", "command": "claude", "args": ["--model", "opus"], "cwd": " ~/app ",
         "env_names": ["ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY", "HOME"]});
@@ -144,8 +143,7 @@ async fn a_template_starts_on_a_machine_through_the_same_checks_as_a_direct_star
 
     // A viewer of the org lists templates but may not start them.
     let viewer_user = server.create_user(&org.admin, "viewer@example.com").await;
-    let add = json!({"email": "viewer@example.com", "role": "viewer"});
-    server.post(&format!("/api/v1/orgs/{}/members", org.id), &org.admin, add).await;
+    server.add_member(&org.admin, &org.id, &viewer_user, "viewer@example.com", "viewer").await;
     let resp = server
         .post(
             &format!("{path}/{}/start", ok["id"].as_str().expect("id")),

@@ -33,7 +33,11 @@ async fn another_orgs_resources_are_404_for_non_members() {
             let members = server.get(&format!("/api/v1/orgs/{org}/members"), who).await;
             assert_eq!(error_code(members, StatusCode::NOT_FOUND).await, "NOT_FOUND");
             let add = server
-                .post(&format!("/api/v1/orgs/{org}/members"), who, json!({"email": "bob@example.com", "role": "owner"}))
+                .post(
+                    &format!("/api/v1/orgs/{org}/invitations"),
+                    who,
+                    json!({"email": "bob@example.com", "role": "admin"}),
+                )
                 .await;
             assert_eq!(error_code(add, StatusCode::NOT_FOUND).await, "NOT_FOUND");
             let role = server
@@ -49,10 +53,7 @@ async fn another_orgs_resources_are_404_for_non_members() {
     }
 
     // Once added as a viewer, Bob can read the org but not manage it.
-    let add = server
-        .post(&format!("/api/v1/orgs/{team_id}/members"), &admin, json!({"email": "bob@example.com", "role": "viewer"}))
-        .await;
-    assert_eq!(add.status(), StatusCode::CREATED);
+    server.add_member(&admin, &team_id, &bob, "bob@example.com", "viewer").await;
     let org: Value = server.get(&format!("/api/v1/orgs/{team_id}"), &bob).await.json().await.expect("json");
     assert_eq!(org["role"], "viewer");
     let escalate = server
