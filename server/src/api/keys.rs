@@ -106,6 +106,8 @@ impl KeysApi {
             )
             .await?;
         tracing::info!(user = %auth.user.id, key = %stored.id, prefix = %stored.prefix, "API key created");
+        let details = serde_json::json!({"name": stored.name, "prefix": stored.prefix});
+        state.store.audit(auth.audit("api_key.created").target("api_key", stored.id).details(details)).await?;
         Ok(CreateKeyResponse::Created(Json(CreatedApiKey { key, api_key: stored.into() })))
     }
 
@@ -115,6 +117,8 @@ impl KeysApi {
         auth.require(Scope::Admin)?;
         state.store.revoke_api_key(auth.user.id, ApiKeyId(id.0)).await?;
         tracing::info!(user = %auth.user.id, key = %id.0, "API key revoked");
+        state.access.revoke_api_key(ApiKeyId(id.0));
+        state.store.audit(auth.audit("api_key.revoked").target("api_key", id.0)).await?;
         Ok(Revoked::NoContent)
     }
 }

@@ -25,6 +25,7 @@ use crate::relay::events::Change;
 use crate::state::AppState;
 use crate::store::StoreError;
 use crate::store::api_keys::Scope;
+use crate::store::audit::{Actor, AuditEntry};
 use crate::store::machines::{EnrollmentToken, Machine};
 
 pub struct MachinesApi;
@@ -198,6 +199,8 @@ impl MachinesApi {
         let hash = tokens::token_hash(&state.keys, PURPOSE_ENROLL, &token);
         let expires_at = crate::store::now() + i64::from(minutes) * 60;
         let stored = state.store.create_enrollment_token(&scope, hash, note, expires_at).await?;
+        let entry = auth.audit("enrollment_token.created").org(scope.org_id()).target("enrollment_token", stored.id);
+        state.store.audit(entry).await?;
         Ok(TokenCreated::Created(Json(CreatedEnrollmentToken {
             install: install_commands(&state, &token),
             token,
@@ -231,6 +234,8 @@ impl MachinesApi {
         let scope = scope(&state, &auth, org_id.0).await?;
         require_role(&scope, Role::Admin)?;
         state.store.revoke_enrollment_token(&scope, EnrollmentTokenId(id.0)).await?;
+        let entry = auth.audit("enrollment_token.revoked").org(scope.org_id()).target("enrollment_token", id.0);
+        state.store.audit(entry).await?;
         Ok(Done::NoContent)
     }
 
@@ -260,6 +265,10 @@ impl MachinesApi {
                 other => other.into(),
             })?;
         tracing::info!(machine = %machine.id, org = %machine.org_id, host = %machine.hostname, "machine enrolled");
+        let actor = Actor::Machine { id: machine.id.to_string(), label: machine.hostname.clone() };
+        let ip = Some(client_ip(req, state.settings.proxy_hops()).to_string());
+        let entry = AuditEntry::new(actor, ip, "machine.enrolled").org(machine.org_id).target("machine", machine.id);
+        state.store.audit(entry).await?;
         Ok(Enrolled::Created(Json(EnrollResponse {
             machine_id: machine.id.0,
             org_id: machine.org_id.0,
@@ -308,6 +317,7 @@ impl MachinesApi {
         let scope = scope(&state, &auth, org_id.0).await?;
         require_role(&scope, Role::Admin)?;
         state.store.revoke_machine(&scope, MachineId(id.0)).await?;
+        state.store.audit(auth.audit("machine.removed").org(scope.org_id()).target("machine", id.0)).await?;
         state.relay.hub.disconnect_machine(MachineId(id.0));
         state.relay.hub.events.notify(scope.org_id(), Change::Machines);
         Ok(Done::NoContent)

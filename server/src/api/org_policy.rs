@@ -131,6 +131,8 @@ impl OrgPolicyApi {
         require_role(&scope, Role::Admin)?;
         let entries = clean(body.0)?;
         state.store.set_allow_list(&scope, entries.clone()).await?;
+        let details = serde_json::json!({"commands": entries.iter().map(|e| e.command.clone()).collect::<Vec<_>>()});
+        state.store.audit(auth.audit("allow_list.changed").org(scope.org_id()).details(details)).await?;
         let msg = ServerMessage::Policy { allow_list: Some(entries.clone()), update_policy: None };
         state.relay.hub.tell_org(scope.org_id(), &msg);
         Ok(Json(dto(Some(entries))))

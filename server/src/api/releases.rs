@@ -114,6 +114,8 @@ impl ReleasesApi {
         let release = releases::publish(&state.store, &state.artifacts, req, stream, limit, Some(auth.user.id)).await?;
         tracing::info!(version = %release.version, target = %release.target, channel = %release.channel,
             sha256 = %release.sha256, by = %auth.user.id, "release published");
+        let details = serde_json::json!({"version": release.version.to_string(), "target": release.target.to_string()});
+        state.store.audit(auth.audit("release.published").target("release", release.id).details(details)).await?;
         Ok(Published::Created(Json(release.into())))
     }
 
@@ -131,6 +133,7 @@ impl ReleasesApi {
         let r = state.store.release(id.0).await?;
         let yanked = state.store.yank_release(r.target, r.version).await?;
         tracing::info!(version = %yanked.version, target = %yanked.target, by = %auth.user.id, "release yanked");
+        state.store.audit(auth.audit("release.yanked").target("release", id.0)).await?;
         Ok(Json(yanked.into()))
     }
 

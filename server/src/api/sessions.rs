@@ -281,6 +281,9 @@ impl SessionsApi {
             env_names: req.env_names,
         };
         let session = start_session(&state, &auth, &scope, spec).await?;
+        let details = serde_json::json!({"command": session.command, "machine_id": session.machine_id.to_string()});
+        let entry = auth.audit("session.started").org(scope.org_id()).target("session", session.id).details(details);
+        state.store.audit(entry).await?;
         Ok(Started::Created(Json(session.into())))
     }
 
@@ -312,6 +315,7 @@ impl SessionsApi {
             .hub
             .send_to_owner(session.id, ServerMessage::StopSession { session_id: session.id })
             .map_err(|_| ApiError::conflict("MACHINE_OFFLINE", "the session's agent is not connected"))?;
+        state.store.audit(auth.audit("session.stopped").org(scope.org_id()).target("session", session.id)).await?;
         Ok(Stopping::Accepted(Json(session.into())))
     }
 }
