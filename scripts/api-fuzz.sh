@@ -69,6 +69,8 @@ mkdir -p "$work/data"
         SESSIONFORGE_RATE_LIMIT__LOGIN_PER_ACCOUNT_AND_IP_PER_MINUTE=1000000 \
         SESSIONFORGE_RATE_LIMIT__TOKENS_PER_MINUTE=1000000 \
         SESSIONFORGE_RATE_LIMIT__DOWNLOADS_PER_IP_PER_MINUTE=1000000 \
+        SESSIONFORGE_RATE_LIMIT__MAIL_LINKS_PER_MINUTE=1000000 \
+        SESSIONFORGE_EMAIL__SMTP_URL=smtp://127.0.0.1:9 \
         SESSIONFORGE_LIMITS__API_KEYS_PER_USER=100000 \
         SESSIONFORGE_LIMITS__ORGS_PER_USER=100000 \
         "$server_bin" --data-dir "$work/data" --listen 127.0.0.1:0 >"$work/server.out" 2>"$work/server.log"
@@ -123,8 +125,15 @@ admin=(-H "authorization: Bearer $key")
 org_id=$(call "${json[@]}" "${admin[@]}" "$base/api/v1/orgs" -d '{"name":"Fuzz team"}' | field id)
 member_id=$(call "${json[@]}" "${admin[@]}" "$base/api/v1/admin/users" \
     -d "{\"email\":\"member@example.com\",\"password\":\"$password\"}" | field id)
-call "${json[@]}" "${admin[@]}" "$base/api/v1/orgs/$org_id/members" \
-    -d '{"email":"member@example.com","role":"member"}' >/dev/null
+# The member joins by invitation: the link is returned once to the admin who invites.
+accept_url=$(call "${json[@]}" "${admin[@]}" "$base/api/v1/orgs/$org_id/invitations" \
+    -d '{"email":"member@example.com","role":"member"}' | field accept_url)
+member_login=$(curl -sS -D "$work/member.headers" "${json[@]}" "$base/api/v1/auth/login" \
+    -d "{\"email\":\"member@example.com\",\"password\":\"$password\"}")
+member_cookie=$(sed -n 's/^[Ss]et-[Cc]ookie: \(sf_session=[^;]*\).*/\1/p' "$work/member.headers" | head -n 1)
+member_csrf=$(printf '%s' "$member_login" | field csrf_token)
+call "${json[@]}" -H "cookie: $member_cookie" -H "x-csrf-token: $member_csrf" "$base/api/v1/invitations/accept" \
+    -d "{\"token\":\"${accept_url#*#token=}\"}" >/dev/null
 # Only `echo` may be started remotely: the generator cannot start anything with an effect.
 call -X PUT "${json[@]}" "${admin[@]}" "$base/api/v1/orgs/$org_id/allowed-commands" \
     -d '{"commands":["echo"]}' >/dev/null

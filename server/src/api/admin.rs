@@ -69,6 +69,7 @@ impl AdminApi {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct OutboxMailDto {
     /// Also the mail's Message-ID (before the `@`).
     pub id: String,
@@ -102,6 +103,7 @@ impl From<OutboxMail> for OutboxMailDto {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Outbox {
     /// Whether an SMTP server is configured (`email.smtp_url`); without one nothing is sent.
     pub smtp_configured: bool,
@@ -115,8 +117,8 @@ pub struct Outbox {
 
 #[derive(Object)]
 pub struct SeatLimit {
-    /// Seats (members plus pending invitations); absent or null for unlimited.
-    pub seat_limit: Option<u32>,
+    /// Seats (members plus pending invitations); 0 for unlimited.
+    pub seat_limit: u32,
 }
 
 #[derive(ApiResponse)]
@@ -127,6 +129,15 @@ pub enum SeatLimitSet {
 
 const OUTBOX_PAGE: u32 = 100;
 
+/// A mail's state in the outbox.
+#[derive(poem_openapi::Enum, Clone, Copy)]
+#[oai(rename_all = "lowercase")]
+pub enum MailStateParam {
+    Queued,
+    Sent,
+    Failed,
+}
+
 #[OpenApi(prefix_path = "/api/v1/admin", tag = "ApiTags::Admin")]
 impl AdminPeopleApi {
     /// The email outbox: queued, sent and failed mail, with the last error.
@@ -135,24 +146,17 @@ impl AdminPeopleApi {
         &self,
         state: Data<&AppState>,
         auth: Auth,
-        /// Only mail in this state: `queued`, `sent` or `failed`.
-        mail_state: Query<Option<String>>,
+        /// Only mail in this state.
+        mail_state: Query<Option<MailStateParam>>,
         /// Cursor: the `next_before` of the previous page.
         before: Query<Option<String>>,
     ) -> Result<Json<Outbox>, ApiError> {
         auth.require_server_admin()?;
-        let filter = match mail_state.0.as_deref() {
-            None => None,
-            Some("queued") => Some(MailState::Queued),
-            Some("sent") => Some(MailState::Sent),
-            Some("failed") => Some(MailState::Failed),
-            Some(other) => {
-                return Err(ApiError::bad_request(
-                    "INVALID_STATE",
-                    format!("mail_state {other:?} must be queued, sent or failed"),
-                ));
-            }
-        };
+        let filter = mail_state.0.map(|s| match s {
+            MailStateParam::Queued => MailState::Queued,
+            MailStateParam::Sent => MailState::Sent,
+            MailStateParam::Failed => MailState::Failed,
+        });
         let mail = state.store.outbox(filter, before.0.clone(), OUTBOX_PAGE).await?;
         let next_before = (mail.len() == OUTBOX_PAGE as usize).then(|| mail.last().map(|m| m.id.clone())).flatten();
         let mailer = &state.outbox.mailer;
@@ -181,7 +185,7 @@ impl AdminPeopleApi {
         auth.require_server_admin()?;
         let target = UserId(id.0);
         if target == auth.user.id {
-            return Err(ApiError::bad_request("SELF", "you cannot disable your own account"));
+            return Err(ApiError::conflict("SELF", "you cannot disable your own account"));
         }
         let user = state.store.set_user_disabled(target, true, auth.audit("user.disabled")).await?;
         state.access.revoke_user(target);
@@ -207,7 +211,8 @@ impl AdminPeopleApi {
         body: JsonBody<SeatLimit>,
     ) -> Result<SeatLimitSet, ApiError> {
         auth.require_server_admin()?;
-        state.store.set_seat_limit(OrgId(org_id.0), body.seat_limit, auth.audit("org.seats_changed")).await?;
+        let limit = (body.seat_limit > 0).then_some(body.seat_limit);
+        state.store.set_seat_limit(OrgId(org_id.0), limit, auth.audit("org.seats_changed")).await?;
         Ok(SeatLimitSet::NoContent)
     }
 }

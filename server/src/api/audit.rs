@@ -25,6 +25,7 @@ const PAGE: u32 = 200;
 const CSV_MAX: u32 = 100_000;
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AuditEventDto {
     /// Increases with every event; pass the last one as `before` for the next page.
     pub seq: i64,
@@ -64,6 +65,7 @@ impl From<AuditEvent> for AuditEventDto {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AuditPage {
     pub events: Vec<AuditEventDto>,
     /// Pass as `before` for the next (older) page; absent on the last page.

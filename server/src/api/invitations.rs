@@ -38,8 +38,27 @@ pub struct InvitationsApi;
 #[derive(Object)]
 pub struct CreateInvitation {
     pub email: Email,
-    /// `admin`, `member` or `viewer` (make someone owner after they joined).
-    pub role: Role,
+    /// Make someone owner after they joined.
+    pub role: InviteRole,
+}
+
+/// The roles an invitation can carry.
+#[derive(poem_openapi::Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[oai(rename_all = "lowercase")]
+pub enum InviteRole {
+    Admin,
+    Member,
+    Viewer,
+}
+
+impl From<InviteRole> for Role {
+    fn from(r: InviteRole) -> Self {
+        match r {
+            InviteRole::Admin => Role::Admin,
+            InviteRole::Member => Role::Member,
+            InviteRole::Viewer => Role::Viewer,
+        }
+    }
 }
 
 #[derive(Object, Debug, Clone)]
@@ -146,12 +165,7 @@ impl InvitationsApi {
     ) -> Result<Created, ApiError> {
         let scope = scope(&state, &auth, org_id.0).await?;
         require_people_admin(&auth, &scope)?;
-        if body.role == Role::Owner {
-            return Err(ApiError::bad_request(
-                "INVALID_ROLE",
-                "invite as admin, then make them owner once they joined",
-            ));
-        }
+        let role = Role::from(body.role);
         let email = validate::email(&body.email)?;
         let ttl = state.settings.accounts.invitation_ttl_days.saturating_mul(86_400);
         let link = new_link(&state, LinkKind::Invitation, ttl);
@@ -162,7 +176,7 @@ impl InvitationsApi {
             org_id: scope.org_id(),
             org_name: org.name,
             email: email.clone(),
-            role: body.role,
+            role,
             invited_by: auth.user.email.clone(),
             created_at: now(),
             expires_at: link.expires_at,
@@ -170,7 +184,7 @@ impl InvitationsApi {
         };
         let mail = invitation_mail(&state, &pending, &inviter_name(&auth));
         let audit = auth.audit("invitation.created");
-        let inv = state.store.invite(&scope, email, body.role, link, mail, audit).await?;
+        let inv = state.store.invite(&scope, email, role, link, mail, audit).await?;
         state.outbox.wake();
         let accept_url = format!("{}/invitations/accept#token={token}", state.public_url.trim_end_matches('/'));
         let mailed = state.outbox.mailer.configured();

@@ -42,7 +42,7 @@ pub struct LinkToken {
 
 #[derive(Object)]
 pub struct ForgotPassword {
-    pub email: String,
+    pub email: Email,
 }
 
 #[derive(Object)]

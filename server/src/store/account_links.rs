@@ -85,8 +85,7 @@ fn take_link(
             [hash],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )
-        .optional()?
-        .map(|(id, purpose, user, expires, used)| (id, purpose, user, expires, used));
+        .optional()?;
     let invalid =
         || StoreError::Gone { code: "LINK_INVALID", message: "this link is not valid; ask for a new one".into() };
     let (id, purpose, user, expires_at, used_at) = row.ok_or_else(invalid)?;
