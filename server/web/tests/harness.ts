@@ -132,10 +132,24 @@ export class TestServer {
     return text ? JSON.parse(text) : undefined;
   }
 
-  /** Creates an account and makes it a member of `org` with `role`. */
+  /** Invites `email` into `org` with `role` and returns the invitation's link (`…#token=…`). */
+  async invite(org: string, email: string, role: string): Promise<string> {
+    const created = await this.json("POST", `/api/v1/orgs/${org}/invitations`, { email, role });
+    return created.accept_url as string;
+  }
+
+  /** Creates an account and makes it a member of `org` with `role`, as people join: invited,
+   * then accepting with a new password (in a request context of its own, so that the admin's
+   * sign-in here stays). */
   async addUser(org: string, email: string, role: string): Promise<void> {
-    await this.json("POST", "/api/v1/admin/users", { email, password: PASSWORD, display_name: email.split("@")[0] });
-    await this.json("POST", `/api/v1/orgs/${org}/members`, { email, role });
+    const token = new URL(await this.invite(org, email, role)).hash.replace(/^#token=/, "");
+    const newcomer = await request.newContext({ baseURL: this.base, ignoreHTTPSErrors: true });
+    try {
+      const resp = await newcomer.post("/api/v1/invitations/accept-new", { data: { token, password: PASSWORD, display_name: email.split("@")[0] } });
+      if (!resp.ok()) throw new Error(`accepting the invitation for ${email}: ${resp.status()} ${await resp.text()}`);
+    } finally {
+      await newcomer.dispose();
+    }
   }
 
   /** Enrolls a real agent with the org (through `sessionforge-agent enroll`). */
