@@ -74,8 +74,9 @@ export class TestServer {
   private csrf = "";
 
   /** Starts a server. `publishBundled` lets it publish the debug agent beside it (off by
-   * default: most tests want a server with no releases, and it saves copying the binary). */
-  static async start(opts: { publishBundled?: boolean } = {}): Promise<TestServer> {
+   * default: most tests want a server with no releases, and it saves copying the binary).
+   * `env` adds settings (`SESSIONFORGE_…` variables) for this server. */
+  static async start(opts: { publishBundled?: boolean; env?: Record<string, string> } = {}): Promise<TestServer> {
     const s = new TestServer();
     const dir = mkdtempSync(path.join(tmpdir(), "sf-web-server-"));
     s.dirs.push(dir);
@@ -86,6 +87,7 @@ export class TestServer {
       SESSIONFORGE_RATE_LIMIT__LOGIN_PER_IP_PER_MINUTE: "1000",
       SESSIONFORGE_RATE_LIMIT__TOKENS_PER_MINUTE: "1000",
       SESSIONFORGE_RELEASES__PUBLISH_BUNDLED_AGENTS: opts.publishBundled ? "true" : "false",
+      ...opts.env,
     };
     const proc = new Proc(spawn(exe("sessionforge-server"), ["--data-dir", dir, "--listen", "127.0.0.1:0"], { env, stdio: ["ignore", "pipe", "pipe"] }));
     s.procs.push(proc);
