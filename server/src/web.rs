@@ -44,7 +44,20 @@ const INDEX: &str = include_str!("../web/dist/index.html");
 
 /// First path segments of the dashboard's own pages (see `web/src/app.tsx`); anything else is a
 /// JSON 404 like every other unknown route.
-const PAGES: &[&str] = &["", "setup", "login", "orgs", "keys", "account"];
+const PAGES: &[&str] = &[
+    "",
+    "setup",
+    "login",
+    "signup",
+    "verify-email",
+    "forgot-password",
+    "reset-password",
+    "invitations",
+    "orgs",
+    "keys",
+    "account",
+    "admin",
+];
 
 /// Assets at or above this size are worth compressing.
 const COMPRESS_MIN: usize = 1024;
@@ -153,6 +166,8 @@ mod tests {
         assert!(is_dashboard_path("/setup"));
         assert!(is_dashboard_path("/orgs/x/sessions/y"));
         assert!(is_dashboard_path("/keys"));
+        assert!(is_dashboard_path("/invitations/accept"));
+        assert!(is_dashboard_path("/reset-password"));
         assert!(!is_dashboard_path("/api/v2/nope"));
         assert!(!is_dashboard_path("/metrics"));
         assert!(!is_dashboard_path("/install.sh"));

@@ -1,7 +1,8 @@
-// The app: client-side routes (preact-iso) inside the shell for signed-in pages, sign-in and
-// setup outside it. Finds out who is signed in first, follows the org on screen for live updates
+// The app: client-side routes (preact-iso) inside the shell for signed-in pages; sign-in, setup,
+// sign-up and the pages that mailed links open outside it, without needing anyone signed in. An
+// account whose address is not confirmed yet sees only the page that asks to confirm it. Finds out who is signed in first, follows the org on screen for live updates
 // and notifications, and moves focus to the new page's heading on navigation.
-import type { ComponentType } from "preact";
+import type { ComponentChildren, ComponentType } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { LocationProvider, Route, Router, useLocation } from "preact-iso";
 import { loadMe, me, pickOrg, rememberOrg, orgPath } from "./state/auth";
@@ -15,6 +16,13 @@ import { ErrorBox, Loading } from "./ui/bits";
 import { NotFound } from "./pages/not-found";
 import { LoginPage } from "./pages/login";
 import { SetupPage } from "./pages/setup";
+import { SignupPage } from "./pages/signup";
+import { VerifyEmailPage } from "./pages/verify-email";
+import { ForgotPasswordPage, ResetPasswordPage } from "./pages/password-reset";
+import { AcceptInvitationPage } from "./pages/accept-invitation";
+import { ConfirmAddress } from "./pages/confirm-address";
+import { AuditPage } from "./pages/audit";
+import { OutboxPage } from "./pages/outbox";
 import { SessionsPage } from "./pages/sessions";
 import { NewSessionPage } from "./pages/new-session";
 import { SessionPage } from "./pages/session";
@@ -34,6 +42,17 @@ import { AccountPage } from "./pages/account";
 const DASHBOARD_LINKS = /^\/(?!api\/|docs|metrics|assets\/|install\.|\.well-known\/)/;
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each page takes its own route parameters
+/** Pages anyone may open, signed in or not (the links in mail lead to most of them). */
+const PUBLIC: Record<string, ComponentType> = {
+  "/login": LoginPage,
+  "/setup": SetupPage,
+  "/signup": SignupPage,
+  "/verify-email": VerifyEmailPage,
+  "/forgot-password": ForgotPasswordPage,
+  "/reset-password": ResetPasswordPage,
+  "/invitations/accept": AcceptInvitationPage,
+};
+
 const ROUTES: [string, ComponentType<any>][] = [
   ["/orgs/new", NewOrgPage],
   ["/orgs/:org/sessions", SessionsPage],
@@ -47,6 +66,8 @@ const ROUTES: [string, ComponentType<any>][] = [
   ["/orgs/:org/templates", TemplatesPage],
   ["/orgs/:org/members", MembersPage],
   ["/orgs/:org/settings", OrgSettingsPage],
+  ["/orgs/:org/audit", AuditPage],
+  ["/admin/outbox", OutboxPage],
   ["/keys", KeysPage],
   ["/account", AccountPage],
 ];
@@ -60,17 +81,19 @@ function SignedIn() {
   }, [m]);
   useEffect(() => {
     if (m === null) route(`/login${path === "/" ? "" : `?next=${encodeURIComponent(url)}`}`, true);
-    if (m) void loadPrefs();
-  }, [m === null, m?.user.id]);
+    if (m?.user.email_verified) void loadPrefs();
+  }, [m === null, m?.user.id, m?.user.email_verified]);
   const wanted = /^\/orgs\/([^/]+)/.exec(path)?.[1];
   const org = m ? pickOrg(m, wanted === "new" ? undefined : wanted && decodeURIComponent(wanted)) : undefined;
   const fallback = m ? pickOrg(m) : undefined;
+  const verified = m?.user.email_verified ?? false;
   useEffect(() => {
     if (org) rememberOrg(org);
-    const id = (org ?? fallback)?.id ?? null;
+    // Until the address is confirmed the server refuses the org's event stream too.
+    const id = verified ? ((org ?? fallback)?.id ?? null) : null;
     followOrg(id);
     noticeOrg.value = id;
-  }, [org?.id, fallback?.id]);
+  }, [org?.id, fallback?.id, verified]);
   useEffect(() => {
     if (m && path === "/" && fallback) route(orgPath(fallback, "/sessions"), true);
   }, [m, path]);
@@ -85,6 +108,8 @@ function SignedIn() {
 
   if (error) return <main id="main"><ErrorBox error={error} /></main>;
   if (!m) return <main id="main"><Loading what="Loading SessionForge…" /></main>;
+  // Nearly every endpoint answers EMAIL_NOT_VERIFIED until then: say so once, not on every page.
+  if (!m.user.email_verified) return <Public><ConfirmAddress email={m.user.email} /></Public>;
   const shown = org ?? fallback;
   if (!shown) return <main id="main"><NotFound /></main>;
   return (
@@ -105,20 +130,28 @@ function SignedIn() {
   );
 }
 
+function Public({ children }: { children: ComponentChildren }) {
+  return (
+    <main id="main" class="public">
+      <div class="public-brand">
+        <span class="brand">
+          <img src={iconUrl()} alt="" width={24} height={24} />
+          <span>SessionForge</span>
+        </span>
+      </div>
+      {children}
+    </main>
+  );
+}
+
 function Pages() {
   const { path } = useLocation();
-  const page = path === "/login" ? <LoginPage /> : path === "/setup" ? <SetupPage /> : null;
-  if (page) {
+  const Page = PUBLIC[path];
+  if (Page) {
     return (
-      <main id="main" class="public">
-        <div class="public-brand">
-          <span class="brand">
-            <img src={iconUrl()} alt="" width={24} height={24} />
-            <span>SessionForge</span>
-          </span>
-        </div>
-        {page}
-      </main>
+      <Public>
+        <Page />
+      </Public>
     );
   }
   return <SignedIn />;

@@ -74,8 +74,9 @@ export class TestServer {
   private csrf = "";
 
   /** Starts a server. `publishBundled` lets it publish the debug agent beside it (off by
-   * default: most tests want a server with no releases, and it saves copying the binary). */
-  static async start(opts: { publishBundled?: boolean } = {}): Promise<TestServer> {
+   * default: most tests want a server with no releases, and it saves copying the binary).
+   * `env` adds settings (`SESSIONFORGE_…` variables) for this server. */
+  static async start(opts: { publishBundled?: boolean; env?: Record<string, string> } = {}): Promise<TestServer> {
     const s = new TestServer();
     const dir = mkdtempSync(path.join(tmpdir(), "sf-web-server-"));
     s.dirs.push(dir);
@@ -86,6 +87,7 @@ export class TestServer {
       SESSIONFORGE_RATE_LIMIT__LOGIN_PER_IP_PER_MINUTE: "1000",
       SESSIONFORGE_RATE_LIMIT__TOKENS_PER_MINUTE: "1000",
       SESSIONFORGE_RELEASES__PUBLISH_BUNDLED_AGENTS: opts.publishBundled ? "true" : "false",
+      ...opts.env,
     };
     const proc = new Proc(spawn(exe("sessionforge-server"), ["--data-dir", dir, "--listen", "127.0.0.1:0"], { env, stdio: ["ignore", "pipe", "pipe"] }));
     s.procs.push(proc);
@@ -132,10 +134,24 @@ export class TestServer {
     return text ? JSON.parse(text) : undefined;
   }
 
-  /** Creates an account and makes it a member of `org` with `role`. */
+  /** Invites `email` into `org` with `role` and returns the invitation's link (`…#token=…`). */
+  async invite(org: string, email: string, role: string): Promise<string> {
+    const created = await this.json("POST", `/api/v1/orgs/${org}/invitations`, { email, role });
+    return created.accept_url as string;
+  }
+
+  /** Creates an account and makes it a member of `org` with `role`, as people join: invited,
+   * then accepting with a new password (in a request context of its own, so that the admin's
+   * sign-in here stays). */
   async addUser(org: string, email: string, role: string): Promise<void> {
-    await this.json("POST", "/api/v1/admin/users", { email, password: PASSWORD, display_name: email.split("@")[0] });
-    await this.json("POST", `/api/v1/orgs/${org}/members`, { email, role });
+    const token = new URL(await this.invite(org, email, role)).hash.replace(/^#token=/, "");
+    const newcomer = await request.newContext({ baseURL: this.base, ignoreHTTPSErrors: true });
+    try {
+      const resp = await newcomer.post("/api/v1/invitations/accept-new", { data: { token, password: PASSWORD, display_name: email.split("@")[0] } });
+      if (!resp.ok()) throw new Error(`accepting the invitation for ${email}: ${resp.status()} ${await resp.text()}`);
+    } finally {
+      await newcomer.dispose();
+    }
   }
 
   /** Enrolls a real agent with the org (through `sessionforge-agent enroll`). */

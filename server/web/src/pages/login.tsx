@@ -1,4 +1,5 @@
-// Sign-in with email and password; goes back to the page that asked for it.
+// Sign-in with email and password; goes back to the page that asked for it (an invitation link
+// keeps its `#token=` through the trip). Links to the forgotten-password and sign-up pages.
 import { useState } from "preact/hooks";
 import { useLocation } from "preact-iso";
 import { call } from "../api";
@@ -36,6 +37,10 @@ export function LoginPage() {
           )}
         </Field>
       </Form>
+      <p class="muted login-links">
+        <a href="/forgot-password">Forgot password?</a>
+        <a href="/signup">Create an account</a>
+      </p>
     </div>
   );
 }

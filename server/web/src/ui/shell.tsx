@@ -20,7 +20,7 @@ interface Item {
   icon: string;
 }
 
-function items(org: Org): { org: Item[]; personal: Item[] } {
+function items(org: Org, me: Me): { org: Item[]; personal: Item[] } {
   const o: Item[] = [{ href: orgPath(org, "/sessions"), label: "Sessions", icon: "sessions" }];
   if (atLeast(org.role, "member")) o.push({ href: orgPath(org, "/sessions/new"), label: "New session", icon: "new" });
   o.push(
@@ -28,14 +28,19 @@ function items(org: Org): { org: Item[]; personal: Item[] } {
     { href: orgPath(org, "/templates"), label: "Templates", icon: "templates" },
     { href: orgPath(org, "/members"), label: "Members", icon: "members" },
   );
-  if (atLeast(org.role, "admin")) o.push({ href: orgPath(org, "/settings"), label: "Org settings", icon: "settings" });
-  return {
-    org: o,
-    personal: [
-      { href: "/keys", label: "API keys", icon: "keys" },
-      { href: "/account", label: "Account", icon: "account" },
-    ],
-  };
+  if (atLeast(org.role, "admin")) {
+    o.push(
+      { href: orgPath(org, "/settings"), label: "Org settings", icon: "settings" },
+      { href: orgPath(org, "/audit"), label: "Audit log", icon: "audit" },
+    );
+  }
+  const personal: Item[] = [
+    { href: "/keys", label: "API keys", icon: "keys" },
+    { href: "/account", label: "Account", icon: "account" },
+  ];
+  // The server's own pages, for its administrators.
+  if (me.user.is_admin) personal.push({ href: "/admin/outbox", label: "Mail outbox", icon: "outbox" });
+  return { org: o, personal };
 }
 
 /** Whether the link `href` is the section the page at `path` belongs to. */
@@ -78,7 +83,7 @@ function Who({ me }: { me: Me }) {
 export function Shell(props: { me: Me; org: Org; children: ComponentChildren }) {
   const { path } = useLocation();
   const [drawer, setDrawer] = useState(false);
-  const nav = items(props.org);
+  const nav = items(props.org, props.me);
   useEffect(() => setDrawer(false), [path]);
   useEffect(() => {
     if (!drawer) return;
