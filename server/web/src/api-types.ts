@@ -9353,8 +9353,8 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
-                    /** @description Only mail in this state: `queued`, `sent` or `failed`. */
-                    mail_state?: string;
+                    /** @description Only mail in this state. */
+                    mail_state?: components["schemas"]["MailStateParam"];
                     /** @description Cursor: the `next_before` of the previous page. */
                     before?: string;
                 };
@@ -10600,8 +10600,8 @@ export interface components {
         /** CreateInvitation */
         CreateInvitation: {
             email: string;
-            /** @description `admin`, `member` or `viewer` (make someone owner after they joined). */
-            role: components["schemas"]["Role"] & unknown;
+            /** @description Make someone owner after they joined. */
+            role: components["schemas"]["InviteRole"] & unknown;
         };
         /** CreateOrg */
         CreateOrg: {
@@ -10738,6 +10738,11 @@ export interface components {
             /** @description The token from the invitation link (the part after `#token=`). */
             token: string;
         };
+        /**
+         * @description The roles an invitation can carry.
+         * @enum {string}
+         */
+        InviteRole: "admin" | "member" | "viewer";
         /** LinkToken */
         LinkToken: {
             /** @description The token from the mailed link (the part after `#token=`). */
@@ -10803,6 +10808,11 @@ export interface components {
             /** @description What happens next, for people. */
             message: string;
         };
+        /**
+         * @description A mail's state in the outbox.
+         * @enum {string}
+         */
+        MailStateParam: "queued" | "sent" | "failed";
         /**
          * ManifestResponse
          * @description What the server answers for a channel's manifest: the signed payload (exactly as signed) and
@@ -11021,9 +11031,9 @@ export interface components {
         SeatLimit: {
             /**
              * Format: uint32
-             * @description Seats (members plus pending invitations); absent or null for unlimited.
+             * @description Seats (members plus pending invitations); 0 for unlimited.
              */
-            seat_limit?: number;
+            seat_limit: number;
         };
         /** SessionDto */
         SessionDto: {

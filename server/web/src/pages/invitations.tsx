@@ -27,7 +27,7 @@ const FIELD_OF: Record<string, string> = {
 export function Invitations({ org }: { org: Org }) {
   const load = useLoad(() => call("get", "/api/v1/orgs/{org_id}/invitations", { path: { org_id: org.id } }), [org.id]);
   const [email, setEmail] = useState("");
-  const [role, setRole] = useState<Role>("member");
+  const [role, setRole] = useState<Exclude<Role, "owner">>("member");
   const [problem, onError] = useState<unknown>();
   const [fresh, setFresh] = useState<{ id: string; email: string; url: string; mailed: boolean } | null>(null);
   const open = (load.data ?? []).filter((i) => OPEN_STATES.includes(i.state));
@@ -99,7 +99,7 @@ export function Invitations({ org }: { org: Org }) {
         </Field>
         <Field name="role" label="Role">
           {(p) => (
-            <select {...p} value={role} onChange={(e) => setRole(valueOf(e) as Role)}>
+            <select {...p} value={role} onChange={(e) => setRole(valueOf(e) as Exclude<Role, "owner">)}>
               {INVITE_ROLES.map((r) => (
                 <option key={r}>{r}</option>
               ))}

@@ -16,7 +16,7 @@ const STATE_CLASS: Record<string, string> = { queued: "warn", sent: "ok", failed
 export function OutboxPage() {
   useTitle("Mail outbox");
   const { me } = usePage();
-  const [state, setState] = useState("");
+  const [state, setState] = useState<"" | "queued" | "sent" | "failed">("");
   const [older, setOlder] = useState<{ mail: Mail[]; next: string | null; key: string }>({ mail: [], next: null, key: "" });
   const [problem, setProblem] = useState<unknown>();
   const first = useLoad(
@@ -76,7 +76,7 @@ export function OutboxPage() {
       <div class="filters">
         <div>
           <label for="outbox-state">State</label>
-          <select id="outbox-state" value={state} onChange={(e) => setState(valueOf(e))}>
+          <select id="outbox-state" value={state} onChange={(e) => setState(valueOf(e) as "" | "queued" | "sent" | "failed")}>
             <option value="">all</option>
             <option value="queued">queued</option>
             <option value="sent">sent</option>
