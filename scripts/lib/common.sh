@@ -67,7 +67,9 @@ ensure_venv() {
     cp "$requirements" "$venv/.sessionforge-requirements"
 }
 
-# Schemathesis (scripts/api-fuzz.sh), pinned in scripts/schemathesis-requirements.txt.
+# Schemathesis (scripts/api-fuzz.sh, which runs it from SCHEMATHESIS_VENV), pinned in
+# scripts/schemathesis-requirements.txt.
+# shellcheck disable=SC2034
 SCHEMATHESIS_VENV="${XDG_CACHE_HOME:-$HOME/.cache}/sessionforge/schemathesis"
 ensure_schemathesis() {
     ensure_venv schemathesis scripts/schemathesis-requirements.txt st
