@@ -182,6 +182,7 @@ impl Server {
             }
         });
         let outbox = tokio::spawn(self.state.outbox.clone().run(self.state.store.clone()));
+        let notices = tokio::spawn(email::notify::run(self.state.clone()));
         let app = http::app(self.state.clone());
         let idle = Duration::from_secs(self.state.settings.connections.idle_timeout_secs);
         let result = poem::Server::new_with_acceptor(self.acceptor)
@@ -190,6 +191,7 @@ impl Server {
             .await;
         housekeeping.abort();
         outbox.abort();
+        notices.abort();
         self.relay_tasks.abort_housekeeping();
         relay::heartbeats::flush(&self.state.relay.hub).await;
         // Let the persister store what is queued: agents were told nothing beyond that.

@@ -80,7 +80,10 @@ impl OrgsApi {
         body: JsonBody<CreateOrg>,
     ) -> Result<OrgCreated, ApiError> {
         let name = validate::name("name", &body.name)?;
-        let org = state.store.create_org(auth.user.id, name, state.settings.limits.orgs_per_user).await?;
+        let seats = Some(state.settings.accounts.default_seat_limit).filter(|n| *n > 0);
+        let org = state.store.create_org(auth.user.id, name, state.settings.limits.orgs_per_user, seats).await?;
+        let entry = auth.audit("org.created").org(org.id).target("org", org.id).details(serde_json::json!({"name": org.name}));
+        state.store.audit(entry).await?;
         Ok(OrgCreated::Created(Json(org.into())))
     }
 

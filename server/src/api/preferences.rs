@@ -1,6 +1,5 @@
 //! `GET/PUT /api/v1/auth/preferences`: the signed-in user's preferences. Notifications are
-//! grouped by channel (`browser` today), each channel with the same set of events, so that an
-//! `email` channel can be added beside `browser` later without changing what exists.
+//! grouped by channel: `browser` (an open dashboard tab) and `email` (see `crate::email::notify`).
 
 use poem::web::Data;
 use poem_openapi::payload::Json;
@@ -10,6 +9,9 @@ use serde::{Deserialize, Serialize};
 use super::ApiTags;
 use super::body::JsonBody;
 use crate::auth::principal::Auth;
+pub use crate::email::notify::EmailNotifications;
+use crate::email::sender::unsubscribe_user;
+use crate::store::audit::{Actor, AuditEntry};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::api_keys::Scope;
@@ -32,6 +34,10 @@ pub struct NotificationPreferences {
     /// the tab's title).
     #[oai(default)]
     pub browser: NotificationEvents,
+    /// Mailed to your address, at most one mail per session every few minutes (see
+    /// `email.notify_batch_secs`); every mail has a one-click unsubscribe link. Off by default.
+    #[oai(default)]
+    pub email: EmailNotifications,
 }
 
 /// Which session events notify on a channel.
@@ -84,4 +90,34 @@ impl PreferencesApi {
         state.store.set_user_preferences(auth.user.id, value).await?;
         Ok(Json(body.0))
     }
+
+    /// Stop every notice by email, with the token of a mail's unsubscribe link (no sign-in
+    /// needed). Other preferences stay as they are.
+    #[oai(path = "/unsubscribe", method = "post")]
+    async fn unsubscribe(&self, state: Data<&AppState>, body: JsonBody<UnsubscribeToken>) -> Result<Unsubscribed, ApiError> {
+        let user = unsubscribe_user(&state.keys, body.token.trim())
+            .and_then(|u| u.parse().ok())
+            .ok_or_else(|| ApiError::gone("LINK_INVALID", "this unsubscribe link is not valid"))?;
+        let stored = state.store.user_preferences(user).await?;
+        let mut prefs: Preferences = stored.and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default();
+        prefs.notifications.email = EmailNotifications::default();
+        let value = serde_json::to_value(&prefs).map_err(ApiError::internal)?;
+        state.store.set_user_preferences(user, value).await?;
+        let entry = AuditEntry::new(Actor::User { id: user.to_string(), label: String::new() }, None, "user.unsubscribed");
+        state.store.audit(entry).await?;
+        Ok(Unsubscribed::NoContent)
+    }
+}
+
+#[derive(Object)]
+pub struct UnsubscribeToken {
+    /// The token from the unsubscribe link (the part after `#token=`).
+    pub token: String,
+}
+
+#[derive(poem_openapi::ApiResponse)]
+pub enum Unsubscribed {
+    /// No more notices by email.
+    #[oai(status = 204)]
+    NoContent,
 }

@@ -1,6 +1,7 @@
 //! Email: the SMTP transport (lettre), the templates, and the sender that delivers the outbox
 //! (see [`crate::store::outbox`]) with retries.
 
+pub mod notify;
 pub mod sender;
 pub mod templates;
 

@@ -17,6 +17,19 @@ use crate::settings::EmailSettings;
 use crate::store::outbox::{LinkKind, OutboxMail};
 use crate::store::{Store, now};
 
+/// `<user id>.<keyed mac>`: stable per user, so every notice's link works, and checkable
+/// without storing anything.
+pub fn unsubscribe_token(keys: &Keys, user: &str) -> String {
+    format!("{user}.{}", link_token(keys, LinkKind::Unsubscribe, user))
+}
+
+/// The user an unsubscribe token names, if the token is genuine.
+pub fn unsubscribe_user(keys: &Keys, token: &str) -> Option<String> {
+    let (user, _) = token.split_once('.')?;
+    let expected = unsubscribe_token(keys, user);
+    crate::auth::tokens::secure_eq(expected.as_bytes(), token.as_bytes()).then(|| user.to_string())
+}
+
 /// Mail taken from the queue per round.
 const BATCH: u32 = 50;
 /// The queue is looked at at least this often, whatever wakes the sender.
@@ -67,12 +80,22 @@ impl Outbox {
         format!("{}{path}#token={}", self.public_url.trim_end_matches('/'), link_token(&self.keys, kind, id))
     }
 
+    /// The one-click unsubscribe page for `user`: the token names the user and proves the link
+    /// came from this server (see [`unsubscribe_token`]).
+    fn unsubscribe_link(&self, user: &str) -> String {
+        format!("{}/unsubscribe#token={}", self.public_url.trim_end_matches('/'), unsubscribe_token(&self.keys, user))
+    }
+
     /// Renders a queued mail as it goes out.
     pub fn render(&self, mail: &OutboxMail) -> Result<Outgoing, String> {
-        let link = mail.link.as_ref().map(|(kind, id)| self.link(&mail.template, *kind, id));
+        let (link, unsubscribe) = match &mail.link {
+            Some((LinkKind::Unsubscribe, user)) => (None, Some(self.unsubscribe_link(user))),
+            Some((kind, id)) => (Some(self.link(&mail.template, *kind, id)), None),
+            None => (None, None),
+        };
         let r = self
             .templates
-            .render(&mail.template, &mail.params, &self.public_url, link.as_deref(), None)
+            .render(&mail.template, &mail.params, &self.public_url, link.as_deref(), unsubscribe.as_deref())
             .map_err(|e| e.to_string())?;
         Ok(Outgoing { id: mail.id.clone(), to: mail.to.clone(), subject: r.subject, text: r.text, html: r.html })
     }

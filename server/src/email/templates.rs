@@ -30,6 +30,8 @@ const FILES: &[(&str, &str)] = templates![
     "invitation.html",
     "test.txt",
     "test.html",
+    "session_notice.txt",
+    "session_notice.html",
 ];
 
 /// Every mail the server sends, by template name, with why its recipient gets it.
@@ -40,6 +42,7 @@ pub const MAILS: &[(&str, &str)] = &[
     ("change_email_notice", "You got this email because it is the current address of the account."),
     ("invitation", "You got this email because a member of the org invited this address."),
     ("test", "You got this email because an administrator sent a test email to this address."),
+    ("session_notice", "You got this email because you asked to be told about these sessions."),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -141,6 +144,8 @@ mod tests {
         json!({
             "name": "Ada <script>", "email": "ada@example.com", "old_email": "old@example.com", "ttl": "24 hours",
             "inviter": "Grace", "org": "R&D <team>", "role": "member", "_for": name,
+            "command": "claude", "machine": "laptop", "what": "finished", "count": 2,
+            "session_url": "https://sf.example.com/orgs/o/sessions/s",
         })
     }
 

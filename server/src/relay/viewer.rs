@@ -23,6 +23,7 @@ use tokio::sync::{broadcast, mpsc};
 use super::hub::Hub;
 use super::live::{Item, LiveSession, Subscription, TermSize};
 use crate::access::{AccessGuard, Grant};
+use crate::store::audit::AuditEntry;
 
 /// Stored output read per database round trip during a replay.
 const REPLAY_PAGE: usize = 256 * 1024;
@@ -50,15 +51,16 @@ pub async fn serve(
     socket: WebSocketStream,
     from: u64,
     can_input: bool,
-    access: AccessGuard,
+    access: ViewerAccess,
 ) {
     let (sink, stream) = socket.split();
     let (tx, ctrl) = mpsc::channel(CONTROL_QUEUE);
     let reader = tokio::spawn(read_controls(stream, tx));
     let received = Vec::with_capacity(WRITE_BATCH + 1);
-    let can_input = can_input && *access.grant.borrow() == Grant::Full;
+    let can_input = can_input && *access.guard.grant.borrow() == Grant::Full;
+    let (access, typed) = (access.guard, access.first_input);
     let mut viewer =
-        Viewer { hub, live, sink, pos: from, can_input, ctrl, paused: false, told: None, received, access };
+        Viewer { hub, live, sink, pos: from, can_input, ctrl, paused: false, told: None, received, access, typed };
     match viewer.run().await {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => {}
@@ -119,6 +121,14 @@ struct Viewer {
     received: Vec<Instant>,
     /// The access this socket was opened with; a revocation closes it.
     access: AccessGuard,
+    /// Recorded in the audit log when this viewer first types (that someone typed, never what).
+    typed: Option<AuditEntry>,
+}
+
+/// Who opened a viewer socket: the access it holds, and the audit event its first input records.
+pub struct ViewerAccess {
+    pub guard: AccessGuard,
+    pub first_input: Option<AuditEntry>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -353,6 +363,7 @@ impl Viewer {
 
     async fn command(&mut self, msg: ViewerMessage) -> WsResult {
         let session_id = self.live.id;
+        let input = matches!(msg, ViewerMessage::Input { .. });
         let to_agent = match msg {
             ViewerMessage::Input { data } if data.len() <= MAX_INPUT => ServerMessage::Input { session_id, data },
             ViewerMessage::Input { .. } => {
@@ -380,6 +391,12 @@ impl Viewer {
         }
         if self.hub.send_to_owner(session_id, to_agent).is_err() {
             return self.error("NOT_CONNECTED", "the session's agent is not connected").await;
+        }
+        if input && let Some(entry) = self.typed.take() {
+            // Once per socket: who typed into the session, never what.
+            if let Err(e) = self.hub.store().audit(entry).await {
+                tracing::error!(error = %e, "cannot record session input in the audit log");
+            }
         }
         Ok(())
     }

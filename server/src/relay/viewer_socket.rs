@@ -47,7 +47,9 @@ pub async fn attach(
         return ApiError::from(e).into_response();
     }
     let can_input = scope.role().at_least(Role::Member) && auth.require(Scope::Write).is_ok();
-    let access = state.access.register(auth.user.id, auth.credential(&state.keys), Some(OrgId(org)));
+    let guard = state.access.register(auth.user.id, auth.credential(&state.keys), Some(OrgId(org)));
+    let first_input = can_input.then(|| auth.audit("session.input").org(OrgId(org)).target("session", id));
+    let access = super::viewer::ViewerAccess { guard, first_input };
     let hub = state.relay.hub.clone();
     let live = match hub.live(id).await {
         Ok(l) => l,

@@ -22,6 +22,8 @@ pub struct EmailSettings {
     pub give_up_after_hours: u64,
     /// One SMTP conversation may take this long.
     pub timeout_secs: u64,
+    /// Session notices to one person about one session are gathered this long into one mail.
+    pub notify_batch_secs: u64,
 }
 
 impl Default for EmailSettings {
@@ -34,6 +36,7 @@ impl Default for EmailSettings {
             retry_max_secs: 6 * 3600,
             give_up_after_hours: 72,
             timeout_secs: 30,
+            notify_batch_secs: 300,
         }
     }
 }
@@ -48,6 +51,7 @@ impl std::fmt::Debug for EmailSettings {
             .field("retry_max_secs", &self.retry_max_secs)
             .field("give_up_after_hours", &self.give_up_after_hours)
             .field("timeout_secs", &self.timeout_secs)
+            .field("notify_batch_secs", &self.notify_batch_secs)
             .finish()
     }
 }

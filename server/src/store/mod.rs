@@ -16,6 +16,7 @@ pub mod login_sessions;
 pub mod machines;
 pub mod org_settings;
 pub mod orgs;
+pub mod notifications;
 pub mod outbox;
 pub mod output;
 pub mod preferences;

@@ -106,7 +106,14 @@ impl Store {
 
     /// Creates a team org with `owner` as its owner; `LimitReached` when they already own
     /// `max_orgs` team orgs.
-    pub async fn create_org(&self, owner: UserId, name: String, max_orgs: u32) -> Result<Org, StoreError> {
+    /// `seats` is the new org's seat limit (`None`: unlimited).
+    pub async fn create_org(
+        &self,
+        owner: UserId,
+        name: String,
+        max_orgs: u32,
+        seats: Option<u32>,
+    ) -> Result<Org, StoreError> {
         self.db
             .write(move |tx| {
                 let owned: u32 = tx.query_row(
@@ -131,8 +138,8 @@ impl Store {
                     role: Role::Owner,
                 };
                 tx.execute(
-                    "INSERT INTO orgs (id, name, created_at) VALUES (?1, ?2, ?3)",
-                    params![org.id.to_string(), org.name, org.created_at],
+                    "INSERT INTO orgs (id, name, created_at, seat_limit) VALUES (?1, ?2, ?3, ?4)",
+                    params![org.id.to_string(), org.name, org.created_at, seats],
                 )?;
                 tx.execute(
                     "INSERT INTO memberships (org_id, user_id, role, created_at) VALUES (?1, ?2, ?3, ?4)",

@@ -28,6 +28,8 @@ mod http_surface;
 mod installed;
 #[cfg(unix)]
 mod installer;
+#[cfg(unix)]
+mod notices;
 mod openapi;
 mod people;
 mod rate_limits;
