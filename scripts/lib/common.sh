@@ -76,10 +76,10 @@ ensure_schemathesis() {
 }
 
 # aiosmtpd, the real SMTP server the server's mail tests start (pinned in
-# scripts/smtp-requirements.txt). The tests find it through SESSIONFORGE_TEST_AIOSMTPD.
+# scripts/smtp-requirements.txt). The tests find it through SF_TEST_AIOSMTPD.
 ensure_smtp_server() {
     ensure_venv aiosmtpd scripts/smtp-requirements.txt aiosmtpd
-    export SESSIONFORGE_TEST_AIOSMTPD="${XDG_CACHE_HOME:-$HOME/.cache}/sessionforge/aiosmtpd/bin/aiosmtpd"
+    export SF_TEST_AIOSMTPD="${XDG_CACHE_HOME:-$HOME/.cache}/sessionforge/aiosmtpd/bin/aiosmtpd"
 }
 
 # cargo-fuzz, the cargo subcommand that builds and runs the fuzz targets in fuzz/, from

@@ -1,5 +1,5 @@
 //! `SmtpServer`: a real SMTP server process (aiosmtpd, installed by `scripts/test.sh` and found
-//! through `SESSIONFORGE_TEST_AIOSMTPD`) on a loopback port, storing what it accepts in a
+//! through `SF_TEST_AIOSMTPD`) on a loopback port, storing what it accepts in a
 //! Maildir that tests read and parse. Killed on Drop; can be stopped and started again on the
 //! same port to play an outage.
 
@@ -39,7 +39,7 @@ pub struct SmtpServer {
 }
 
 fn aiosmtpd() -> PathBuf {
-    if let Ok(p) = std::env::var("SESSIONFORGE_TEST_AIOSMTPD") {
+    if let Ok(p) = std::env::var("SF_TEST_AIOSMTPD") {
         return PathBuf::from(p);
     }
     let home = std::env::var("XDG_CACHE_HOME")
@@ -48,7 +48,7 @@ fn aiosmtpd() -> PathBuf {
     let path = home.join("sessionforge/aiosmtpd/bin/aiosmtpd");
     assert!(
         path.is_file(),
-        "aiosmtpd is not installed: run scripts/test.sh (it installs it), or set SESSIONFORGE_TEST_AIOSMTPD"
+        "aiosmtpd is not installed: run scripts/test.sh (it installs it), or set SF_TEST_AIOSMTPD"
     );
     path
 }
