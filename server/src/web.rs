@@ -53,6 +53,7 @@ const PAGES: &[&str] = &[
     "forgot-password",
     "reset-password",
     "invitations",
+    "unsubscribe",
     "orgs",
     "keys",
     "account",

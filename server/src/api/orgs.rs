@@ -82,7 +82,8 @@ impl OrgsApi {
         let name = validate::name("name", &body.name)?;
         let seats = Some(state.settings.accounts.default_seat_limit).filter(|n| *n > 0);
         let org = state.store.create_org(auth.user.id, name, state.settings.limits.orgs_per_user, seats).await?;
-        let entry = auth.audit("org.created").org(org.id).target("org", org.id).details(serde_json::json!({"name": org.name}));
+        let entry =
+            auth.audit("org.created").org(org.id).target("org", org.id).details(serde_json::json!({"name": org.name}));
         state.store.audit(entry).await?;
         Ok(OrgCreated::Created(Json(org.into())))
     }

@@ -11,10 +11,10 @@ use super::body::JsonBody;
 use crate::auth::principal::Auth;
 pub use crate::email::notify::EmailNotifications;
 use crate::email::sender::unsubscribe_user;
-use crate::store::audit::{Actor, AuditEntry};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::api_keys::Scope;
+use crate::store::audit::{Actor, AuditEntry};
 
 pub struct PreferencesApi;
 
@@ -94,7 +94,11 @@ impl PreferencesApi {
     /// Stop every notice by email, with the token of a mail's unsubscribe link (no sign-in
     /// needed). Other preferences stay as they are.
     #[oai(path = "/unsubscribe", method = "post")]
-    async fn unsubscribe(&self, state: Data<&AppState>, body: JsonBody<UnsubscribeToken>) -> Result<Unsubscribed, ApiError> {
+    async fn unsubscribe(
+        &self,
+        state: Data<&AppState>,
+        body: JsonBody<UnsubscribeToken>,
+    ) -> Result<Unsubscribed, ApiError> {
         let user = unsubscribe_user(&state.keys, body.token.trim())
             .and_then(|u| u.parse().ok())
             .ok_or_else(|| ApiError::gone("LINK_INVALID", "this unsubscribe link is not valid"))?;
@@ -103,7 +107,8 @@ impl PreferencesApi {
         prefs.notifications.email = EmailNotifications::default();
         let value = serde_json::to_value(&prefs).map_err(ApiError::internal)?;
         state.store.set_user_preferences(user, value).await?;
-        let entry = AuditEntry::new(Actor::User { id: user.to_string(), label: String::new() }, None, "user.unsubscribed");
+        let entry =
+            AuditEntry::new(Actor::User { id: user.to_string(), label: String::new() }, None, "user.unsubscribed");
         state.store.audit(entry).await?;
         Ok(Unsubscribed::NoContent)
     }

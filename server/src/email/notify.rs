@@ -67,7 +67,7 @@ impl Event {
     fn of(n: &SessionNotice) -> Option<Self> {
         match n.state {
             SessionState::Crashed => Some(Event::Crashed),
-            SessionState::Exited | SessionState::Stopped => Some(Event::Finished),
+            SessionState::Exited => Some(Event::Finished),
             _ if n.waiting_for_input => Some(Event::Waiting),
             _ => None,
         }
@@ -131,7 +131,12 @@ async fn sleep_until(at: Option<Instant>) {
 }
 
 /// Adds a notice to the batches of everyone who wants it.
-async fn collect(state: &AppState, n: &SessionNotice, window: Duration, pending: &mut HashMap<(UserId, SessionId), Batch>) {
+async fn collect(
+    state: &AppState,
+    n: &SessionNotice,
+    window: Duration,
+    pending: &mut HashMap<(UserId, SessionId), Batch>,
+) {
     let Some(event) = Event::of(n) else { return };
     let subject = match state.store.notice_subject(n.id).await {
         Ok(Some(s)) => s,
@@ -147,9 +152,11 @@ async fn collect(state: &AppState, n: &SessionNotice, window: Duration, pending:
         if !wants.wants(event) || !(theirs || wants.all_org_sessions) {
             continue;
         }
-        let batch = pending
-            .entry((user, n.id))
-            .or_insert_with(|| Batch { due: Instant::now() + window, to: email, events: Vec::new() });
+        let batch = pending.entry((user, n.id)).or_insert_with(|| Batch {
+            due: Instant::now() + window,
+            to: email,
+            events: Vec::new(),
+        });
         batch.events.push(event);
     }
 }
@@ -160,11 +167,7 @@ async fn send(state: &AppState, (user, session): (UserId, SessionId), batch: Bat
         _ => return,
     };
     let last = batch.events.last().copied().unwrap_or(Event::Finished);
-    let url = format!(
-        "{}/orgs/{}/sessions/{session}",
-        state.public_url.trim_end_matches('/'),
-        subject.org_id
-    );
+    let url = format!("{}/orgs/{}/sessions/{session}", state.public_url.trim_end_matches('/'), subject.org_id);
     let params = serde_json::json!({
         "command": subject.command,
         "machine": subject.hostname,

@@ -18,7 +18,8 @@ async fn a_flapping_session_sends_one_mail_per_window_and_its_link_unsubscribes(
     let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let server = TestServer::start_with(&pairs).await;
     let org = admin_org(&server).await;
-    let prefs = json!({"notifications": {"email": {"waiting_for_input": true, "finished": true, "all_org_sessions": true}}});
+    let prefs =
+        json!({"notifications": {"email": {"waiting_for_input": true, "finished": true, "all_org_sessions": true}}});
     let set = server.request(Method::PUT, "/api/v1/auth/preferences", &org.admin, Some(prefs)).await;
     assert_eq!(set.status(), StatusCode::OK);
 

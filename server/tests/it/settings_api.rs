@@ -17,7 +17,10 @@ async fn preferences_have_defaults_persist_per_user_and_need_write_scope() {
     let defaults: Value = server.get(path, &admin).await.json().await.expect("json");
     assert_eq!(
         defaults,
-        json!({"notifications": {"browser": {"waiting_for_input": true, "finished": true, "crashed": true}}})
+        json!({"notifications": {
+            "browser": {"waiting_for_input": true, "finished": true, "crashed": true},
+            "email": {"waiting_for_input": false, "finished": false, "crashed": false, "all_org_sessions": false},
+        }})
     );
 
     // Absent keys take their defaults; what was sent is kept.

@@ -46,10 +46,7 @@ fn aiosmtpd() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache"));
     let path = home.join("sessionforge/aiosmtpd/bin/aiosmtpd");
-    assert!(
-        path.is_file(),
-        "aiosmtpd is not installed: run scripts/test.sh (it installs it), or set SF_TEST_AIOSMTPD"
-    );
+    assert!(path.is_file(), "aiosmtpd is not installed: run scripts/test.sh (it installs it), or set SF_TEST_AIOSMTPD");
     path
 }
 

@@ -2100,6 +2100,147 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/auth/unsubscribe": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Stop every notice by email, with the token of a mail's unsubscribe link (no sign-in
+         *     needed). Other preferences stay as they are.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["UnsubscribeToken"];
+                };
+            };
+            responses: {
+                /** @description No more notices by email. */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description The request is malformed or a value is invalid. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Authentication is missing or invalid. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Authenticated, but not allowed to do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No such resource, or it belongs to someone else. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request conflicts with the current state. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description It existed, and is gone for good (a yanked or damaged release). */
+                410: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is larger than the configured limit. */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Too many requests; retry after the given number of seconds. */
+                429: {
+                    headers: {
+                        "RETRY-AFTER": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Something went wrong on the server; details are in its log. */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description A dependency of the server (such as its database) is unavailable. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/api-keys": {
         parameters: {
             query?: never;
@@ -10635,6 +10776,32 @@ export interface components {
             install: components["schemas"]["InstallCommands"] & unknown;
         };
         /**
+         * EmailNotifications
+         * @description Which session events are mailed, and for whose sessions. Off by default.
+         */
+        EmailNotifications: {
+            /**
+             * @description A session is waiting for input.
+             * @default false
+             */
+            waiting_for_input: boolean;
+            /**
+             * @description A session ended on its own or was stopped.
+             * @default false
+             */
+            finished: boolean;
+            /**
+             * @description A session crashed or its process failed to start.
+             * @default false
+             */
+            crashed: boolean;
+            /**
+             * @description Every session of your orgs, not only those you started (or whose machine you enrolled).
+             * @default false
+             */
+            all_org_sessions: boolean;
+        };
+        /**
          * EnrollRequest
          * @description `POST /api/v1/agent/enroll`: exchange a one-time enrollment token for a machine credential.
          *     `Debug` never shows the token.
@@ -10886,6 +11053,17 @@ export interface components {
              *     }
              */
             browser: components["schemas"]["NotificationEvents"] & unknown;
+            /**
+             * @description Mailed to your address, at most one mail per session every few minutes (see
+             *     `email.notify_batch_secs`); every mail has a one-click unsubscribe link. Off by default.
+             * @default {
+             *       "all_org_sessions": false,
+             *       "crashed": false,
+             *       "finished": false,
+             *       "waiting_for_input": false
+             *     }
+             */
+            email: components["schemas"]["EmailNotifications"] & unknown;
         };
         /** OrgDto */
         OrgDto: {
@@ -10968,6 +11146,12 @@ export interface components {
              *         "crashed": true,
              *         "finished": true,
              *         "waiting_for_input": true
+             *       },
+             *       "email": {
+             *         "all_org_sessions": false,
+             *         "crashed": false,
+             *         "finished": false,
+             *         "waiting_for_input": false
              *       }
              *     }
              */
@@ -11246,6 +11430,11 @@ export interface components {
              * @default []
              */
             env_names: string[];
+        };
+        /** UnsubscribeToken */
+        UnsubscribeToken: {
+            /** @description The token from the unsubscribe link (the part after `#token=`). */
+            token: string;
         };
         /** UpdateOrg */
         UpdateOrg: {

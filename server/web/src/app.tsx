@@ -17,6 +17,7 @@ import { NotFound } from "./pages/not-found";
 import { LoginPage } from "./pages/login";
 import { SetupPage } from "./pages/setup";
 import { SignupPage } from "./pages/signup";
+import { UnsubscribePage } from "./pages/unsubscribe";
 import { VerifyEmailPage } from "./pages/verify-email";
 import { ForgotPasswordPage, ResetPasswordPage } from "./pages/password-reset";
 import { AcceptInvitationPage } from "./pages/accept-invitation";
@@ -51,6 +52,7 @@ const PUBLIC: Record<string, ComponentType> = {
   "/forgot-password": ForgotPasswordPage,
   "/reset-password": ResetPasswordPage,
   "/invitations/accept": AcceptInvitationPage,
+  "/unsubscribe": UnsubscribePage,
 };
 
 const ROUTES: [string, ComponentType<any>][] = [

@@ -42,6 +42,8 @@ const EVENTS: [keyof Preferences["notifications"]["browser"], string][] = [
 function Notifications() {
   const current = prefs.value?.notifications?.browser ?? { waiting_for_input: true, finished: true, crashed: true };
   const [v, setV] = useState(current);
+  const mailed = prefs.value?.notifications?.email ?? { waiting_for_input: false, finished: false, crashed: false, all_org_sessions: false };
+  const [m, setM] = useState(mailed);
   const [permission, setPermission] = useState(typeof Notification === "undefined" ? "unsupported" : Notification.permission);
   return (
     <>
@@ -68,7 +70,7 @@ function Notifications() {
         submitLabel="Save notification settings"
         busyLabel="Saving…"
         onSubmit={async () => {
-          prefs.value = await call("put", "/api/v1/auth/preferences", { body: { notifications: { browser: v } } });
+          prefs.value = await call("put", "/api/v1/auth/preferences", { body: { notifications: { browser: v, email: m } } });
           toast("Notification settings saved.");
         }}
       >
@@ -81,6 +83,30 @@ function Notifications() {
             </label>
           ))}
         </fieldset>
+        <fieldset class="checks">
+          <legend>Email me when</legend>
+          {EVENTS.map(([k, label]) => (
+            <label key={k} class="check">
+              <input
+                type="checkbox"
+                name={`email-${k}`}
+                checked={m[k]}
+                onChange={(e) => setM({ ...m, [k]: (e.currentTarget as HTMLInputElement).checked })}
+              />
+              {label}
+            </label>
+          ))}
+          <label class="check">
+            <input
+              type="checkbox"
+              name="email-all"
+              checked={m.all_org_sessions}
+              onChange={(e) => setM({ ...m, all_org_sessions: (e.currentTarget as HTMLInputElement).checked })}
+            />
+            for every session of my orgs, not only mine
+          </label>
+        </fieldset>
+        <p class="hint">Mail about one session comes at most once every few minutes; every mail has an unsubscribe link.</p>
       </Form>
     </>
   );
