@@ -21,6 +21,25 @@ pub struct ErrorBody {
     pub message: String,
 }
 
+/// The body of a 402: a plan limit was reached.
+#[derive(Object, Debug, Clone, PartialEq, Eq)]
+pub struct PlanLimitBody {
+    /// Always `PLAN_LIMIT`.
+    pub code: String,
+    /// A sentence for people, saying how to fix it.
+    pub message: String,
+    /// Which limit: `machines`, `seats` or `concurrent_sessions`.
+    pub limit: String,
+    /// What the plan allows.
+    pub max: u64,
+    /// What is in use now.
+    pub used: u64,
+    /// The org's plan (its id).
+    pub plan: String,
+    /// Where to upgrade (`plans.upgrade_url`; empty when the operator set none).
+    pub upgrade_url: String,
+}
+
 #[derive(ApiResponse, Debug)]
 pub enum ApiError {
     /// The request is malformed or a value is invalid.
@@ -35,6 +54,9 @@ pub enum ApiError {
     /// No such resource, or it belongs to someone else.
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
+    /// The org's plan does not allow this (a plan limit is reached).
+    #[oai(status = 402)]
+    PaymentRequired(Json<PlanLimitBody>),
     /// The request conflicts with the current state.
     #[oai(status = 409)]
     Conflict(Json<ErrorBody>),
@@ -102,6 +124,7 @@ impl ApiError {
             Self::Unauthorized(b) => Self::Unauthorized(replace(b)),
             Self::Forbidden(b) => Self::Forbidden(replace(b)),
             Self::NotFound(b) => Self::NotFound(replace(b)),
+            Self::PaymentRequired(Json(b)) => Self::PaymentRequired(Json(PlanLimitBody { message: message.into(), ..b })),
             Self::Conflict(b) => Self::Conflict(replace(b)),
             Self::Gone(b) => Self::Gone(replace(b)),
             Self::PayloadTooLarge(b) => Self::PayloadTooLarge(replace(b)),
@@ -131,6 +154,23 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(msg) => ApiError::conflict("CONFLICT", msg),
             StoreError::Refused { code, message } => ApiError::conflict(code, message),
             StoreError::Gone { code, message } => ApiError::gone(code, message),
+            StoreError::PlanLimit { limit, max, used, plan, upgrade_url } => {
+                let how = if upgrade_url.is_empty() {
+                    "ask an administrator for a larger plan, or free some up".to_string()
+                } else {
+                    format!("upgrade at {upgrade_url}, or free some up")
+                };
+                let message = format!("the {plan} plan allows {max} {}; {used} in use: {how}", limit.replace('_', " "));
+                ApiError::PaymentRequired(Json(PlanLimitBody {
+                    code: "PLAN_LIMIT".into(),
+                    message,
+                    limit: limit.into(),
+                    max,
+                    used,
+                    plan,
+                    upgrade_url,
+                }))
+            }
             e @ StoreError::LimitReached { .. } => ApiError::conflict("LIMIT_REACHED", e.to_string()),
             other => ApiError::internal(other),
         }

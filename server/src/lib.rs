@@ -14,6 +14,7 @@ pub mod http;
 pub mod installers;
 pub mod keys;
 pub mod metrics;
+pub mod plans;
 pub mod relay;
 pub mod releases;
 pub mod settings;
@@ -83,7 +84,8 @@ impl std::fmt::Debug for Server {
 impl Server {
     /// Bootstraps the data dir (generating what is missing) and binds the listening socket.
     pub async fn bind(settings: Settings) -> Result<Self, ServerError> {
-        let boot = bootstrap(&settings).await?;
+        let mut boot = bootstrap(&settings).await?;
+        boot.store.set_catalogue(plans::Catalogue::new(&settings.plans));
         let lock = backup::lock_data_dir(&settings.data_dir)?;
         let metrics = Metrics::new();
         let addr = settings.listen;

@@ -6,9 +6,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 mod people;
+mod plans;
 mod sections;
 
 pub use people::*;
+pub use plans::*;
 pub use sections::*;
 
 use figment::Figment;
@@ -58,6 +60,7 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     pub email: EmailSettings,
     pub accounts: AccountSettings,
+    pub plans: PlansSettings,
 }
 
 impl Default for Settings {
@@ -84,6 +87,7 @@ impl Default for Settings {
             metrics: MetricsSettings::default(),
             email: EmailSettings::default(),
             accounts: AccountSettings::default(),
+            plans: PlansSettings::default(),
         }
     }
 }
@@ -164,6 +168,9 @@ impl Settings {
         }
         if self.body_limit_bytes == 0 {
             return invalid("body_limit_bytes must be greater than 0".into());
+        }
+        if !self.plans.catalogue.contains_key(&self.plans.default) {
+            return invalid(format!("plans.default {:?} is not a plan of plans.catalogue", self.plans.default));
         }
         if self.database.readers == 0 {
             return invalid("database.readers must be at least 1".into());

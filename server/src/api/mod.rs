@@ -8,6 +8,7 @@ pub mod body;
 mod cast;
 pub mod conform;
 pub mod downloads;
+mod entitlements;
 pub mod dto;
 pub mod event_streams;
 mod events;
@@ -54,6 +55,7 @@ pub type Api = (
         admin::AdminApi,
         admin::AdminPeopleApi,
         audit::AuditApi,
+        entitlements::EntitlementsApi,
     ),
 );
 
@@ -103,6 +105,7 @@ pub fn service() -> OpenApiService<Api, ()> {
                 admin::AdminApi,
                 admin::AdminPeopleApi,
                 audit::AuditApi,
+                entitlements::EntitlementsApi,
             ),
         ),
         "SessionForge",

@@ -7,6 +7,8 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use sessionforge_shared::ids::{OrgId, UserId};
 use sessionforge_shared::roles::Role;
 
+use super::entitlements::require;
+use crate::plans::{Catalogue, Limit};
 use super::account_links::NewLink;
 use super::audit::{AuditEntry, record};
 use super::orgs::OrgScope;
@@ -130,8 +132,9 @@ fn usable(inv: &Invitation) -> Result<(), StoreError> {
 
 /// Makes `user` a member through `inv`, taking a seat: the invitation held one, so only the
 /// members themselves must fit (pending invitations wait for theirs).
-fn join(tx: &Transaction<'_>, inv: &Invitation, user: UserId) -> Result<(), StoreError> {
+fn join(tx: &Transaction<'_>, inv: &Invitation, user: UserId, catalogue: &Catalogue) -> Result<(), StoreError> {
     let (limit, members, _) = seats(tx, inv.org_id, Some(&inv.id))?;
+    require(tx, inv.org_id, catalogue, Limit::Seats, u64::from(members))?;
     if let Some(limit) = limit
         && members + 1 > limit
     {
@@ -166,6 +169,7 @@ impl Store {
         audit: AuditEntry,
     ) -> Result<Invitation, StoreError> {
         let (org, by) = (scope.org_id(), scope.user_id());
+        let catalogue = self.catalogue.clone();
         self.db
             .write(move |tx| {
                 let member: Option<i64> = tx
@@ -197,6 +201,7 @@ impl Store {
                     tx.execute("UPDATE invitations SET revoked_at = ?1 WHERE id = ?2", params![now(), id])?;
                 }
                 let (limit, members, pending) = seats(tx, org, None)?;
+                require(tx, org, &catalogue, Limit::Seats, u64::from(members + pending))?;
                 if let Some(limit) = limit
                     && members + pending + 1 > limit
                 {
@@ -296,7 +301,7 @@ impl Store {
             .write(move |tx| {
                 let inv = by_hash(tx, &hash)?;
                 usable(&inv)?;
-                join(tx, &inv, user)?;
+                join(tx, &inv, user, &catalogue)?;
                 // The link reached this address: if it is the account's, it is confirmed.
                 tx.execute(
                     "UPDATE users SET email_verified_at = COALESCE(email_verified_at, ?1) WHERE id = ?2 AND email = ?3",
@@ -317,6 +322,7 @@ impl Store {
         new: NewUser,
         audit: AuditEntry,
     ) -> Result<(User, Invitation), StoreError> {
+        let catalogue = self.catalogue.clone();
         self.db
             .write(move |tx| {
                 let inv = by_hash(tx, &hash)?;
@@ -329,7 +335,7 @@ impl Store {
                         },
                         other => other,
                     })?;
-                join(tx, &inv, user.id)?;
+                join(tx, &inv, user.id, &catalogue)?;
                 let details = serde_json::json!({"email": inv.email, "role": inv.role.as_str(), "new_account": true});
                 record(tx, &audit.org(inv.org_id).target("invitation", &inv.id).details(details))?;
                 Ok((user, inv))

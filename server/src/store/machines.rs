@@ -5,6 +5,7 @@ use rusqlite::{OptionalExtension, params};
 use sessionforge_shared::ids::{EnrollmentTokenId, MachineId, OrgId};
 use sessionforge_shared::protocol::MachineInfo;
 
+use crate::plans::Limit;
 use super::orgs::OrgScope;
 use super::{Store, StoreError, now, parse_col};
 
@@ -167,6 +168,7 @@ impl Store {
         info: MachineInfo,
         max_machines: u32,
     ) -> Result<Machine, StoreError> {
+        let catalogue = self.catalogue.clone();
         self.db
             .write(move |tx| {
                 let at = now();
@@ -185,6 +187,7 @@ impl Store {
                     [&org],
                     |r| r.get(0),
                 )?;
+                super::entitlements::require(tx, org_id, &catalogue, Limit::Machines, u64::from(machines))?;
                 if machines >= max_machines {
                     return Err(StoreError::LimitReached {
                         what: "this org already has the most machines allowed",

@@ -13,6 +13,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../migrations/0006_output_by_time.sql")),
     M::up(include_str!("../../migrations/0007_templates_preferences.sql")),
     M::up(include_str!("../../migrations/0008_people.sql")),
+    M::up(include_str!("../../migrations/0009_plans.sql")),
 ];
 
 pub fn all() -> Migrations<'static> {
@@ -44,6 +45,7 @@ mod tests {
         include_str!("../../tests/fixtures/migrations/v5.sql"),
         include_str!("../../tests/fixtures/migrations/v6.sql"),
         include_str!("../../tests/fixtures/migrations/v7.sql"),
+        include_str!("../../tests/fixtures/migrations/v8.sql"),
     ];
 
     /// A database as schema version `version` left it: migrated step by step, with each
@@ -101,6 +103,12 @@ mod tests {
             let templates = if version >= 7 { 1 } else { 0 };
             assert_eq!(count(&c, "SELECT COUNT(*) FROM session_templates"), templates, "from v{version}");
             assert_eq!(count(&c, "SELECT COUNT(*) FROM user_preferences"), templates, "from v{version}");
+            if version >= 8 {
+                assert_eq!(count(&c, "SELECT COUNT(*) FROM audit_events"), 1, "from v{version}");
+                assert_eq!(count(&c, "SELECT COUNT(*) FROM outbox WHERE state = 'sent'"), 1);
+            }
+            // 0009: no org has a plan override.
+            assert_eq!(count(&c, "SELECT COUNT(*) FROM orgs WHERE plan_override IS NOT NULL"), 0, "from v{version}");
             // 0008: accounts made before sign-up existed count as verified.
             assert_eq!(count(&c, "SELECT COUNT(*) FROM users WHERE email_verified_at IS NULL"), 0, "from v{version}");
         }

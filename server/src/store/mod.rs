@@ -11,6 +11,7 @@ mod migrations;
 pub mod account_links;
 pub mod api_keys;
 pub mod audit;
+pub mod entitlements;
 pub mod invitations;
 pub mod login_sessions;
 pub mod machines;
@@ -44,6 +45,9 @@ pub enum StoreError {
     /// `LAST_OWNER`, …).
     #[error("{message}")]
     Refused { code: &'static str, message: String },
+    /// The org's plan does not allow one more of `limit`.
+    #[error("the {plan} plan allows {max} {limit}; {used} in use")]
+    PlanLimit { limit: &'static str, max: u64, used: u64, plan: String, upgrade_url: String },
     /// A single-use link or invitation that no longer works (`LINK_EXPIRED`, `LINK_USED`, …).
     #[error("{message}")]
     Gone { code: &'static str, message: String },
@@ -67,11 +71,23 @@ pub enum StoreError {
 #[derive(Clone, Debug)]
 pub struct Store {
     db: Arc<Db>,
+    /// The plan catalogue limits are checked against (see [`entitlements`]).
+    catalogue: crate::plans::Catalogue,
 }
 
 impl Store {
     pub fn open(path: &Path, readers: u32, busy_timeout: Duration) -> Result<Self, StoreError> {
-        Ok(Self { db: Arc::new(Db::open(path, readers, busy_timeout)?) })
+        let catalogue = crate::plans::Catalogue::new(&crate::settings::PlansSettings::default());
+        Ok(Self { db: Arc::new(Db::open(path, readers, busy_timeout)?), catalogue })
+    }
+
+    /// Checks limits against `catalogue` from now on (set before the store is shared).
+    pub fn set_catalogue(&mut self, catalogue: crate::plans::Catalogue) {
+        self.catalogue = catalogue;
+    }
+
+    pub fn catalogue(&self) -> &crate::plans::Catalogue {
+        &self.catalogue
     }
 
     /// A round trip through a reader connection, for health checks.

@@ -211,8 +211,13 @@ impl Store {
         max_live: u32,
     ) -> Result<Session, StoreError> {
         let org = scope.org_id();
+        let catalogue = self.catalogue.clone();
         self.db
             .write(move |tx| {
+                let running: u64 = tx
+                    .prepare_cached("SELECT COUNT(*) FROM sessions WHERE org_id = ?1 AND state IN ('starting', 'running')")?
+                    .query_row([org.to_string()], |r| r.get(0))?;
+                super::entitlements::require(tx, org, &catalogue, crate::plans::Limit::ConcurrentSessions, running)?;
                 let live: u32 = tx
                     .prepare_cached(
                         "SELECT COUNT(*) FROM sessions WHERE machine_id = ?1 AND state IN ('starting', 'running')",

@@ -32,6 +32,7 @@ mod installer;
 mod notices;
 mod openapi;
 mod people;
+mod plans;
 mod rate_limits;
 #[cfg(unix)]
 mod raw_agent;

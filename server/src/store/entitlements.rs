@@ -1,0 +1,104 @@
+//! Entitlements in storage: an org's effective plan read inside a transaction, the check that
+//! takes one more of a limited thing in that same transaction (so N concurrent requests against
+//! a limit of L give exactly L successes), what is in use, and administrators' overrides.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use sessionforge_shared::ids::OrgId;
+
+use super::audit::{AuditEntry, record};
+use super::orgs::OrgScope;
+use super::{Store, StoreError, now};
+use crate::plans::{Catalogue, Effective, Limit, OrgPlanRow};
+
+/// The org's plan as it applies now.
+pub(crate) fn org_plan(c: &Connection, org: OrgId, catalogue: &Catalogue) -> Result<Effective, StoreError> {
+    let row = c
+        .query_row("SELECT plan_override, plan_override_until FROM orgs WHERE id = ?1", [org.to_string()], |r| {
+            Ok(OrgPlanRow { override_plan: r.get(0)?, override_until: r.get(1)? })
+        })
+        .optional()?
+        .ok_or(StoreError::NotFound)?;
+    Ok(catalogue.effective(&row, now()))
+}
+
+/// Fails with `PlanLimit` unless the org's plan allows one more of `limit` beyond `used`.
+pub(crate) fn require(c: &Connection, org: OrgId, catalogue: &Catalogue, limit: Limit, used: u64) -> Result<(), StoreError> {
+    let plan = org_plan(c, org, catalogue)?;
+    match limit.of(&plan.plan) {
+        Some(max) if used + 1 > max => Err(StoreError::PlanLimit {
+            limit: limit.as_str(),
+            max,
+            used,
+            plan: plan.plan_id,
+            upgrade_url: catalogue.upgrade_url().to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// What an org uses of each limit now.
+pub(crate) fn usage(c: &Connection, org: OrgId) -> Result<[(Limit, u64); 3], StoreError> {
+    let o = org.to_string();
+    let count = |sql: &str| -> Result<u64, StoreError> { Ok(c.query_row(sql, [&o], |r| r.get(0))?) };
+    Ok([
+        (Limit::Machines, count("SELECT COUNT(*) FROM machines WHERE org_id = ?1 AND revoked_at IS NULL")?),
+        (
+            Limit::Seats,
+            count("SELECT COUNT(*) FROM memberships WHERE org_id = ?1")?
+                + c.query_row(
+                    "SELECT COUNT(*) FROM invitations WHERE org_id = ?1 AND accepted_at IS NULL AND revoked_at IS NULL
+                       AND expires_at > ?2",
+                    params![o, now()],
+                    |r| r.get::<_, u64>(0),
+                )?,
+        ),
+        (
+            Limit::ConcurrentSessions,
+            count("SELECT COUNT(*) FROM sessions WHERE org_id = ?1 AND state IN ('starting', 'running')")?,
+        ),
+    ])
+}
+
+/// An administrator's plan override for an org.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlanOverride {
+    pub plan: String,
+    pub until: Option<i64>,
+    pub reason: String,
+}
+
+impl Store {
+    /// The org's plan and what it uses of each limit.
+    pub async fn entitlements(
+        &self,
+        scope: &OrgScope,
+        catalogue: Catalogue,
+    ) -> Result<(Effective, [(Limit, u64); 3]), StoreError> {
+        let org = scope.org_id();
+        self.db.read(move |c| Ok((org_plan(c, org, &catalogue)?, usage(c, org)?))).await
+    }
+
+    /// Sets (or with `None` clears) an org's plan override. Nothing is deleted when it lowers
+    /// limits: what is over the new limit stays, and taking more is refused.
+    pub async fn set_plan_override(&self, org: OrgId, value: Option<PlanOverride>, audit: AuditEntry) -> Result<(), StoreError> {
+        self.db
+            .write(move |tx| {
+                let before: Option<Option<String>> = tx
+                    .query_row("SELECT plan_override FROM orgs WHERE id = ?1", [org.to_string()], |r| r.get(0))
+                    .optional()?;
+                let before = before.ok_or(StoreError::NotFound)?;
+                let (plan, until, reason) = match &value {
+                    Some(v) => (Some(v.plan.clone()), v.until, Some(v.reason.clone())),
+                    None => (None, None, None),
+                };
+                tx.execute(
+                    "UPDATE orgs SET plan_override = ?1, plan_override_until = ?2, plan_override_reason = ?3 WHERE id = ?4",
+                    params![plan, until, reason, org.to_string()],
+                )?;
+                let details = serde_json::json!({"before": before, "after": plan, "until": until, "reason": reason});
+                record(tx, &audit.org(org).target("org", org).details(details))?;
+                Ok(())
+            })
+            .await
+    }
+}
