@@ -118,6 +118,7 @@ pub struct Outbox {
 #[derive(Object)]
 pub struct SeatLimit {
     /// Seats (members plus pending invitations); 0 for unlimited.
+    #[oai(validator(minimum(value = "0"), maximum(value = "1000000")))]
     pub seat_limit: u32,
 }
 

@@ -84,7 +84,7 @@ async fn another_orgs_resources_are_404_for_non_members() {
             Some(json!({"role": "viewer"})),
         )
         .await;
-    assert_eq!(error_code(demote, StatusCode::CONFLICT).await, "CONFLICT");
+    assert_eq!(error_code(demote, StatusCode::CONFLICT).await, "LAST_OWNER");
 }
 
 #[tokio::test]

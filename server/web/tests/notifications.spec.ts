@@ -72,7 +72,8 @@ test("finished, crashed and waiting sessions notify: toast, title count, system 
 test("preferences turn a kind of notification off, and are kept on the server", async ({ browser }) => {
   const page = await backgroundPage(browser);
   await page.getByRole("link", { name: "Account" }).click();
-  await page.getByLabel("A session finished").uncheck();
+  const inBrowser = page.getByRole("group", { name: "Notify me when" });
+  await inBrowser.getByLabel("A session finished").uncheck();
   await page.getByRole("button", { name: "Save notification settings" }).click();
   await expect(page.getByText("Notification settings saved.")).toBeVisible();
   const prefs = await waitFor("the saved preferences", async () => {
@@ -81,6 +82,7 @@ test("preferences turn a kind of notification off, and are kept on the server", 
     return p.notifications.browser.finished === false ? p : undefined;
   });
   expect(prefs.notifications.browser).toEqual({ waiting_for_input: true, finished: false, crashed: true });
+  expect(prefs.notifications.email).toEqual({ waiting_for_input: false, finished: false, crashed: false, all_org_sessions: false });
 
   // A finished session now stays quiet; a crash still notifies.
   await page.getByRole("link", { name: "Sessions", exact: true }).click();
@@ -92,6 +94,6 @@ test("preferences turn a kind of notification off, and are kept on the server", 
   await expect(page.locator(".toast", { hasText: /finished/ })).toHaveCount(0);
   // A fresh page load reads the same preferences back.
   await page.goto(`${server.base}/account`);
-  await expect(page.getByLabel("A session finished")).not.toBeChecked();
-  await expect(page.getByLabel("A session crashed or failed to start")).toBeChecked();
+  await expect(page.getByRole("group", { name: "Notify me when" }).getByLabel("A session finished")).not.toBeChecked();
+  await expect(page.getByRole("group", { name: "Notify me when" }).getByLabel("A session crashed or failed to start")).toBeChecked();
 });
