@@ -118,13 +118,16 @@ impl ApiError {
     }
     /// The same error with another sentence for people.
     pub fn with_message(self, message: impl Into<String>) -> Self {
-        let replace = |Json(b): Json<ErrorBody>| Json(ErrorBody { code: b.code, message: message.into() });
+        let message: String = message.into();
+        let replace = |Json(b): Json<ErrorBody>| Json(ErrorBody { code: b.code, message: message.clone() });
         match self {
             Self::BadRequest(b) => Self::BadRequest(replace(b)),
             Self::Unauthorized(b) => Self::Unauthorized(replace(b)),
             Self::Forbidden(b) => Self::Forbidden(replace(b)),
             Self::NotFound(b) => Self::NotFound(replace(b)),
-            Self::PaymentRequired(Json(b)) => Self::PaymentRequired(Json(PlanLimitBody { message: message.into(), ..b })),
+            Self::PaymentRequired(Json(b)) => {
+                Self::PaymentRequired(Json(PlanLimitBody { message: message.clone(), ..b }))
+            }
             Self::Conflict(b) => Self::Conflict(replace(b)),
             Self::Gone(b) => Self::Gone(replace(b)),
             Self::PayloadTooLarge(b) => Self::PayloadTooLarge(replace(b)),

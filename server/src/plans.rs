@@ -102,7 +102,12 @@ impl Catalogue {
             && row.override_until.is_none_or(|until| until > now)
             && let Some(plan) = self.plan(id)
         {
-            return Effective { plan_id: id.clone(), plan: plan.clone(), source: Source::Override, ends_at: row.override_until };
+            return Effective {
+                plan_id: id.clone(),
+                plan: plan.clone(),
+                source: Source::Override,
+                ends_at: row.override_until,
+            };
         }
         self.default_plan()
     }

@@ -94,7 +94,12 @@ pub enum OverrideSet {
 impl EntitlementsApi {
     /// The org's plan, where it comes from and until when, and each limit with its current use.
     #[oai(path = "/api/v1/orgs/:org_id/entitlements", method = "get")]
-    async fn entitlements(&self, state: Data<&AppState>, auth: Auth, org_id: Path<Uuid>) -> Result<Json<EntitlementsDto>, ApiError> {
+    async fn entitlements(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        org_id: Path<Uuid>,
+    ) -> Result<Json<EntitlementsDto>, ApiError> {
         let scope = scope(&state, &auth, org_id.0).await?;
         let catalogue = state.store.catalogue().clone();
         let (plan, usage) = state.store.entitlements(&scope, catalogue.clone()).await?;
@@ -142,7 +147,12 @@ impl EntitlementsApi {
 
     /// Remove an org's plan override. Server administrators.
     #[oai(path = "/api/v1/admin/orgs/:org_id/plan", method = "delete")]
-    async fn clear_override(&self, state: Data<&AppState>, auth: Auth, org_id: Path<Uuid>) -> Result<OverrideSet, ApiError> {
+    async fn clear_override(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        org_id: Path<Uuid>,
+    ) -> Result<OverrideSet, ApiError> {
         auth.require_server_admin()?;
         state.store.set_plan_override(OrgId(org_id.0), None, auth.audit("org.plan_override_removed")).await?;
         Ok(OverrideSet::NoContent)

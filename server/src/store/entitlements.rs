@@ -22,7 +22,13 @@ pub(crate) fn org_plan(c: &Connection, org: OrgId, catalogue: &Catalogue) -> Res
 }
 
 /// Fails with `PlanLimit` unless the org's plan allows one more of `limit` beyond `used`.
-pub(crate) fn require(c: &Connection, org: OrgId, catalogue: &Catalogue, limit: Limit, used: u64) -> Result<(), StoreError> {
+pub(crate) fn require(
+    c: &Connection,
+    org: OrgId,
+    catalogue: &Catalogue,
+    limit: Limit,
+    used: u64,
+) -> Result<(), StoreError> {
     let plan = org_plan(c, org, catalogue)?;
     match limit.of(&plan.plan) {
         Some(max) if used + 1 > max => Err(StoreError::PlanLimit {
@@ -39,7 +45,8 @@ pub(crate) fn require(c: &Connection, org: OrgId, catalogue: &Catalogue, limit: 
 /// What an org uses of each limit now.
 pub(crate) fn usage(c: &Connection, org: OrgId) -> Result<[(Limit, u64); 3], StoreError> {
     let o = org.to_string();
-    let count = |sql: &str| -> Result<u64, StoreError> { Ok(c.query_row(sql, [&o], |r| r.get(0))?) };
+    let count =
+        |sql: &str| -> Result<u64, StoreError> { Ok(c.query_row(sql, [&o], |r| r.get::<_, i64>(0))?.unsigned_abs()) };
     Ok([
         (Limit::Machines, count("SELECT COUNT(*) FROM machines WHERE org_id = ?1 AND revoked_at IS NULL")?),
         (
@@ -49,8 +56,9 @@ pub(crate) fn usage(c: &Connection, org: OrgId) -> Result<[(Limit, u64); 3], Sto
                     "SELECT COUNT(*) FROM invitations WHERE org_id = ?1 AND accepted_at IS NULL AND revoked_at IS NULL
                        AND expires_at > ?2",
                     params![o, now()],
-                    |r| r.get::<_, u64>(0),
-                )?,
+                    |r| r.get::<_, i64>(0),
+                )?
+                .unsigned_abs(),
         ),
         (
             Limit::ConcurrentSessions,
@@ -80,7 +88,12 @@ impl Store {
 
     /// Sets (or with `None` clears) an org's plan override. Nothing is deleted when it lowers
     /// limits: what is over the new limit stays, and taking more is refused.
-    pub async fn set_plan_override(&self, org: OrgId, value: Option<PlanOverride>, audit: AuditEntry) -> Result<(), StoreError> {
+    pub async fn set_plan_override(
+        &self,
+        org: OrgId,
+        value: Option<PlanOverride>,
+        audit: AuditEntry,
+    ) -> Result<(), StoreError> {
         self.db
             .write(move |tx| {
                 let before: Option<Option<String>> = tx

@@ -7,14 +7,14 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use sessionforge_shared::ids::{OrgId, UserId};
 use sessionforge_shared::roles::Role;
 
-use super::entitlements::require;
-use crate::plans::{Catalogue, Limit};
 use super::account_links::NewLink;
 use super::audit::{AuditEntry, record};
+use super::entitlements::require;
 use super::orgs::OrgScope;
 use super::outbox::{NewMail, queue_mail};
 use super::users::{NewUser, User, insert_user};
 use super::{Store, StoreError, now, parse_col};
+use crate::plans::{Catalogue, Limit};
 
 /// Where an invitation stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -297,6 +297,7 @@ impl Store {
         user: UserId,
         audit: AuditEntry,
     ) -> Result<Invitation, StoreError> {
+        let catalogue = self.catalogue.clone();
         self.db
             .write(move |tx| {
                 let inv = by_hash(tx, &hash)?;

@@ -5,9 +5,9 @@ use rusqlite::{OptionalExtension, params};
 use sessionforge_shared::ids::{EnrollmentTokenId, MachineId, OrgId};
 use sessionforge_shared::protocol::MachineInfo;
 
-use crate::plans::Limit;
 use super::orgs::OrgScope;
 use super::{Store, StoreError, now, parse_col};
+use crate::plans::Limit;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct EnrollmentToken {

@@ -214,10 +214,10 @@ impl Store {
         let catalogue = self.catalogue.clone();
         self.db
             .write(move |tx| {
-                let running: u64 = tx
+                let running: i64 = tx
                     .prepare_cached("SELECT COUNT(*) FROM sessions WHERE org_id = ?1 AND state IN ('starting', 'running')")?
                     .query_row([org.to_string()], |r| r.get(0))?;
-                super::entitlements::require(tx, org, &catalogue, crate::plans::Limit::ConcurrentSessions, running)?;
+                super::entitlements::require(tx, org, &catalogue, crate::plans::Limit::ConcurrentSessions, running.unsigned_abs())?;
                 let live: u32 = tx
                     .prepare_cached(
                         "SELECT COUNT(*) FROM sessions WHERE machine_id = ?1 AND state IN ('starting', 'running')",

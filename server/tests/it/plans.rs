@@ -52,7 +52,9 @@ async fn parallel_enrollments_against_a_machine_limit_give_exactly_that_many_mac
         tokens.push(t["token"].as_str().expect("token").to_string());
     }
     let machine: Value = serde_json::from_str(MACHINE).expect("machine");
-    let attempts = tokens.iter().map(|t| server.post("/api/v1/agent/enroll", &Auth::None, json!({"token": t, "machine": machine})));
+    let attempts = tokens
+        .iter()
+        .map(|t| server.post("/api/v1/agent/enroll", &Auth::None, json!({"token": t, "machine": machine})));
     let results = futures_util::future::join_all(attempts).await;
     let created = results.iter().filter(|r| r.status() == StatusCode::CREATED).count();
     assert_eq!(created, 2, "the free plan's two machines, whatever the order");
@@ -62,7 +64,10 @@ async fn parallel_enrollments_against_a_machine_limit_give_exactly_that_many_mac
         assert_eq!(r.status(), StatusCode::PAYMENT_REQUIRED);
         let body = json_of(r).await;
         assert_eq!((body["code"].as_str(), body["limit"].as_str()), (Some("PLAN_LIMIT"), Some("machines")));
-        assert_eq!((body["max"].as_u64(), body["used"].as_u64(), body["plan"].as_str()), (Some(2), Some(2), Some("free")));
+        assert_eq!(
+            (body["max"].as_u64(), body["used"].as_u64(), body["plan"].as_str()),
+            (Some(2), Some(2), Some("free"))
+        );
         assert!(body["message"].as_str().is_some_and(|m| m.contains("https://example.com/upgrade")), "{body}");
     }
     let used = limit(&server, &admin, &org, "machines").await;
@@ -100,6 +105,7 @@ async fn a_downgrade_keeps_everything_and_refuses_only_what_is_new() {
     assert_eq!(clear.status(), StatusCode::NO_CONTENT);
     assert_eq!(enroll(&server, &admin, &org).await.status(), StatusCode::CREATED);
     let log = json_of(server.get(&format!("/api/v1/orgs/{org}/audit"), &admin).await).await;
-    let actions: Vec<&str> = log["events"].as_array().expect("events").iter().filter_map(|e| e["action"].as_str()).collect();
+    let actions: Vec<&str> =
+        log["events"].as_array().expect("events").iter().filter_map(|e| e["action"].as_str()).collect();
     assert!(actions.contains(&"org.plan_overridden") && actions.contains(&"org.plan_override_removed"), "{actions:?}");
 }

@@ -44,6 +44,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
+                    };
+                };
                 /** @description Authenticated, but not allowed to do this. */
                 403: {
                     headers: {
@@ -177,6 +186,15 @@ export interface paths {
                     };
                     content: {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
                     };
                 };
                 /** @description Authenticated, but not allowed to do this. */
@@ -314,6 +332,15 @@ export interface paths {
                     };
                     content: {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
                     };
                 };
                 /** @description Authenticated, but not allowed to do this. */
@@ -470,6 +497,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
+                    };
+                };
                 /** @description Authenticated, but not allowed to do this. */
                 403: {
                     headers: {
@@ -605,6 +641,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
+                    };
+                };
                 /** @description Authenticated, but not allowed to do this. */
                 403: {
                     headers: {
@@ -736,6 +781,15 @@ export interface paths {
                     };
                     content: {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
                     };
                 };
                 /** @description Authenticated, but not allowed to do this. */
@@ -888,6 +942,15 @@ export interface paths {
                     };
                     content: {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
                     };
                 };
                 /** @description Authenticated, but not allowed to do this. */
@@ -1045,6 +1108,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
+                    };
+                };
                 /** @description Authenticated, but not allowed to do this. */
                 403: {
                     headers: {
@@ -1187,6 +1259,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
+                    };
+                };
                 /** @description Authenticated, but not allowed to do this. */
                 403: {
                     headers: {
@@ -1321,6 +1402,15 @@ export interface paths {
                     };
                     content: {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
                     };
                 };
                 /** @description Authenticated, but not allowed to do this. */
@@ -1466,6 +1556,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
+                    };
+                };
                 /** @description Authenticated, but not allowed to do this. */
                 403: {
                     headers: {
@@ -1604,6 +1703,15 @@ export interface paths {
                     };
                     content: {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
                     };
                 };
                 /** @description Authenticated, but not allowed to do this. */
@@ -1748,6 +1856,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
+                    };
+                };
                 /** @description Authenticated, but not allowed to do this. */
                 403: {
                     headers: {
@@ -1882,6 +1999,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
+                    };
+                };
                 /** @description Authenticated, but not allowed to do this. */
                 403: {
                     headers: {
@@ -2007,6 +2133,15 @@ export interface paths {
                     };
                     content: {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
                     };
                 };
                 /** @description Authenticated, but not allowed to do this. */
@@ -2151,6 +2286,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
+                    };
+                };
                 /** @description Authenticated, but not allowed to do this. */
                 403: {
                     headers: {
@@ -2284,6 +2428,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
+                    };
+                };
                 /** @description Authenticated, but not allowed to do this. */
                 403: {
                     headers: {
@@ -2407,6 +2560,15 @@ export interface paths {
                     };
                     content: {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
                     };
                 };
                 /** @description Authenticated, but not allowed to do this. */
@@ -2546,6 +2708,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
+                    };
+                };
                 /** @description Authenticated, but not allowed to do this. */
                 403: {
                     headers: {
@@ -2678,6 +2849,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
+                    };
+                };
                 /** @description Authenticated, but not allowed to do this. */
                 403: {
                     headers: {
@@ -2801,6 +2981,15 @@ export interface paths {
                     };
                     content: {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
                     };
                 };
                 /** @description Authenticated, but not allowed to do this. */
@@ -2938,6 +3127,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
+                    };
+                };
                 /** @description Authenticated, but not allowed to do this. */
                 403: {
                     headers: {
@@ -3062,6 +3260,15 @@ export interface paths {
                     };
                     content: {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
                     };
                 };
                 /** @description Authenticated, but not allowed to do this. */
@@ -3198,6 +3405,15 @@ export interface paths {
                     };
                     content: {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
                     };
                 };
                 /** @description Authenticated, but not allowed to do this. */
@@ -3343,6 +3559,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
+                    };
+                };
                 /** @description Authenticated, but not allowed to do this. */
                 403: {
                     headers: {
@@ -3467,6 +3692,15 @@ export interface paths {
                     };
                     content: {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
                     };
                 };
                 /** @description Authenticated, but not allowed to do this. */
@@ -3603,6 +3837,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
+                    };
+                };
                 /** @description Authenticated, but not allowed to do this. */
                 403: {
                     headers: {
@@ -3731,6 +3974,15 @@ export interface paths {
                     };
                     content: {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
                     };
                 };
                 /** @description Authenticated, but not allowed to do this. */
@@ -3871,6 +4123,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
+                    };
+                };
                 /** @description Authenticated, but not allowed to do this. */
                 403: {
                     headers: {
@@ -4006,6 +4267,15 @@ export interface paths {
                     };
                     content: {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
                     };
                 };
                 /** @description Authenticated, but not allowed to do this. */
@@ -4146,6 +4416,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
+                    };
+                };
                 /** @description Authenticated, but not allowed to do this. */
                 403: {
                     headers: {
@@ -4283,6 +4562,15 @@ export interface paths {
                     };
                     content: {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
                     };
                 };
                 /** @description Authenticated, but not allowed to do this. */
@@ -4439,6 +4727,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
+                    };
+                };
                 /** @description Authenticated, but not allowed to do this. */
                 403: {
                     headers: {
@@ -4574,6 +4871,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
+                    };
+                };
                 /** @description Authenticated, but not allowed to do this. */
                 403: {
                     headers: {
@@ -4698,6 +5004,15 @@ export interface paths {
                     };
                     content: {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
                     };
                 };
                 /** @description Authenticated, but not allowed to do this. */
@@ -4836,6 +5151,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
+                    };
+                };
                 /** @description Authenticated, but not allowed to do this. */
                 403: {
                     headers: {
@@ -4963,6 +5287,15 @@ export interface paths {
                     };
                     content: {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
                     };
                 };
                 /** @description Authenticated, but not allowed to do this. */
@@ -5107,6 +5440,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
+                    };
+                };
                 /** @description Authenticated, but not allowed to do this. */
                 403: {
                     headers: {
@@ -5244,6 +5586,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
+                    };
+                };
                 /** @description Authenticated, but not allowed to do this. */
                 403: {
                     headers: {
@@ -5369,6 +5720,15 @@ export interface paths {
                     };
                     content: {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
                     };
                 };
                 /** @description Authenticated, but not allowed to do this. */
@@ -5506,6 +5866,15 @@ export interface paths {
                     };
                     content: {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
                     };
                 };
                 /** @description Authenticated, but not allowed to do this. */
@@ -5647,6 +6016,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
+                    };
+                };
                 /** @description Authenticated, but not allowed to do this. */
                 403: {
                     headers: {
@@ -5780,6 +6158,15 @@ export interface paths {
                     };
                     content: {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
                     };
                 };
                 /** @description Authenticated, but not allowed to do this. */
@@ -5920,6 +6307,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
+                    };
+                };
                 /** @description Authenticated, but not allowed to do this. */
                 403: {
                     headers: {
@@ -6041,6 +6437,15 @@ export interface paths {
                     };
                     content: {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
                     };
                 };
                 /** @description Authenticated, but not allowed to do this. */
@@ -6182,6 +6587,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
+                    };
+                };
                 /** @description Authenticated, but not allowed to do this. */
                 403: {
                     headers: {
@@ -6308,6 +6722,15 @@ export interface paths {
                     };
                     content: {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
                     };
                 };
                 /** @description Authenticated, but not allowed to do this. */
@@ -6444,6 +6867,15 @@ export interface paths {
                     };
                     content: {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
                     };
                 };
                 /** @description Authenticated, but not allowed to do this. */
@@ -6589,6 +7021,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
+                    };
+                };
                 /** @description Authenticated, but not allowed to do this. */
                 403: {
                     headers: {
@@ -6727,6 +7168,15 @@ export interface paths {
                     };
                     content: {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
                     };
                 };
                 /** @description Authenticated, but not allowed to do this. */
@@ -6870,6 +7320,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
+                    };
+                };
                 /** @description Authenticated, but not allowed to do this. */
                 403: {
                     headers: {
@@ -7005,6 +7464,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
+                    };
+                };
                 /** @description Authenticated, but not allowed to do this. */
                 403: {
                     headers: {
@@ -7130,6 +7598,15 @@ export interface paths {
                     };
                     content: {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
                     };
                 };
                 /** @description Authenticated, but not allowed to do this. */
@@ -7268,6 +7745,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
+                    };
+                };
                 /** @description Authenticated, but not allowed to do this. */
                 403: {
                     headers: {
@@ -7395,6 +7881,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
+                    };
+                };
                 /** @description Authenticated, but not allowed to do this. */
                 403: {
                     headers: {
@@ -7515,6 +8010,15 @@ export interface paths {
                     };
                     content: {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
                     };
                 };
                 /** @description Authenticated, but not allowed to do this. */
@@ -7663,6 +8167,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
+                    };
+                };
                 /** @description Authenticated, but not allowed to do this. */
                 403: {
                     headers: {
@@ -7794,6 +8307,15 @@ export interface paths {
                     };
                     content: {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
                     };
                 };
                 /** @description Authenticated, but not allowed to do this. */
@@ -7935,6 +8457,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
+                    };
+                };
                 /** @description Authenticated, but not allowed to do this. */
                 403: {
                     headers: {
@@ -8070,6 +8601,15 @@ export interface paths {
                     };
                     content: {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
                     };
                 };
                 /** @description Authenticated, but not allowed to do this. */
@@ -8210,6 +8750,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
+                    };
+                };
                 /** @description Authenticated, but not allowed to do this. */
                 403: {
                     headers: {
@@ -8338,6 +8887,15 @@ export interface paths {
                     };
                     content: {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
                     };
                 };
                 /** @description Authenticated, but not allowed to do this. */
@@ -8477,6 +9035,15 @@ export interface paths {
                     };
                     content: {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
                     };
                 };
                 /** @description Authenticated, but not allowed to do this. */
@@ -8623,6 +9190,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
+                    };
+                };
                 /** @description Authenticated, but not allowed to do this. */
                 403: {
                     headers: {
@@ -8762,6 +9338,15 @@ export interface paths {
                     };
                     content: {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
                     };
                 };
                 /** @description Authenticated, but not allowed to do this. */
@@ -8906,6 +9491,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
+                    };
+                };
                 /** @description Authenticated, but not allowed to do this. */
                 403: {
                     headers: {
@@ -9042,6 +9636,15 @@ export interface paths {
                     };
                     content: {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
                     };
                 };
                 /** @description Authenticated, but not allowed to do this. */
@@ -9241,6 +9844,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
+                    };
+                };
                 /** @description Authenticated, but not allowed to do this. */
                 403: {
                     headers: {
@@ -9393,6 +10005,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
+                    };
+                };
                 /** @description Authenticated, but not allowed to do this. */
                 403: {
                     headers: {
@@ -9529,6 +10150,15 @@ export interface paths {
                     };
                     content: {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
                     };
                 };
                 /** @description Authenticated, but not allowed to do this. */
@@ -9668,6 +10298,15 @@ export interface paths {
                     };
                     content: {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
                     };
                 };
                 /** @description Authenticated, but not allowed to do this. */
@@ -9810,6 +10449,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
+                    };
+                };
                 /** @description Authenticated, but not allowed to do this. */
                 403: {
                     headers: {
@@ -9945,6 +10593,15 @@ export interface paths {
                     };
                     content: {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
                     };
                 };
                 /** @description Authenticated, but not allowed to do this. */
@@ -10086,6 +10743,15 @@ export interface paths {
                     };
                     content: {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
                     };
                 };
                 /** @description Authenticated, but not allowed to do this. */
@@ -10233,6 +10899,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
+                    };
+                };
                 /** @description Authenticated, but not allowed to do this. */
                 403: {
                     headers: {
@@ -10376,6 +11051,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
+                    };
+                };
                 /** @description Authenticated, but not allowed to do this. */
                 403: {
                     headers: {
@@ -10517,6 +11201,15 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
+                    };
+                };
                 /** @description Authenticated, but not allowed to do this. */
                 403: {
                     headers: {
@@ -10604,6 +11297,431 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/entitlements": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The org's plan, where it comes from and until when, and each limit with its current use. */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    org_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["EntitlementsDto"];
+                    };
+                };
+                /** @description The request is malformed or a value is invalid. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Authentication is missing or invalid. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
+                    };
+                };
+                /** @description Authenticated, but not allowed to do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No such resource, or it belongs to someone else. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request conflicts with the current state. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description It existed, and is gone for good (a yanked or damaged release). */
+                410: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is larger than the configured limit. */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Too many requests; retry after the given number of seconds. */
+                429: {
+                    headers: {
+                        "RETRY-AFTER": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Something went wrong on the server; details are in its log. */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description A dependency of the server (such as its database) is unavailable. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/orgs/{org_id}/plan": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Give an org a plan of the catalogue (until a date, with a reason), overriding what it
+         *     would have. Lowering limits deletes nothing. Server administrators.
+         */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    org_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["SetPlanOverride"];
+                };
+            };
+            responses: {
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description The request is malformed or a value is invalid. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Authentication is missing or invalid. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
+                    };
+                };
+                /** @description Authenticated, but not allowed to do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No such resource, or it belongs to someone else. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request conflicts with the current state. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description It existed, and is gone for good (a yanked or damaged release). */
+                410: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is larger than the configured limit. */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Too many requests; retry after the given number of seconds. */
+                429: {
+                    headers: {
+                        "RETRY-AFTER": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Something went wrong on the server; details are in its log. */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description A dependency of the server (such as its database) is unavailable. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        /** Remove an org's plan override. Server administrators. */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    org_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description The request is malformed or a value is invalid. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Authentication is missing or invalid. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
+                    };
+                };
+                /** @description Authenticated, but not allowed to do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No such resource, or it belongs to someone else. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request conflicts with the current state. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description It existed, and is gone for good (a yanked or damaged release). */
+                410: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is larger than the configured limit. */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Too many requests; retry after the given number of seconds. */
+                429: {
+                    headers: {
+                        "RETRY-AFTER": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Something went wrong on the server; details are in its log. */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description A dependency of the server (such as its database) is unavailable. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
         options?: never;
         head?: never;
         patch?: never;
@@ -10840,6 +11958,36 @@ export interface components {
             /** Format: date-time */
             revoked_at?: string;
         };
+        /** EntitlementsDto */
+        EntitlementsDto: {
+            /** @description The plan's id in the catalogue. */
+            plan: string;
+            /** @description The plan's name for people. */
+            plan_name: string;
+            /** @description `override` (an administrator's) or `default` (`plans.default`). */
+            source: string;
+            /**
+             * Format: date-time
+             * @description When the source stops applying, if it does.
+             */
+            ends_at?: string;
+            limits: components["schemas"]["LimitDto"][];
+            /**
+             * Format: uint32
+             * @description Days and bytes per session of stored output the plan keeps (0: the server's own limits).
+             */
+            retention_days: number;
+            /** Format: uint64 */
+            retention_bytes_per_session: number;
+            /**
+             * Format: uint64
+             * @description API calls per UTC month (0: unlimited).
+             */
+            api_calls_per_month: number;
+            features: components["schemas"]["FeaturesDto"];
+            /** @description Where to upgrade; empty when the operator set none. */
+            upgrade_url: string;
+        };
         /**
          * ErrorBody
          * @description The body of every error response.
@@ -10849,6 +11997,14 @@ export interface components {
             code: string;
             /** @description A sentence for people. */
             message: string;
+        };
+        /** FeaturesDto */
+        FeaturesDto: {
+            team_orgs: boolean;
+            audit_export: boolean;
+            sso: boolean;
+            webhooks: boolean;
+            ip_allow_list: boolean;
         };
         /** ForgotPassword */
         ForgotPassword: {
@@ -10910,6 +12066,21 @@ export interface components {
          * @enum {string}
          */
         InviteRole: "admin" | "member" | "viewer";
+        /** LimitDto */
+        LimitDto: {
+            /** @description `machines`, `seats` or `concurrent_sessions`. */
+            name: string;
+            /**
+             * Format: uint64
+             * @description What the plan allows; absent when unlimited.
+             */
+            max?: number;
+            /**
+             * Format: uint64
+             * @description What the org uses now.
+             */
+            used: number;
+        };
         /** LinkToken */
         LinkToken: {
             /** @description The token from the mailed link (the part after `#token=`). */
@@ -11136,6 +12307,32 @@ export interface components {
             chunks: components["schemas"]["OutputChunk"][];
         };
         /**
+         * PlanLimitBody
+         * @description The body of a 402: a plan limit was reached.
+         */
+        PlanLimitBody: {
+            /** @description Always `PLAN_LIMIT`. */
+            code: string;
+            /** @description A sentence for people, saying how to fix it. */
+            message: string;
+            /** @description Which limit: `machines`, `seats` or `concurrent_sessions`. */
+            limit: string;
+            /**
+             * Format: uint64
+             * @description What the plan allows.
+             */
+            max: number;
+            /**
+             * Format: uint64
+             * @description What is in use now.
+             */
+            used: number;
+            /** @description The org's plan (its id). */
+            plan: string;
+            /** @description Where to upgrade (`plans.upgrade_url`; empty when the operator set none). */
+            upgrade_url: string;
+        };
+        /**
          * Preferences
          * @description Everything a user can set about how SessionForge treats them. Absent keys take defaults.
          */
@@ -11281,6 +12478,18 @@ export interface components {
          *     patterns), not both.
          */
         SetAllowedCommands: components["schemas"]["CommandNames"] | components["schemas"]["CommandEntries"];
+        /** SetPlanOverride */
+        SetPlanOverride: {
+            /** @description A plan id of the catalogue (`plans.catalogue`). */
+            plan: string;
+            /** @description Why (kept in the audit log). */
+            reason: string;
+            /**
+             * Format: date-time
+             * @description Until when it applies; absent for no end.
+             */
+            until?: string;
+        };
         /** SetRole */
         SetRole: {
             role: components["schemas"]["Role"];
