@@ -56,7 +56,7 @@ pub enum ApiError {
     NotFound(Json<ErrorBody>),
     /// The org's plan does not allow this (a plan limit is reached).
     #[oai(status = 402)]
-    PaymentRequired(Json<PlanLimitBody>),
+    PaymentRequired(Json<Box<PlanLimitBody>>),
     /// The request conflicts with the current state.
     #[oai(status = 409)]
     Conflict(Json<ErrorBody>),
@@ -126,7 +126,7 @@ impl ApiError {
             Self::Forbidden(b) => Self::Forbidden(replace(b)),
             Self::NotFound(b) => Self::NotFound(replace(b)),
             Self::PaymentRequired(Json(b)) => {
-                Self::PaymentRequired(Json(PlanLimitBody { message: message.clone(), ..b }))
+                Self::PaymentRequired(Json(Box::new(PlanLimitBody { message: message.clone(), ..*b })))
             }
             Self::Conflict(b) => Self::Conflict(replace(b)),
             Self::Gone(b) => Self::Gone(replace(b)),
@@ -164,7 +164,7 @@ impl From<StoreError> for ApiError {
                     format!("upgrade at {upgrade_url}, or free some up")
                 };
                 let message = format!("the {plan} plan allows {max} {}; {used} in use: {how}", limit.replace('_', " "));
-                ApiError::PaymentRequired(Json(PlanLimitBody {
+                ApiError::PaymentRequired(Json(Box::new(PlanLimitBody {
                     code: "PLAN_LIMIT".into(),
                     message,
                     limit: limit.into(),
@@ -172,7 +172,7 @@ impl From<StoreError> for ApiError {
                     used,
                     plan,
                     upgrade_url,
-                }))
+                })))
             }
             e @ StoreError::LimitReached { .. } => ApiError::conflict("LIMIT_REACHED", e.to_string()),
             other => ApiError::internal(other),
