@@ -54,7 +54,7 @@ pub async fn bootstrap(settings: &Settings) -> Result<Bootstrapped, BootstrapErr
 
     let keys_path = dir.join(SECRETS_FILE);
     let (mut keys, mut dirty) = match Keys::load(&keys_path)? {
-        Some(keys) => (keys, false),
+        Some((keys, added)) => (keys, added),
         None => {
             generated.push("keys");
             (Keys::generate(), true)

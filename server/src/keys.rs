@@ -44,6 +44,9 @@ pub struct Keys {
     pub hmac_keys: Vec<HmacKey>,
     /// Signs release manifests and other server statements.
     pub signing_key: SigningKey,
+    /// Signs licensing answers and license files (kept apart from the release key, so that
+    /// one can be rotated or published without the other).
+    pub license_key: SigningKey,
     /// The one-time first-admin setup token, until an admin exists.
     pub setup_token: Option<String>,
 }
@@ -54,6 +57,7 @@ impl fmt::Debug for Keys {
             .field("cookie_key", &"<redacted>")
             .field("hmac_key_ids", &self.hmac_keys.iter().map(|k| k.id.as_str()).collect::<Vec<_>>())
             .field("signing_public_key", &hex::encode(self.signing_key.verifying_key().as_bytes()))
+            .field("license_public_key", &hex::encode(self.license_key.verifying_key().as_bytes()))
             .field("setup_token", &self.setup_token.as_ref().map(|_| "<redacted>"))
             .finish()
     }
@@ -64,6 +68,9 @@ struct KeysFile {
     cookie_key: String,
     hmac_keys: Vec<HmacKeyFile>,
     signing_key: String,
+    /// Absent in files written before licensing: one is generated and saved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    license_key: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     setup_token: Option<String>,
 }
@@ -85,6 +92,7 @@ impl Keys {
             cookie_key,
             hmac_keys: vec![HmacKey { id: "k1".into(), key: hmac }],
             signing_key: SigningKey::generate(&mut OsRng),
+            license_key: SigningKey::generate(&mut OsRng),
             setup_token: None,
         }
     }
@@ -99,8 +107,9 @@ impl Keys {
         self.hmac_keys.iter().find(|k| k.id == id)
     }
 
-    /// Loads the keys from `path`, or `None` when the file does not exist.
-    pub fn load(path: &Path) -> Result<Option<Self>, KeysError> {
+    /// Loads the keys from `path`, or `None` when the file does not exist. The flag says a key
+    /// was missing (an older file) and generated: save the keys again.
+    pub fn load(path: &Path) -> Result<Option<(Self, bool)>, KeysError> {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -119,12 +128,18 @@ impl Keys {
         if hmac_keys.is_empty() {
             return Err(corrupt("no hmac keys"));
         }
-        Ok(Some(Self {
+        let (license_key, added) = match &file.license_key {
+            Some(k) => (SigningKey::from_bytes(&decode_key(k).ok_or_else(|| corrupt("bad license_key"))?), false),
+            None => (SigningKey::generate(&mut OsRng), true),
+        };
+        let keys = Self {
             cookie_key,
             hmac_keys,
             signing_key: SigningKey::from_bytes(&signing),
+            license_key,
             setup_token: file.setup_token,
-        }))
+        };
+        Ok(Some((keys, added)))
     }
 
     /// Writes the keys atomically with owner-only permissions.
@@ -137,6 +152,7 @@ impl Keys {
                 .map(|k| HmacKeyFile { id: k.id.clone(), key: B64.encode(k.key) })
                 .collect(),
             signing_key: B64.encode(self.signing_key.to_bytes()),
+            license_key: Some(B64.encode(self.license_key.to_bytes())),
             setup_token: self.setup_token.clone(),
         };
         let text = serde_json::to_string_pretty(&file)
@@ -161,7 +177,7 @@ mod tests {
         let mut keys = Keys::generate();
         keys.setup_token = Some("setup-secret-value".into());
         keys.save(&path).expect("save");
-        let loaded = Keys::load(&path).expect("load").expect("present");
+        let loaded = Keys::load(&path).expect("load").expect("present").0;
         assert_eq!(loaded.cookie_key, keys.cookie_key);
         assert_eq!(loaded.signing_key.to_bytes(), keys.signing_key.to_bytes());
         assert_eq!(loaded.setup_token.as_deref(), Some("setup-secret-value"));

@@ -13,6 +13,7 @@ pub mod error;
 pub mod http;
 pub mod installers;
 pub mod keys;
+pub mod licensing;
 pub mod metrics;
 pub mod plans;
 pub mod relay;

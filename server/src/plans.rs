@@ -1,7 +1,7 @@
 //! Plans and entitlements: what an org may use. [`Catalogue`] is the configured plan list;
 //! [`Catalogue::effective`] is the one place that decides an org's plan, in this precedence: an
-//! instance administrator's override (until it expires), then (later) a subscription or a
-//! license, else the default plan. The store calls it inside the writer's transaction at every
+//! instance administrator's override (until it expires), then (later) a subscription, then the
+//! license installed on this instance (through its grace period), else the default plan. The store calls it inside the writer's transaction at every
 //! point of use, so a limit is checked and taken in one step.
 
 use std::sync::Arc;
@@ -13,6 +13,8 @@ use crate::settings::{PlanSettings, PlansSettings};
 pub enum Source {
     /// An instance administrator set it (with a reason, possibly until a date).
     Override,
+    /// The license installed on this instance (a file, or a key activated online).
+    License,
     /// Nothing else applies: `plans.default`.
     Default,
 }
@@ -21,6 +23,7 @@ impl Source {
     pub fn as_str(self) -> &'static str {
         match self {
             Source::Override => "override",
+            Source::License => "license",
             Source::Default => "default",
         }
     }
@@ -41,6 +44,14 @@ pub struct Effective {
 pub struct OrgPlanRow {
     pub override_plan: Option<String>,
     pub override_until: Option<i64>,
+}
+
+/// The license this instance runs under, as far as plans care.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstanceLicense {
+    pub plan: String,
+    pub expires_at: Option<i64>,
+    pub grace_days: u32,
 }
 
 /// The plan catalogue, cheap to clone into store transactions.
@@ -96,18 +107,22 @@ impl Catalogue {
         Effective { plan_id: id, plan, source: Source::Default, ends_at: None }
     }
 
-    /// The org's plan at `now`.
-    pub fn effective(&self, row: &OrgPlanRow, now: i64) -> Effective {
+    /// The org's plan at `now`, given the instance's license.
+    pub fn effective(&self, row: &OrgPlanRow, license: Option<&InstanceLicense>, now: i64) -> Effective {
         if let Some(id) = &row.override_plan
             && row.override_until.is_none_or(|until| until > now)
             && let Some(plan) = self.plan(id)
         {
-            return Effective {
-                plan_id: id.clone(),
-                plan: plan.clone(),
-                source: Source::Override,
-                ends_at: row.override_until,
-            };
+            return Effective { plan_id: id.clone(), plan: plan.clone(), source: Source::Override, ends_at: row.override_until };
+        }
+        if let Some(l) = license {
+            // Past expiry it keeps working through its grace period, then the default applies.
+            let ends_at = l.expires_at.map(|e| e + i64::from(l.grace_days) * 86_400);
+            if ends_at.is_none_or(|end| end > now)
+                && let Some(plan) = self.plan(&l.plan)
+            {
+                return Effective { plan_id: l.plan.clone(), plan: plan.clone(), source: Source::License, ends_at };
+            }
         }
         self.default_plan()
     }
@@ -124,15 +139,19 @@ mod tests {
     #[test]
     fn an_override_wins_until_it_expires_then_the_default_applies() {
         let c = Catalogue::new(&PlansSettings::default());
-        let none = c.effective(&OrgPlanRow::default(), 100);
+        let none = c.effective(&OrgPlanRow::default(), None, 100);
         assert_eq!((none.plan_id.as_str(), none.source), ("self-hosted", Source::Default));
         assert_eq!(Limit::Machines.of(&none.plan), None, "self-hosted is unlimited");
         let row = OrgPlanRow { override_plan: Some("free".into()), override_until: Some(200) };
-        let free = c.effective(&row, 100);
+        let free = c.effective(&row, None, 100);
         assert_eq!((free.plan_id.as_str(), free.source, free.ends_at), ("free", Source::Override, Some(200)));
         assert_eq!(Limit::Machines.of(&free.plan), Some(2));
-        assert_eq!(c.effective(&row, 200).source, Source::Default, "expired");
+        assert_eq!(c.effective(&row, None, 200).source, Source::Default, "expired");
         let unknown = OrgPlanRow { override_plan: Some("gone".into()), override_until: None };
-        assert_eq!(c.effective(&unknown, 100).source, Source::Default, "a plan removed from the catalogue");
+        assert_eq!(c.effective(&unknown, None, 100).source, Source::Default, "a plan removed from the catalogue");
+        let license = InstanceLicense { plan: "team".into(), expires_at: Some(1_000), grace_days: 1 };
+        let lic = c.effective(&OrgPlanRow::default(), Some(&license), 1_000 + 3_600);
+        assert_eq!((lic.plan_id.as_str(), lic.source, lic.ends_at), ("team", Source::License, Some(1_000 + 86_400)), "in grace");
+        assert_eq!(c.effective(&OrgPlanRow::default(), Some(&license), 1_000 + 86_400).source, Source::Default, "past grace");
     }
 }

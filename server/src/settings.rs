@@ -61,6 +61,7 @@ pub struct Settings {
     pub email: EmailSettings,
     pub accounts: AccountSettings,
     pub plans: PlansSettings,
+    pub licensing: LicensingSettings,
 }
 
 impl Default for Settings {
@@ -88,6 +89,7 @@ impl Default for Settings {
             email: EmailSettings::default(),
             accounts: AccountSettings::default(),
             plans: PlansSettings::default(),
+            licensing: LicensingSettings::default(),
         }
     }
 }
@@ -171,6 +173,11 @@ impl Settings {
         }
         if !self.plans.catalogue.contains_key(&self.plans.default) {
             return invalid(format!("plans.default {:?} is not a plan of plans.catalogue", self.plans.default));
+        }
+        if let Some(bad) =
+            self.licensing.trusted_keys.iter().find(|k| sessionforge_shared::license::parse_key_id(k).is_none())
+        {
+            return invalid(format!("licensing.trusted_keys: {bad:?} is not an ed25519 public key in hex (64 characters)"));
         }
         if self.database.readers == 0 {
             return invalid("database.readers must be at least 1".into());

@@ -184,7 +184,7 @@ mod tests {
         state.keys.save(&dir.path().join(SECRETS_FILE)).expect("save");
         state.consume_setup_token().await.expect("consume");
         assert_eq!(state.setup_token(), None);
-        let on_disk = Keys::load(&dir.path().join(SECRETS_FILE)).expect("load").expect("present");
+        let on_disk = Keys::load(&dir.path().join(SECRETS_FILE)).expect("load").expect("present").0;
         assert_eq!(on_disk.setup_token, None);
         assert!(format!("{state:?}").contains("setup_token: None"));
         tasks.persister.abort();

@@ -10,6 +10,7 @@ pub mod finite;
 pub mod frame;
 pub mod http_range;
 pub mod ids;
+pub mod license;
 pub mod links;
 pub mod protocol;
 pub mod releases;

@@ -16,6 +16,7 @@ pub mod fields;
 mod health;
 mod invitations;
 mod keys;
+mod licenses;
 mod links;
 mod machines;
 mod org_policy;
@@ -56,6 +57,7 @@ pub type Api = (
         admin::AdminPeopleApi,
         audit::AuditApi,
         entitlements::EntitlementsApi,
+        licenses::LicensesApi,
     ),
 );
 
@@ -79,6 +81,8 @@ pub enum ApiTags {
     Sessions,
     /// Agent releases, signed manifests and downloads.
     Releases,
+    /// Licenses: issuing, validating and activating them, and the one this server runs under.
+    Licenses,
 }
 
 pub fn service() -> OpenApiService<Api, ()> {
@@ -106,6 +110,7 @@ pub fn service() -> OpenApiService<Api, ()> {
                 admin::AdminPeopleApi,
                 audit::AuditApi,
                 entitlements::EntitlementsApi,
+                licenses::LicensesApi,
             ),
         ),
         "SessionForge",

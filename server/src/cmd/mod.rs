@@ -1,4 +1,5 @@
 //! The binary's subcommands other than `serve`, one file each.
 
 pub mod admin;
+pub mod license;
 pub mod release;

@@ -56,6 +56,15 @@ impl Default for PlanSettings {
     }
 }
 
+/// The `[licensing]` table: whose licenses this server accepts.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LicensingSettings {
+    /// Issuer license keys (public, in hex: `GET /api/v1/licenses/public-key` on the issuer)
+    /// whose license files and answers this server trusts.
+    pub trusted_keys: Vec<String>,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PlansSettings {

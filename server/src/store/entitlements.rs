@@ -8,7 +8,7 @@ use sessionforge_shared::ids::OrgId;
 use super::audit::{AuditEntry, record};
 use super::orgs::OrgScope;
 use super::{Store, StoreError, now};
-use crate::plans::{Catalogue, Effective, Limit, OrgPlanRow};
+use crate::plans::{Catalogue, Effective, InstanceLicense, Limit, OrgPlanRow};
 
 /// The org's plan as it applies now.
 pub(crate) fn org_plan(c: &Connection, org: OrgId, catalogue: &Catalogue) -> Result<Effective, StoreError> {
@@ -18,7 +18,9 @@ pub(crate) fn org_plan(c: &Connection, org: OrgId, catalogue: &Catalogue) -> Res
         })
         .optional()?
         .ok_or(StoreError::NotFound)?;
-    Ok(catalogue.effective(&row, now()))
+    let license = super::licenses::installed(c)?
+        .map(|l| InstanceLicense { plan: l.plan, expires_at: l.expires_at, grace_days: l.grace_days });
+    Ok(catalogue.effective(&row, license.as_ref(), now()))
 }
 
 /// Fails with `PlanLimit` unless the org's plan allows one more of `limit` beyond `used`.

@@ -14,6 +14,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../migrations/0007_templates_preferences.sql")),
     M::up(include_str!("../../migrations/0008_people.sql")),
     M::up(include_str!("../../migrations/0009_plans.sql")),
+    M::up(include_str!("../../migrations/0010_licenses.sql")),
 ];
 
 pub fn all() -> Migrations<'static> {
@@ -46,6 +47,7 @@ mod tests {
         include_str!("../../tests/fixtures/migrations/v6.sql"),
         include_str!("../../tests/fixtures/migrations/v7.sql"),
         include_str!("../../tests/fixtures/migrations/v8.sql"),
+        include_str!("../../tests/fixtures/migrations/v9.sql"),
     ];
 
     /// A database as schema version `version` left it: migrated step by step, with each
@@ -107,8 +109,10 @@ mod tests {
                 assert_eq!(count(&c, "SELECT COUNT(*) FROM audit_events"), 1, "from v{version}");
                 assert_eq!(count(&c, "SELECT COUNT(*) FROM outbox WHERE state = 'sent'"), 1);
             }
-            // 0009: no org has a plan override.
-            assert_eq!(count(&c, "SELECT COUNT(*) FROM orgs WHERE plan_override IS NOT NULL"), 0, "from v{version}");
+            let overrides = if version >= 9 { 1 } else { 0 };
+            assert_eq!(count(&c, "SELECT COUNT(*) FROM orgs WHERE plan_override IS NOT NULL"), overrides, "from v{version}");
+            // 0010: no licenses yet.
+            assert_eq!(count(&c, "SELECT COUNT(*) FROM licenses"), 0, "from v{version}");
             // 0008: accounts made before sign-up existed count as verified.
             assert_eq!(count(&c, "SELECT COUNT(*) FROM users WHERE email_verified_at IS NULL"), 0, "from v{version}");
         }

@@ -13,6 +13,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod entitlements;
 pub mod invitations;
+pub mod licenses;
 pub mod login_sessions;
 pub mod machines;
 pub mod notifications;

@@ -30,6 +30,7 @@ mod installed;
 mod installer;
 #[cfg(unix)]
 mod notices;
+mod licenses;
 mod openapi;
 mod people;
 mod plans;

@@ -154,7 +154,7 @@ async fn download_links_expire_resist_tampering_serve_ranges_and_are_rate_limite
     let content: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
     let r: Value = publish(&server, &key, "2.0.0", TARGET, "stable", content.clone()).await.json().await.expect("json");
     let id: uuid::Uuid = r["id"].as_str().expect("id").parse().expect("uuid");
-    let keys = Keys::load(&server.data_dir().join(SECRETS_FILE)).expect("load").expect("keys");
+    let keys = Keys::load(&server.data_dir().join(SECRETS_FILE)).expect("load").expect("keys").0;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let url = |p: &links::LinkParams| server.url(&format!("/api/v1/downloads/{id}?{}", p.query()));
 
