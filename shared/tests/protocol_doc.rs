@@ -7,8 +7,7 @@ use serde_json::Value;
 use sessionforge_shared::protocol::{AgentMessage, ServerMessage, ViewerEvent, ViewerMessage};
 
 fn examples() -> Vec<(String, Value)> {
-    let doc =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/protocol.md")).expect("protocol.md");
+    let doc = include_str!("../../docs/protocol.md");
     let mut out = Vec::new();
     let mut lines = doc.lines();
     while let Some(line) = lines.next() {

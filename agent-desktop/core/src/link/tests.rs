@@ -145,6 +145,9 @@ async fn sustained_output_does_not_keep_the_link_from_reading_or_stopping() {
         .expect("the link stopped while output kept coming")
         .expect("link task");
     producing.store(false, Ordering::Relaxed);
+    // Nothing acknowledges output any more: a producer waiting for room waits until the agent
+    // shuts its sessions down, as it does when it exits.
+    sessions.stop_all();
     producer.join().expect("producer");
     tokio::time::timeout(Duration::from_secs(20), server).await.expect("server done").expect("server task");
 }
