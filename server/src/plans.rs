@@ -113,7 +113,12 @@ impl Catalogue {
             && row.override_until.is_none_or(|until| until > now)
             && let Some(plan) = self.plan(id)
         {
-            return Effective { plan_id: id.clone(), plan: plan.clone(), source: Source::Override, ends_at: row.override_until };
+            return Effective {
+                plan_id: id.clone(),
+                plan: plan.clone(),
+                source: Source::Override,
+                ends_at: row.override_until,
+            };
         }
         if let Some(l) = license {
             // Past expiry it keeps working through its grace period, then the default applies.
@@ -151,7 +156,15 @@ mod tests {
         assert_eq!(c.effective(&unknown, None, 100).source, Source::Default, "a plan removed from the catalogue");
         let license = InstanceLicense { plan: "team".into(), expires_at: Some(1_000), grace_days: 1 };
         let lic = c.effective(&OrgPlanRow::default(), Some(&license), 1_000 + 3_600);
-        assert_eq!((lic.plan_id.as_str(), lic.source, lic.ends_at), ("team", Source::License, Some(1_000 + 86_400)), "in grace");
-        assert_eq!(c.effective(&OrgPlanRow::default(), Some(&license), 1_000 + 86_400).source, Source::Default, "past grace");
+        assert_eq!(
+            (lic.plan_id.as_str(), lic.source, lic.ends_at),
+            ("team", Source::License, Some(1_000 + 86_400)),
+            "in grace"
+        );
+        assert_eq!(
+            c.effective(&OrgPlanRow::default(), Some(&license), 1_000 + 86_400).source,
+            Source::Default,
+            "past grace"
+        );
     }
 }

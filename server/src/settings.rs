@@ -177,7 +177,9 @@ impl Settings {
         if let Some(bad) =
             self.licensing.trusted_keys.iter().find(|k| sessionforge_shared::license::parse_key_id(k).is_none())
         {
-            return invalid(format!("licensing.trusted_keys: {bad:?} is not an ed25519 public key in hex (64 characters)"));
+            return invalid(format!(
+                "licensing.trusted_keys: {bad:?} is not an ed25519 public key in hex (64 characters)"
+            ));
         }
         if self.database.readers == 0 {
             return invalid("database.readers must be at least 1".into());

@@ -202,7 +202,7 @@ pub enum LicenseFile {
 }
 
 #[derive(Object)]
-pub struct PublicKey {
+pub struct LicensePublicKey {
     /// The license key's public half in hex (also the `kid` in signatures and files): add it to
     /// `licensing.trusted_keys` on servers that accept this issuer's licenses.
     pub key_id: String,
@@ -279,7 +279,12 @@ fn limit(state: &AppState, req: &Request, key: &str) -> Result<(), ApiError> {
 impl LicensesApi {
     /// Create a license; its key is in the answer, once. Server administrators.
     #[oai(path = "/api/v1/admin/licenses", method = "post")]
-    async fn create(&self, state: Data<&AppState>, auth: Auth, body: JsonBody<CreateLicense>) -> Result<LicenseCreated, ApiError> {
+    async fn create(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        body: JsonBody<CreateLicense>,
+    ) -> Result<LicenseCreated, ApiError> {
         auth.require_server_admin()?;
         if state.store.catalogue().plan(&body.plan).is_none() {
             return Err(ApiError::not_found_because(format!("no plan {:?} in plans.catalogue", body.plan)));
@@ -313,13 +318,21 @@ impl LicensesApi {
     #[oai(path = "/api/v1/admin/licenses/:id/suspend", method = "post")]
     async fn suspend(&self, state: Data<&AppState>, auth: Auth, id: Path<Uuid>) -> Result<Json<LicenseDto>, ApiError> {
         auth.require_server_admin()?;
-        let l = state.store.change_license(id.0.to_string(), LicenseChange::Suspend, auth.audit("license.suspended")).await?;
+        let l = state
+            .store
+            .change_license(id.0.to_string(), LicenseChange::Suspend, auth.audit("license.suspended"))
+            .await?;
         Ok(Json(l.into()))
     }
 
     /// Reinstate a suspended license.
     #[oai(path = "/api/v1/admin/licenses/:id/reinstate", method = "post")]
-    async fn reinstate(&self, state: Data<&AppState>, auth: Auth, id: Path<Uuid>) -> Result<Json<LicenseDto>, ApiError> {
+    async fn reinstate(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        id: Path<Uuid>,
+    ) -> Result<Json<LicenseDto>, ApiError> {
         auth.require_server_admin()?;
         let change = LicenseChange::Reinstate;
         let l = state.store.change_license(id.0.to_string(), change, auth.audit("license.reinstated")).await?;
@@ -330,13 +343,20 @@ impl LicensesApi {
     #[oai(path = "/api/v1/admin/licenses/:id/revoke", method = "post")]
     async fn revoke(&self, state: Data<&AppState>, auth: Auth, id: Path<Uuid>) -> Result<Json<LicenseDto>, ApiError> {
         auth.require_server_admin()?;
-        let l = state.store.change_license(id.0.to_string(), LicenseChange::Revoke, auth.audit("license.revoked")).await?;
+        let l =
+            state.store.change_license(id.0.to_string(), LicenseChange::Revoke, auth.audit("license.revoked")).await?;
         Ok(Json(l.into()))
     }
 
     /// Renew a license: a new expiry (absent for perpetual).
     #[oai(path = "/api/v1/admin/licenses/:id/renew", method = "post")]
-    async fn renew(&self, state: Data<&AppState>, auth: Auth, id: Path<Uuid>, body: JsonBody<Renew>) -> Result<Json<LicenseDto>, ApiError> {
+    async fn renew(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        id: Path<Uuid>,
+        body: JsonBody<Renew>,
+    ) -> Result<Json<LicenseDto>, ApiError> {
         auth.require_server_admin()?;
         let change = LicenseChange::Renew(body.expires_at.map(OffsetDateTime::unix_timestamp));
         let l = state.store.change_license(id.0.to_string(), change, auth.audit("license.renewed")).await?;
@@ -345,7 +365,13 @@ impl LicensesApi {
 
     /// Export a license as an offline license file, optionally bound to one instance.
     #[oai(path = "/api/v1/admin/licenses/:id/file", method = "post")]
-    async fn file(&self, state: Data<&AppState>, auth: Auth, id: Path<Uuid>, body: JsonBody<ExportFile>) -> Result<LicenseFile, ApiError> {
+    async fn file(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        id: Path<Uuid>,
+        body: JsonBody<ExportFile>,
+    ) -> Result<LicenseFile, ApiError> {
         auth.require_server_admin()?;
         let l = state.store.license(id.0.to_string()).await?;
         let doc = LicenseDoc {
@@ -365,13 +391,18 @@ impl LicensesApi {
 
     /// The public half of this server's license key, which signs its answers and files.
     #[oai(path = "/api/v1/licenses/public-key", method = "get")]
-    async fn public_key(&self, state: Data<&AppState>) -> Json<PublicKey> {
-        Json(PublicKey { key_id: license::key_id(&state.keys.license_key.verifying_key()) })
+    async fn public_key(&self, state: Data<&AppState>) -> Json<LicensePublicKey> {
+        Json(LicensePublicKey { key_id: license::key_id(&state.keys.license_key.verifying_key()) })
     }
 
     /// Validate a license key (the key is the credential). Rate-limited per address and key.
     #[oai(path = "/api/v1/licenses/validate", method = "post")]
-    async fn validate(&self, state: Data<&AppState>, req: &Request, body: JsonBody<Validate>) -> Result<Signed, ApiError> {
+    async fn validate(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        body: JsonBody<Validate>,
+    ) -> Result<Signed, ApiError> {
         limit(&state, req, &body.key)?;
         let (v, l) = match key_hash(&state, &body.key) {
             Some(hash) => state.store.validate_license(hash, body.fingerprint.clone()).await?,
@@ -382,7 +413,12 @@ impl LicensesApi {
 
     /// Activate an instance (by fingerprint) on a license; at its maximum, TOO_MANY_MACHINES.
     #[oai(path = "/api/v1/licenses/activate", method = "post")]
-    async fn activate(&self, state: Data<&AppState>, req: &Request, body: JsonBody<Activate>) -> Result<Signed, ApiError> {
+    async fn activate(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        body: JsonBody<Activate>,
+    ) -> Result<Signed, ApiError> {
         limit(&state, req, &body.key)?;
         let (v, l) = match key_hash(&state, &body.key) {
             Some(hash) => {
@@ -397,13 +433,23 @@ impl LicensesApi {
 
     /// An activated instance is alive; 404 when it holds no activation (activate again).
     #[oai(path = "/api/v1/licenses/heartbeat", method = "post")]
-    async fn heartbeat(&self, state: Data<&AppState>, req: &Request, body: JsonBody<Instance>) -> Result<Done, ApiError> {
+    async fn heartbeat(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        body: JsonBody<Instance>,
+    ) -> Result<Done, ApiError> {
         instance(&state, req, &body, true).await
     }
 
     /// Release an instance's activation.
     #[oai(path = "/api/v1/licenses/deactivate", method = "post")]
-    async fn deactivate(&self, state: Data<&AppState>, req: &Request, body: JsonBody<Instance>) -> Result<Done, ApiError> {
+    async fn deactivate(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        body: JsonBody<Instance>,
+    ) -> Result<Done, ApiError> {
         instance(&state, req, &body, false).await
     }
 
@@ -418,7 +464,11 @@ impl LicensesApi {
     #[oai(path = "/api/v1/admin/license", method = "get")]
     async fn installed(&self, state: Data<&AppState>, auth: Auth) -> Result<Json<InstalledDto>, ApiError> {
         auth.require_server_admin()?;
-        let l = state.store.installed_license().await?.ok_or_else(|| ApiError::not_found_because("no license is installed"))?;
+        let l = state
+            .store
+            .installed_license()
+            .await?
+            .ok_or_else(|| ApiError::not_found_because("no license is installed"))?;
         Ok(Json(InstalledDto {
             source: l.source,
             license_id: l.license_id,
@@ -434,9 +484,20 @@ impl LicensesApi {
     /// Install a license file (its text as the body), verified offline against
     /// `licensing.trusted_keys`. Server administrators.
     #[oai(path = "/api/v1/admin/license", method = "put")]
-    async fn install(&self, state: Data<&AppState>, auth: Auth, body: PlainText<String>) -> Result<Json<InstalledDto>, ApiError> {
+    async fn install(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        body: PlainText<String>,
+    ) -> Result<Json<InstalledDto>, ApiError> {
         auth.require_server_admin()?;
-        let installed = licensing::check_file(&state.settings.licensing.trusted_keys, &state.keys, state.store.catalogue(), &body.0).map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
+        let installed = licensing::check_file(
+            &state.settings.licensing.trusted_keys,
+            &state.keys,
+            state.store.catalogue(),
+            &body.0,
+        )
+        .map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
         state.store.install_license(installed, auth.audit("license.installed")).await?;
         self.installed(state, auth).await
     }

@@ -18,8 +18,11 @@ pub(crate) fn org_plan(c: &Connection, org: OrgId, catalogue: &Catalogue) -> Res
         })
         .optional()?
         .ok_or(StoreError::NotFound)?;
-    let license = super::licenses::installed(c)?
-        .map(|l| InstanceLicense { plan: l.plan, expires_at: l.expires_at, grace_days: l.grace_days });
+    let license = super::licenses::installed(c)?.map(|l| InstanceLicense {
+        plan: l.plan,
+        expires_at: l.expires_at,
+        grace_days: l.grace_days,
+    });
     Ok(catalogue.effective(&row, license.as_ref(), now()))
 }
 

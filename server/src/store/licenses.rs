@@ -185,17 +185,28 @@ impl Store {
     }
 
     /// Suspends, reinstates, revokes or renews a license (audited).
-    pub async fn change_license(&self, id: String, change: LicenseChange, audit: AuditEntry) -> Result<License, StoreError> {
+    pub async fn change_license(
+        &self,
+        id: String,
+        change: LicenseChange,
+        audit: AuditEntry,
+    ) -> Result<License, StoreError> {
         self.db
             .write(move |tx| {
                 let l = select(tx, "l.id = :arg", &id)?.into_iter().next().ok_or(StoreError::NotFound)?;
                 if l.revoked_at.is_some() {
-                    return Err(StoreError::Refused { code: "LICENSE_REVOKED", message: "a revoked license stays revoked".into() });
+                    return Err(StoreError::Refused {
+                        code: "LICENSE_REVOKED",
+                        message: "a revoked license stays revoked".into(),
+                    });
                 }
                 let at = now();
                 let details = match change {
                     LicenseChange::Suspend => {
-                        tx.execute("UPDATE licenses SET suspended_at = COALESCE(suspended_at, ?1) WHERE id = ?2", params![at, id])?;
+                        tx.execute(
+                            "UPDATE licenses SET suspended_at = COALESCE(suspended_at, ?1) WHERE id = ?2",
+                            params![at, id],
+                        )?;
                         serde_json::json!({})
                     }
                     LicenseChange::Reinstate => {
@@ -219,7 +230,11 @@ impl Store {
     }
 
     /// Validates a license key (by hash), optionally for one instance fingerprint.
-    pub async fn validate_license(&self, hash: Vec<u8>, fingerprint: Option<String>) -> Result<(Verdict, Option<License>), StoreError> {
+    pub async fn validate_license(
+        &self,
+        hash: Vec<u8>,
+        fingerprint: Option<String>,
+    ) -> Result<(Verdict, Option<License>), StoreError> {
         self.db
             .read(move |c| {
                 let at = now();
@@ -297,7 +312,12 @@ impl Store {
 
     /// A heartbeat (`true`) or a deactivation (`false`) of an instance; `false` when the
     /// instance holds no (live) activation.
-    pub async fn license_instance(&self, hash: Vec<u8>, fingerprint: String, heartbeat: bool) -> Result<bool, StoreError> {
+    pub async fn license_instance(
+        &self,
+        hash: Vec<u8>,
+        fingerprint: String,
+        heartbeat: bool,
+    ) -> Result<bool, StoreError> {
         self.db
             .write(move |tx| {
                 let at = now();
@@ -375,7 +395,8 @@ impl Store {
                         license.installed_at
                     ],
                 )?;
-                let details = serde_json::json!({"license": license.license_id, "plan": license.plan, "source": license.source});
+                let details =
+                    serde_json::json!({"license": license.license_id, "plan": license.plan, "source": license.source});
                 record(tx, &audit.target("license", &license.license_id).details(details))
             })
             .await

@@ -110,7 +110,11 @@ mod tests {
                 assert_eq!(count(&c, "SELECT COUNT(*) FROM outbox WHERE state = 'sent'"), 1);
             }
             let overrides = if version >= 9 { 1 } else { 0 };
-            assert_eq!(count(&c, "SELECT COUNT(*) FROM orgs WHERE plan_override IS NOT NULL"), overrides, "from v{version}");
+            assert_eq!(
+                count(&c, "SELECT COUNT(*) FROM orgs WHERE plan_override IS NOT NULL"),
+                overrides,
+                "from v{version}"
+            );
             // 0010: no licenses yet.
             assert_eq!(count(&c, "SELECT COUNT(*) FROM licenses"), 0, "from v{version}");
             // 0008: accounts made before sign-up existed count as verified.

@@ -39,24 +39,33 @@ async fn signed(issuer: &TestServer, path: &str, body: Value, trusted: &[ed25519
 async fn an_issuer_validates_and_activates_with_signed_answers_and_exact_seat_counts() {
     let issuer = TestServer::start().await;
     let admin = issuer.setup_admin().await;
-    let kid = json_of(issuer.get("/api/v1/licenses/public-key", &Auth::None).await).await["key_id"].as_str().expect("kid").to_string();
+    let kid = json_of(issuer.get("/api/v1/licenses/public-key", &Auth::None).await).await["key_id"]
+        .as_str()
+        .expect("kid")
+        .to_string();
     let trusted = [license::parse_key_id(&kid).expect("a key")];
     let (id, key) = create(&issuer, &admin, json!({"plan": "team", "licensee": "Acme", "max_activations": 2})).await;
     assert!(license::normalize_key(&key).is_some(), "{key}");
 
-    let unknown = signed(&issuer, "/api/v1/licenses/validate", json!({"key": "SF-00000-00000-00000-00000"}), &trusted).await;
+    let unknown =
+        signed(&issuer, "/api/v1/licenses/validate", json!({"key": "SF-00000-00000-00000-00000"}), &trusted).await;
     assert_eq!((unknown["valid"].as_bool(), unknown["code"].as_str()), (Some(false), Some("NOT_FOUND")));
     let ok = signed(&issuer, "/api/v1/licenses/validate", json!({"key": key, "nonce": "n-1"}), &trusted).await;
-    assert_eq!((ok["valid"].as_bool(), ok["code"].as_str(), ok["nonce"].as_str()), (Some(true), Some("VALID"), Some("n-1")));
+    assert_eq!(
+        (ok["valid"].as_bool(), ok["code"].as_str(), ok["nonce"].as_str()),
+        (Some(true), Some("VALID"), Some("n-1"))
+    );
     assert_eq!(ok["license"]["plan"], "team");
-    let none = signed(&issuer, "/api/v1/licenses/validate", json!({"key": key, "fingerprint": "box-a"}), &trusted).await;
+    let none =
+        signed(&issuer, "/api/v1/licenses/validate", json!({"key": key, "fingerprint": "box-a"}), &trusted).await;
     assert_eq!(none["code"], "NO_MACHINE");
 
     // Five instances race for two activations.
     let attempts = (0..5).map(|i| {
         let (issuer, trusted, key) = (&issuer, &trusted, key.clone());
         async move {
-            signed(issuer, "/api/v1/licenses/activate", json!({"key": key, "fingerprint": format!("box-{i}")}), trusted).await
+            signed(issuer, "/api/v1/licenses/activate", json!({"key": key, "fingerprint": format!("box-{i}")}), trusted)
+                .await
         }
     });
     let answers = futures_util::future::join_all(attempts).await;
@@ -65,11 +74,21 @@ async fn an_issuer_validates_and_activates_with_signed_answers_and_exact_seat_co
     assert_eq!((won, lost), (2, 3), "{answers:?}");
     let winner = (0..5).find(|i| answers[*i]["code"] == "VALID").expect("a winner");
     let loser = (0..5).find(|i| answers[*i]["code"] != "VALID").expect("a loser");
-    let mismatch =
-        signed(&issuer, "/api/v1/licenses/validate", json!({"key": key, "fingerprint": format!("box-{loser}")}), &trusted).await;
+    let mismatch = signed(
+        &issuer,
+        "/api/v1/licenses/validate",
+        json!({"key": key, "fingerprint": format!("box-{loser}")}),
+        &trusted,
+    )
+    .await;
     assert_eq!(mismatch["code"], "FINGERPRINT_SCOPE_MISMATCH");
-    let valid =
-        signed(&issuer, "/api/v1/licenses/validate", json!({"key": key, "fingerprint": format!("box-{winner}")}), &trusted).await;
+    let valid = signed(
+        &issuer,
+        "/api/v1/licenses/validate",
+        json!({"key": key, "fingerprint": format!("box-{winner}")}),
+        &trusted,
+    )
+    .await;
     assert_eq!(valid["code"], "VALID");
 
     // Suspension and reinstatement, audited.
@@ -85,14 +104,16 @@ async fn an_issuer_validates_and_activates_with_signed_answers_and_exact_seat_co
 
 #[tokio::test]
 async fn a_crashed_instance_frees_its_activation_when_its_heartbeats_stop() {
-    let issuer = TestServer::start().await;
+    // Polling for the release would otherwise run into the per-key rate limit.
+    let issuer = TestServer::start_with(&[("SESSIONFORGE_RATE_LIMIT__TOKENS_PER_MINUTE", "100000")]).await;
     let admin = issuer.setup_admin().await;
     let body = json!({"plan": "pro", "licensee": "Solo", "max_activations": 1, "heartbeat_secs": 1});
     let (_, key) = create(&issuer, &admin, body).await;
     let activate = |fp: &'static str| {
         let (issuer, key) = (&issuer, key.clone());
         async move {
-            let resp = issuer.post("/api/v1/licenses/activate", &Auth::None, json!({"key": key, "fingerprint": fp})).await;
+            let resp =
+                issuer.post("/api/v1/licenses/activate", &Auth::None, json!({"key": key, "fingerprint": fp})).await;
             json_of(resp).await["code"].as_str().unwrap_or_default().to_string()
         }
     };
@@ -103,7 +124,8 @@ async fn a_crashed_instance_frees_its_activation_when_its_heartbeats_stop() {
         (activate("second").await == "VALID").then_some(())
     })
     .await;
-    let beat = issuer.post("/api/v1/licenses/heartbeat", &Auth::None, json!({"key": key, "fingerprint": "first"})).await;
+    let beat =
+        issuer.post("/api/v1/licenses/heartbeat", &Auth::None, json!({"key": key, "fingerprint": "first"})).await;
     assert_eq!(beat.status(), StatusCode::NOT_FOUND, "the crashed instance must activate again");
 }
 
@@ -111,7 +133,10 @@ async fn a_crashed_instance_frees_its_activation_when_its_heartbeats_stop() {
 async fn a_licensed_server_installs_an_offline_file_and_refuses_bad_ones() {
     let issuer = TestServer::start().await;
     let issuer_admin = issuer.setup_admin().await;
-    let kid = json_of(issuer.get("/api/v1/licenses/public-key", &Auth::None).await).await["key_id"].as_str().expect("kid").to_string();
+    let kid = json_of(issuer.get("/api/v1/licenses/public-key", &Auth::None).await).await["key_id"]
+        .as_str()
+        .expect("kid")
+        .to_string();
     let trusted = format!("[\"{kid}\"]");
     let licensed = TestServer::start_with(&[("SESSIONFORGE_LICENSING__TRUSTED_KEYS", trusted.as_str())]).await;
     let admin = licensed.setup_admin().await;
@@ -123,11 +148,14 @@ async fn a_licensed_server_installs_an_offline_file_and_refuses_bad_ones() {
         .to_string();
     assert_eq!(licensed.get("/api/v1/admin/license", &admin).await.status(), StatusCode::NOT_FOUND);
 
-    let (id, _) = create(&issuer, &issuer_admin, json!({"plan": "team", "licensee": "Acme", "max_activations": 1})).await;
+    let (id, _) =
+        create(&issuer, &issuer_admin, json!({"plan": "team", "licensee": "Acme", "max_activations": 1})).await;
     let export = |fingerprint: Option<&str>| {
         let (issuer, admin, id) = (&issuer, &issuer_admin, id.clone());
         let body = json!({"fingerprint": fingerprint});
-        async move { issuer.post(&format!("/api/v1/admin/licenses/{id}/file"), admin, body).await.text().await.expect("file") }
+        async move {
+            issuer.post(&format!("/api/v1/admin/licenses/{id}/file"), admin, body).await.text().await.expect("file")
+        }
     };
     let install = |text: String| {
         let licensed = &licensed;
@@ -164,7 +192,8 @@ async fn a_licensed_server_installs_an_offline_file_and_refuses_bad_ones() {
 
     let other_issuer = TestServer::start().await;
     let other_admin = other_issuer.setup_admin().await;
-    let (other_id, _) = create(&other_issuer, &other_admin, json!({"plan": "team", "licensee": "X", "max_activations": 1})).await;
+    let (other_id, _) =
+        create(&other_issuer, &other_admin, json!({"plan": "team", "licensee": "X", "max_activations": 1})).await;
     let foreign = other_issuer.post(&format!("/api/v1/admin/licenses/{other_id}/file"), &other_admin, json!({})).await;
     let foreign = foreign.text().await.expect("file");
     assert_eq!(code(install(foreign).await).await, (StatusCode::BAD_REQUEST, "UNTRUSTED_LICENSE_KEY".into()));

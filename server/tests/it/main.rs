@@ -28,9 +28,9 @@ mod http_surface;
 mod installed;
 #[cfg(unix)]
 mod installer;
+mod licenses;
 #[cfg(unix)]
 mod notices;
-mod licenses;
 mod openapi;
 mod people;
 mod plans;
