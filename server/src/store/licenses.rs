@@ -150,6 +150,12 @@ impl Store {
     pub async fn create_license(&self, new: NewLicense, audit: AuditEntry) -> Result<License, StoreError> {
         self.db
             .write(move |tx| {
+                if let Some(org) = &new.org_id {
+                    let exists: Option<i64> = tx.query_row("SELECT 1 FROM orgs WHERE id = ?1", [org], |r| r.get(0)).optional()?;
+                    if exists.is_none() {
+                        return Err(StoreError::NotFound);
+                    }
+                }
                 tx.execute(
                     "INSERT INTO licenses (id, key_hash, key_hint, org_id, customer_email, licensee, plan, max_activations,
                         expires_at, grace_days, heartbeat_secs, created_at)

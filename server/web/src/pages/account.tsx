@@ -1,4 +1,4 @@
-// Account settings: who you are, your password, which session events notify you in the
+// Account settings: who you are, your password and address, which session events notify you in the
 // browser (stored on the server, so every browser you use follows them), and this device's
 // terminal key bar.
 import { useState } from "preact/hooks";
@@ -29,6 +29,7 @@ export function AccountPage() {
       <Notifications key={prefs.value ? "saved" : "defaults"} />
       <KeyBarKeys />
       <Password />
+      <Email current={u.email} />
     </section>
   );
 }
@@ -170,6 +171,43 @@ function Password() {
         </Field>
         <Field name="again" label="New password again">
           {(p) => <input {...p} type="password" required autocomplete="new-password" value={v.again} onInput={set("again")} />}
+        </Field>
+      </Form>
+    </>
+  );
+}
+
+function Email({ current }: { current: string }) {
+  const [v, setV] = useState({ email: "", password: "" });
+  const [sent, setSent] = useState<string | null>(null);
+  const set = (k: keyof typeof v) => (e: Event) => setV({ ...v, [k]: valueOf(e) });
+  return (
+    <>
+      <h2>Change email address</h2>
+      <p>
+        Your address is <span class="wrap">{current}</span>. A link goes to the new address; until it is opened, the account keeps this
+        one, which is told about the change.
+      </p>
+      {sent ? (
+        <div class="alert ok" role="status">
+          {sent}
+        </div>
+      ) : null}
+      <Form
+        submitLabel="Send the confirmation link"
+        busyLabel="Sending…"
+        fieldFor={(code) => (code === "WRONG_PASSWORD" ? "email-password" : code === "EMAIL_TAKEN" || code === "INVALID_EMAIL" ? "new-email" : undefined)}
+        onSubmit={async () => {
+          const r = await call("put", "/api/v1/auth/email", { body: { new_email: v.email.trim(), password: v.password } });
+          setV({ email: "", password: "" });
+          setSent(r.message);
+        }}
+      >
+        <Field name="new-email" label="New address">
+          {(p) => <input {...p} type="email" required autocomplete="email" value={v.email} onInput={set("email")} />}
+        </Field>
+        <Field name="email-password" label="Your password">
+          {(p) => <input {...p} type="password" required autocomplete="current-password" value={v.password} onInput={set("password")} />}
         </Field>
       </Form>
     </>
