@@ -43,6 +43,14 @@ pub enum UserCreated {
 
 #[OpenApi(prefix_path = "/api/v1/admin", tag = "ApiTags::Admin")]
 impl AdminApi {
+    /// Every account on this server, disabled ones included.
+    #[oai(path = "/users", method = "get")]
+    async fn users(&self, state: Data<&AppState>, auth: Auth) -> Result<Json<Vec<AdminUserDto>>, ApiError> {
+        auth.require_server_admin()?;
+        let users = state.store.all_users().await?;
+        Ok(Json(users.into_iter().map(|(u, d)| AdminUserDto { user: u.into(), disabled_at: d.map(ts) }).collect()))
+    }
+
     /// Create an account (and its personal org).
     #[oai(path = "/users", method = "post")]
     async fn create_user(
@@ -66,6 +74,14 @@ impl AdminApi {
         state.store.audit(auth.audit("user.created").target("user", user.id)).await?;
         Ok(UserCreated::Created(Json(user.into())))
     }
+}
+
+#[derive(Object)]
+pub struct AdminUserDto {
+    pub user: UserDto,
+    /// When it was disabled; absent while enabled.
+    #[oai(skip_serializing_if_is_none)]
+    pub disabled_at: Option<OffsetDateTime>,
 }
 
 #[derive(Object)]

@@ -162,6 +162,18 @@ impl Store {
             .await
     }
 
+    /// Every account (disabled ones too, with when), by address. For server administrators.
+    pub async fn all_users(&self) -> Result<Vec<(User, Option<i64>)>, StoreError> {
+        self.db
+            .read(|c| {
+                let sql = format!("SELECT {USER_COLS}, disabled_at FROM users ORDER BY email LIMIT 10000");
+                let mut stmt = c.prepare_cached(&sql)?;
+                let rows = stmt.query_map([], |r| Ok((user_from_row(r)?, r.get(6)?)))?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            })
+            .await
+    }
+
     /// Disables (or enables again) an account. Disabling ends its browser sign-ins and revokes
     /// its API keys; the account and its data stay.
     pub async fn set_user_disabled(&self, id: UserId, disabled: bool, audit: AuditEntry) -> Result<User, StoreError> {

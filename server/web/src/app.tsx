@@ -24,6 +24,7 @@ import { AcceptInvitationPage } from "./pages/accept-invitation";
 import { ConfirmAddress } from "./pages/confirm-address";
 import { AuditPage } from "./pages/audit";
 import { OutboxPage } from "./pages/outbox";
+import { UsersPage } from "./pages/users";
 import { SessionsPage } from "./pages/sessions";
 import { NewSessionPage } from "./pages/new-session";
 import { SessionPage } from "./pages/session";
@@ -70,6 +71,7 @@ const ROUTES: [string, ComponentType<any>][] = [
   ["/orgs/:org/settings", OrgSettingsPage],
   ["/orgs/:org/audit", AuditPage],
   ["/admin/outbox", OutboxPage],
+  ["/admin/users", UsersPage],
   ["/keys", KeysPage],
   ["/account", AccountPage],
 ];

@@ -87,6 +87,35 @@ test("an invitation from the members page, accepted in another browser by creati
   await expect(late.getByRole("button", { name: "Create account and join" })).toHaveCount(0);
 });
 
+test("accounts: an administrator disables an account, which is signed out at once, and enables it again", async ({ browser }) => {
+  await server.addUser(org, "leaving@example.com", "member");
+  const theirs = await (await context(browser)).newPage();
+  await signIn(theirs, server.base, "leaving@example.com", PASSWORD);
+  const admin = await (await context(browser)).newPage();
+  await signIn(admin, server.base, ADMIN_EMAIL, PASSWORD);
+  await admin.getByRole("link", { name: "Accounts" }).first().click();
+  await heading(admin, "Accounts");
+  const row = admin.locator('[data-user="leaving@example.com"]');
+  await expect(row).toHaveAttribute("data-disabled", "no");
+  await expect(admin.locator(`[data-user="${ADMIN_EMAIL}"]`).getByRole("button")).toHaveCount(0);
+  await row.getByRole("button", { name: "Disable leaving@example.com" }).click();
+  await admin.getByRole("dialog").getByRole("button", { name: "Disable" }).click();
+  await expect(row).toHaveAttribute("data-disabled", "yes");
+  // Their browser's sign-in is gone: the next request is refused.
+  const resp = await theirs.request.get(`${server.base}/api/v1/auth/me`);
+  expect(resp.status()).toBe(401);
+  await row.getByRole("button", { name: "Enable leaving@example.com" }).click();
+  await expect(row).toHaveAttribute("data-disabled", "no");
+  for (const size of ["desktop", "phone"] as Size[]) {
+    const page = await (await context(browser, size)).newPage();
+    await signIn(page, server.base, ADMIN_EMAIL, PASSWORD);
+    await page.goto(`${server.base}/admin/users`);
+    await heading(page, "Accounts");
+    await expectNoSidewaysScroll(page);
+    await screenshot(page, "accounts", size);
+  }
+});
+
 test("forgot password: one answer for every address, reached from the sign-in page", async ({ page }) => {
   await page.goto(`${server.base}/login`);
   await page.getByRole("link", { name: "Forgot password?" }).click();

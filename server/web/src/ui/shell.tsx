@@ -39,7 +39,10 @@ function items(org: Org, me: Me): { org: Item[]; personal: Item[] } {
     { href: "/account", label: "Account", icon: "account" },
   ];
   // The server's own pages, for its administrators.
-  if (me.user.is_admin) personal.push({ href: "/admin/outbox", label: "Mail outbox", icon: "outbox" });
+  if (me.user.is_admin) {
+    personal.push({ href: "/admin/users", label: "Accounts", icon: "members" });
+    personal.push({ href: "/admin/outbox", label: "Mail outbox", icon: "outbox" });
+  }
   return { org: o, personal };
 }
 
