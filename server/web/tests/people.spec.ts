@@ -111,7 +111,7 @@ test("accounts: an administrator disables an account, which is signed out at onc
     await signIn(page, server.base, ADMIN_EMAIL, PASSWORD);
     await page.goto(`${server.base}/admin/users`);
     await heading(page, "Accounts");
-    await expectNoSidewaysScroll(page);
+    await expectNoSidewaysScroll(page, "accounts");
     await screenshot(page, "accounts", size);
   }
 });
