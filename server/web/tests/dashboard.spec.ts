@@ -166,7 +166,7 @@ test("adding a machine shows the install lines with a fresh token and its expiry
 test("changing the password keeps this browser signed in and takes effect", async ({ browser }) => {
   await server.json("POST", "/api/v1/admin/users", { email: "pw@example.com", password: PASSWORD });
   const page = await pageAs(browser, "pw@example.com");
-  await page.getByRole("link", { name: "Account" }).click();
+  await page.getByRole("link", { name: "Account", exact: true }).click();
   // A wrong current password is shown under that field.
   await page.getByLabel("Current password").fill("not my password");
   await page.getByLabel("New password", { exact: true }).fill("a brand new passphrase");

@@ -71,7 +71,7 @@ test("finished, crashed and waiting sessions notify: toast, title count, system 
 
 test("preferences turn a kind of notification off, and are kept on the server", async ({ browser }) => {
   const page = await backgroundPage(browser);
-  await page.getByRole("link", { name: "Account" }).click();
+  await page.getByRole("link", { name: "Account", exact: true }).click();
   const inBrowser = page.getByRole("group", { name: "Notify me when" });
   await inBrowser.getByLabel("A session finished").uncheck();
   await page.getByRole("button", { name: "Save notification settings" }).click();
