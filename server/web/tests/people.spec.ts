@@ -116,6 +116,27 @@ test("accounts: an administrator disables an account, which is signed out at onc
   }
 });
 
+test("org settings show the plan and each limit against its use, over the limit after a downgrade", async ({ browser }) => {
+  await server.addUser(org, "seat.two@example.com", "member");
+  await server.json("PUT", `/api/v1/admin/orgs/${org}/plan`, { plan: "free", reason: "browser test" });
+  try {
+    const page = await (await context(browser)).newPage();
+    await signIn(page, server.base, ADMIN_EMAIL, PASSWORD);
+    await page.goto(`${server.base}/orgs/${org}/settings`);
+    await heading(page, "Org settings");
+    const plan = page.locator('[data-plan="free"]');
+    await expect(plan).toContainText("Free");
+    await expect(plan).toContainText("set by a server administrator");
+    const seats = plan.locator('[data-limit="seats"]');
+    await expect(seats).toHaveClass(/over/);
+    await expect(seats).toContainText("of 1");
+    await expect(seats).toContainText("nothing is removed");
+    await expect(plan.locator('[data-limit="machines"]')).toContainText("0 of 2");
+  } finally {
+    await server.json("DELETE", `/api/v1/admin/orgs/${org}/plan`);
+  }
+});
+
 test("forgot password: one answer for every address, reached from the sign-in page", async ({ page }) => {
   await page.goto(`${server.base}/login`);
   await page.getByRole("link", { name: "Forgot password?" }).click();

@@ -1,11 +1,12 @@
-// Org settings (admins and owners): the org's name, and the commands members may start on
-// machines, each with any arguments or only arguments matching glob patterns (`*`, `?`).
+// Org settings (admins and owners): the org's plan with each limit against its use, the org's
+// name, and the commands members may start on machines, each with any arguments or only
+// arguments matching glob patterns (`*`, `?`).
 import { useState } from "preact/hooks";
 import { call, UserError, type Schemas } from "../api";
 import { atLeast, loadMe } from "../state/auth";
 import { usePage, useTitle } from "../state/context";
 import { useLoad } from "../lib/use-load";
-import { ErrorBox, Loading, PageHead } from "../ui/bits";
+import { ErrorBox, Facts, Loading, PageHead, When } from "../ui/bits";
 import { Field, Form, valueOf } from "../ui/form";
 import { toast } from "../ui/toast";
 
@@ -35,9 +36,67 @@ export function OrgSettingsPage() {
   return (
     <section>
       <PageHead title="Org settings" sub={org.personal ? "Your personal org." : undefined} />
+      <Plan />
       <OrgName />
       <AllowedCommands />
     </section>
+  );
+}
+
+const LIMIT_NAMES: Record<string, string> = {
+  machines: "Machines",
+  seats: "Seats (members and pending invitations)",
+  concurrent_sessions: "Sessions running at once",
+};
+const SOURCES: Record<string, string> = {
+  default: "the server's default plan",
+  override: "set by a server administrator",
+  license: "the license installed on this server",
+};
+
+/** The org's plan, where it comes from, and each limit against what is in use. */
+function Plan() {
+  const { org } = usePage();
+  const load = useLoad(() => call("get", "/api/v1/orgs/{org_id}/entitlements", { path: { org_id: org.id } }), [org.id]);
+  const e = load.data;
+  return (
+    <>
+      <h2>Plan</h2>
+      {load.error ? <ErrorBox error={load.error} /> : null}
+      {!e ? (
+        load.error ? null : <Loading />
+      ) : (
+        <div data-plan={e.plan}>
+          <Facts
+            pairs={[
+              ["Plan", e.plan_name || e.plan],
+              ["From", SOURCES[e.source] ?? e.source],
+              ["Until", e.ends_at ? <When iso={e.ends_at} /> : null],
+            ]}
+          />
+          <ul class="meters">
+            {e.limits.map((l) => {
+              const over = l.max != null && l.used > l.max;
+              return (
+                <li key={l.name} data-limit={l.name} class={over ? "over" : undefined}>
+                  <span>{LIMIT_NAMES[l.name] ?? l.name}</span>
+                  <span>
+                    {l.used} of {l.max ?? "unlimited"}
+                    {over ? " — over the plan's limit: nothing is removed, but no more can be added" : ""}
+                  </span>
+                  {l.max != null ? <progress max={l.max} value={Math.min(l.used, l.max)} aria-label={LIMIT_NAMES[l.name] ?? l.name} /> : null}
+                </li>
+              );
+            })}
+          </ul>
+          {e.upgrade_url ? (
+            <p>
+              <a href={e.upgrade_url}>Upgrade the plan</a>
+            </p>
+          ) : null}
+        </div>
+      )}
+    </>
   );
 }
 
