@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 
 use crate::keys::Keys;
 use crate::plans::Catalogue;
-use crate::store::licenses::Installed;
+use crate::store::installed_license::Installed;
 use crate::store::now;
 
 /// Purpose label of license keys' keyed hashes.

@@ -1,15 +1,12 @@
-//! Licensing. As an issuer: administrators create licenses (the key shown once), change their
+//! Licensing as an issuer: administrators create licenses (the key shown once), change their
 //! state and export offline license files; anyone holding a key validates it, activates an
 //! instance, heartbeats and deactivates, each answer signed with the server's license key (a
-//! header over the exact body bytes, the caller's nonce echoed). As a licensed server:
-//! administrators install a license file (verified offline against `licensing.trusted_keys`),
-//! see it, and remove it.
+//! header over the exact body bytes, the caller's nonce echoed). This server's own license is
+//! in [`super::installed_license`].
 
-use poem::Request;
 use poem::web::Data;
 use poem_openapi::param::Path;
-use poem_openapi::payload::{Binary, Json, PlainText};
-use poem_openapi::types::ToJSON;
+use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use sessionforge_shared::license::{self, LicenseDoc};
 use time::OffsetDateTime;
@@ -22,10 +19,9 @@ use super::fields::Label;
 use crate::auth::principal::Auth;
 use crate::auth::tokens::token_hash;
 use crate::error::ApiError;
-use crate::http::middleware::client_ip;
-use crate::licensing::{self, PURPOSE_LICENSE_KEY};
+use crate::licensing::PURPOSE_LICENSE_KEY;
 use crate::state::AppState;
-use crate::store::licenses::{License, LicenseChange, NewLicense, Verdict};
+use crate::store::licenses::{License, LicenseChange, NewLicense};
 use crate::store::now;
 
 pub struct LicensesApi;
@@ -128,151 +124,11 @@ pub struct ExportFile {
     pub fingerprint: Option<Label>,
 }
 
-#[derive(Object)]
-pub struct Validate {
-    pub key: String,
-    /// The instance asking (its instance id).
-    pub fingerprint: Option<String>,
-    /// Echoed in the signed answer, so a replayed answer is recognised.
-    pub nonce: Option<String>,
-}
-
-#[derive(Object)]
-pub struct Activate {
-    pub key: String,
-    pub fingerprint: Label,
-    pub name: Option<Label>,
-    pub platform: Option<Label>,
-    pub nonce: Option<String>,
-}
-
-#[derive(Object)]
-pub struct Instance {
-    pub key: String,
-    pub fingerprint: Label,
-}
-
-/// What a license grants, in an answer.
-#[derive(Object)]
-pub struct LicenseGrant {
-    pub id: String,
-    pub plan: String,
-    pub licensee: String,
-    #[oai(skip_serializing_if_is_none)]
-    pub expires_at: Option<i64>,
-    pub grace_days: u32,
-    pub max_activations: u32,
-    pub activations: u32,
-}
-
-/// A licensing answer. Its exact bytes are signed: see the `X-SessionForge-Signature` header.
-#[derive(Object)]
-pub struct LicenseAnswer {
-    pub valid: bool,
-    /// NOT_FOUND, SUSPENDED, EXPIRED, OVERDUE (valid, past expiry within grace), NO_MACHINE,
-    /// FINGERPRINT_SCOPE_MISMATCH, TOO_MANY_MACHINES, HEARTBEAT_DEAD or VALID.
-    pub code: String,
-    pub detail: String,
-    #[oai(skip_serializing_if_is_none)]
-    pub license: Option<LicenseGrant>,
-    #[oai(skip_serializing_if_is_none)]
-    pub nonce: Option<String>,
-    /// Unix seconds when the answer was made.
-    pub issued_at: i64,
-}
-
-#[derive(ApiResponse)]
-pub enum Signed {
-    /// The answer; `X-SessionForge-Signature: kid=<hex>, alg=ed25519, sig=<base64>` signs its body.
-    #[oai(status = 200)]
-    Ok(Json<LicenseAnswer>, #[oai(header = "X-SessionForge-Signature")] String),
-}
-
-#[derive(ApiResponse)]
-pub enum Done {
-    #[oai(status = 204)]
-    NoContent,
-}
-
 #[derive(ApiResponse)]
 pub enum LicenseFile {
     /// The license file (text armour around the signed license).
     #[oai(status = 200, content_type = "text/plain")]
     Ok(Binary<Vec<u8>>, #[oai(header = "Content-Disposition")] String),
-}
-
-#[derive(Object)]
-pub struct LicensePublicKey {
-    /// The license key's public half in hex (also the `kid` in signatures and files): add it to
-    /// `licensing.trusted_keys` on servers that accept this issuer's licenses.
-    pub key_id: String,
-}
-
-#[derive(Object)]
-pub struct InstanceId {
-    pub instance_id: String,
-}
-
-#[derive(Object)]
-pub struct InstalledDto {
-    /// `file` or `key`.
-    pub source: String,
-    pub license_id: String,
-    pub plan: String,
-    pub licensee: String,
-    #[oai(skip_serializing_if_is_none)]
-    pub expires_at: Option<OffsetDateTime>,
-    pub grace_days: u32,
-    pub installed_at: OffsetDateTime,
-    /// This instance's fingerprint (what licenses are bound to).
-    pub instance_id: String,
-}
-
-fn detail(v: Verdict) -> &'static str {
-    match v {
-        Verdict::NotFound => "no license has this key",
-        Verdict::Suspended => "the license is suspended or revoked",
-        Verdict::Expired => "the license expired and its grace period is over",
-        Verdict::Overdue => "the license expired; it keeps working through its grace period: renew it",
-        Verdict::NoMachine => "the license has no activated instance: activate this one first",
-        Verdict::FingerprintScopeMismatch => "this instance is not one of the license's activations",
-        Verdict::TooManyMachines => "the license is activated on as many instances as it allows",
-        Verdict::HeartbeatDead => "this instance stopped sending heartbeats; activate it again",
-        Verdict::Valid => "the license is valid",
-    }
-}
-
-/// Builds the answer and signs the exact bytes poem will send.
-fn answer(state: &AppState, v: Verdict, l: Option<License>, nonce: Option<String>) -> Signed {
-    let license = l.filter(|_| v != Verdict::NotFound).map(|l| LicenseGrant {
-        id: l.id,
-        plan: l.plan,
-        licensee: l.licensee,
-        expires_at: l.expires_at,
-        grace_days: l.grace_days,
-        max_activations: l.max_activations,
-        activations: l.activations,
-    });
-    let body = LicenseAnswer {
-        valid: v.valid(),
-        code: v.code().into(),
-        detail: detail(v).into(),
-        license,
-        nonce: nonce.map(|n| n.chars().take(200).collect()),
-        issued_at: now(),
-    };
-    let bytes = body.to_json_string().into_bytes();
-    let signature = license::sign_answer(&state.keys.license_key, &bytes);
-    Signed::Ok(Json(body), signature)
-}
-
-fn key_hash(state: &AppState, key: &str) -> Option<Vec<u8>> {
-    license::normalize_key(key).map(|k| token_hash(&state.keys, PURPOSE_LICENSE_KEY, &k))
-}
-
-fn limit(state: &AppState, req: &Request, key: &str) -> Result<(), ApiError> {
-    let key: String = key.trim().chars().take(64).collect();
-    state.limits.tokens(client_ip(req, state.settings.proxy_hops()), Some(&key))
 }
 
 #[OpenApi(tag = "ApiTags::Licenses")]
@@ -387,136 +243,5 @@ impl LicensesApi {
         state.store.audit(auth.audit("license.file_exported").target("license", &l.id)).await?;
         let text = license::encode_file(&doc, &state.keys.license_key);
         Ok(LicenseFile::Ok(Binary(text.into_bytes()), format!("attachment; filename=\"{}.lic\"", l.id)))
-    }
-
-    /// The public half of this server's license key, which signs its answers and files.
-    #[oai(path = "/api/v1/licenses/public-key", method = "get")]
-    async fn public_key(&self, state: Data<&AppState>) -> Json<LicensePublicKey> {
-        Json(LicensePublicKey { key_id: license::key_id(&state.keys.license_key.verifying_key()) })
-    }
-
-    /// Validate a license key (the key is the credential). Rate-limited per address and key.
-    #[oai(path = "/api/v1/licenses/validate", method = "post")]
-    async fn validate(
-        &self,
-        state: Data<&AppState>,
-        req: &Request,
-        body: JsonBody<Validate>,
-    ) -> Result<Signed, ApiError> {
-        limit(&state, req, &body.key)?;
-        let (v, l) = match key_hash(&state, &body.key) {
-            Some(hash) => state.store.validate_license(hash, body.fingerprint.clone()).await?,
-            None => (Verdict::NotFound, None),
-        };
-        Ok(answer(&state, v, l, body.nonce.clone()))
-    }
-
-    /// Activate an instance (by fingerprint) on a license; at its maximum, TOO_MANY_MACHINES.
-    #[oai(path = "/api/v1/licenses/activate", method = "post")]
-    async fn activate(
-        &self,
-        state: Data<&AppState>,
-        req: &Request,
-        body: JsonBody<Activate>,
-    ) -> Result<Signed, ApiError> {
-        limit(&state, req, &body.key)?;
-        let (v, l) = match key_hash(&state, &body.key) {
-            Some(hash) => {
-                let name = body.name.as_ref().map(|n| n.trim().to_string()).unwrap_or_default();
-                let platform = body.platform.as_ref().map(|n| n.trim().to_string()).unwrap_or_default();
-                state.store.activate_license(hash, body.fingerprint.trim().to_string(), name, platform).await?
-            }
-            None => (Verdict::NotFound, None),
-        };
-        Ok(answer(&state, v, l, body.nonce.clone()))
-    }
-
-    /// An activated instance is alive; 404 when it holds no activation (activate again).
-    #[oai(path = "/api/v1/licenses/heartbeat", method = "post")]
-    async fn heartbeat(
-        &self,
-        state: Data<&AppState>,
-        req: &Request,
-        body: JsonBody<Instance>,
-    ) -> Result<Done, ApiError> {
-        instance(&state, req, &body, true).await
-    }
-
-    /// Release an instance's activation.
-    #[oai(path = "/api/v1/licenses/deactivate", method = "post")]
-    async fn deactivate(
-        &self,
-        state: Data<&AppState>,
-        req: &Request,
-        body: JsonBody<Instance>,
-    ) -> Result<Done, ApiError> {
-        instance(&state, req, &body, false).await
-    }
-
-    /// This instance's id: the fingerprint licenses are bound to. Server administrators.
-    #[oai(path = "/api/v1/admin/license/instance", method = "get")]
-    async fn instance(&self, state: Data<&AppState>, auth: Auth) -> Result<Json<InstanceId>, ApiError> {
-        auth.require_server_admin()?;
-        Ok(Json(InstanceId { instance_id: licensing::instance_id(&state.keys) }))
-    }
-
-    /// The license this instance runs under. Server administrators.
-    #[oai(path = "/api/v1/admin/license", method = "get")]
-    async fn installed(&self, state: Data<&AppState>, auth: Auth) -> Result<Json<InstalledDto>, ApiError> {
-        auth.require_server_admin()?;
-        let l = state
-            .store
-            .installed_license()
-            .await?
-            .ok_or_else(|| ApiError::not_found_because("no license is installed"))?;
-        Ok(Json(InstalledDto {
-            source: l.source,
-            license_id: l.license_id,
-            plan: l.plan,
-            licensee: l.licensee,
-            expires_at: l.expires_at.map(ts),
-            grace_days: l.grace_days,
-            installed_at: ts(l.installed_at),
-            instance_id: licensing::instance_id(&state.keys),
-        }))
-    }
-
-    /// Install a license file (its text as the body), verified offline against
-    /// `licensing.trusted_keys`. Server administrators.
-    #[oai(path = "/api/v1/admin/license", method = "put")]
-    async fn install(
-        &self,
-        state: Data<&AppState>,
-        auth: Auth,
-        body: PlainText<String>,
-    ) -> Result<Json<InstalledDto>, ApiError> {
-        auth.require_server_admin()?;
-        let installed = licensing::check_file(
-            &state.settings.licensing.trusted_keys,
-            &state.keys,
-            state.store.catalogue(),
-            &body.0,
-        )
-        .map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
-        state.store.install_license(installed, auth.audit("license.installed")).await?;
-        self.installed(state, auth).await
-    }
-
-    /// Remove the installed license; the default plan applies again and nothing is deleted.
-    #[oai(path = "/api/v1/admin/license", method = "delete")]
-    async fn remove(&self, state: Data<&AppState>, auth: Auth) -> Result<Done, ApiError> {
-        auth.require_server_admin()?;
-        state.store.remove_installed_license(auth.audit("license.removed")).await?;
-        Ok(Done::NoContent)
-    }
-}
-
-async fn instance(state: &AppState, req: &Request, body: &Instance, heartbeat: bool) -> Result<Done, ApiError> {
-    limit(state, req, &body.key)?;
-    let hash = key_hash(state, &body.key).ok_or_else(|| ApiError::not_found_because("no license has this key"))?;
-    if state.store.license_instance(hash, body.fingerprint.trim().to_string(), heartbeat).await? {
-        Ok(Done::NoContent)
-    } else {
-        Err(ApiError::not_found_because("this instance holds no activation of the license; activate it"))
     }
 }

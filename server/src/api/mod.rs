@@ -14,8 +14,10 @@ pub mod event_streams;
 mod events;
 pub mod fields;
 mod health;
+mod installed_license;
 mod invitations;
 mod keys;
+mod license_checks;
 mod licenses;
 mod links;
 mod machines;
@@ -33,8 +35,20 @@ pub mod validate;
 
 use poem_openapi::{OpenApiService, Tags};
 
-/// Every API resource, in the order they appear in the docs.
-pub type Api = (
+/// Declares the API resources once: the `Api` type and the value `service` serves. Groups are
+/// nested tuples because poem-openapi implements `OpenApi` for tuples of at most 16.
+macro_rules! resources {
+    ($( ( $($api:path),* $(,)? ) ),* $(,)?) => {
+        /// Every API resource, in the order they appear in the docs.
+        pub type Api = ($(($($api,)*),)*);
+
+        fn resources() -> Api {
+            ($(($($api,)*),)*)
+        }
+    };
+}
+
+resources!(
     (
         health::HealthApi,
         setup::SetupApi,
@@ -58,6 +72,8 @@ pub type Api = (
         audit::AuditApi,
         entitlements::EntitlementsApi,
         licenses::LicensesApi,
+        license_checks::LicenseChecksApi,
+        installed_license::InstalledLicenseApi,
     ),
 );
 
@@ -86,37 +102,7 @@ pub enum ApiTags {
 }
 
 pub fn service() -> OpenApiService<Api, ()> {
-    OpenApiService::new(
-        (
-            (
-                health::HealthApi,
-                setup::SetupApi,
-                auth::AuthApi,
-                signup::SignupApi,
-                preferences::PreferencesApi,
-                keys::KeysApi,
-                orgs::OrgsApi,
-                invitations::InvitationsApi,
-                org_policy::OrgPolicyApi,
-            ),
-            (
-                events::EventsApi,
-                machines::MachinesApi,
-                sessions::SessionsApi,
-                templates::TemplatesApi,
-                releases::ReleasesApi,
-                downloads::DownloadsApi,
-                admin::AdminApi,
-                admin::AdminPeopleApi,
-                audit::AuditApi,
-                entitlements::EntitlementsApi,
-                licenses::LicensesApi,
-            ),
-        ),
-        "SessionForge",
-        env!("CARGO_PKG_VERSION"),
-    )
-    .description(
+    OpenApiService::new(resources(), "SessionForge", env!("CARGO_PKG_VERSION")).description(
         "Watch, start, stop and type into AI coding sessions on your machines. Authenticate with a \
          browser sign-in cookie (state-changing requests also send `X-CSRF-Token`) or a personal API \
          key as `Authorization: Bearer sfk_…`. Every error is JSON `{code, message}`. Two WebSocket \

@@ -82,11 +82,13 @@ impl Event {
     }
 }
 
-/// One person's pending mail about one session.
+/// One person's pending mail about one session, with what the mail says about the session (as
+/// looked up for the first notice).
 struct Batch {
     due: Instant,
     to: String,
     events: Vec<Event>,
+    about: serde_json::Value,
 }
 
 /// Follows change notices and mails them, until the task is aborted.
@@ -117,7 +119,7 @@ pub async fn run(state: AppState) {
         let due: Vec<_> = pending.iter().filter(|(_, b)| b.due <= now).map(|(k, _)| *k).collect();
         for key in due {
             if let Some(batch) = pending.remove(&key) {
-                send(&state, key, batch).await;
+                send(&state, key.0, batch).await;
             }
         }
     }
@@ -146,6 +148,13 @@ async fn collect(
             return;
         }
     };
+    let url = format!("{}/orgs/{}/sessions/{}", state.public_url.trim_end_matches('/'), subject.org_id, n.id);
+    let about = serde_json::json!({
+        "command": subject.command,
+        "machine": subject.hostname,
+        "org": subject.org_name,
+        "session_url": url,
+    });
     for (user, email, prefs) in subject.members {
         let wants = EmailNotifications::of(prefs.as_ref());
         let theirs = subject.requested_by == Some(user);
@@ -156,26 +165,17 @@ async fn collect(
             due: Instant::now() + window,
             to: email,
             events: Vec::new(),
+            about: about.clone(),
         });
         batch.events.push(event);
     }
 }
 
-async fn send(state: &AppState, (user, session): (UserId, SessionId), batch: Batch) {
-    let subject = match state.store.notice_subject(session).await {
-        Ok(Some(s)) => s,
-        _ => return,
-    };
+async fn send(state: &AppState, user: UserId, batch: Batch) {
     let last = batch.events.last().copied().unwrap_or(Event::Finished);
-    let url = format!("{}/orgs/{}/sessions/{session}", state.public_url.trim_end_matches('/'), subject.org_id);
-    let params = serde_json::json!({
-        "command": subject.command,
-        "machine": subject.hostname,
-        "org": subject.org_name,
-        "what": last.words(),
-        "count": batch.events.len(),
-        "session_url": url,
-    });
+    let mut params = batch.about;
+    params["what"] = last.words().into();
+    params["count"] = batch.events.len().into();
     let mail = NewMail {
         to: batch.to,
         template: "session_notice",

@@ -18,7 +18,7 @@ pub(crate) fn org_plan(c: &Connection, org: OrgId, catalogue: &Catalogue) -> Res
         })
         .optional()?
         .ok_or(StoreError::NotFound)?;
-    let license = super::licenses::installed(c)?.map(|l| InstanceLicense {
+    let license = super::installed_license::installed(c)?.map(|l| InstanceLicense {
         plan: l.plan,
         expires_at: l.expires_at,
         grace_days: l.grace_days,

@@ -1,8 +1,8 @@
-//! Licenses in storage. As an issuer: licenses (keys only as keyed hashes), their state changes
-//! (audited), validation in Keygen's order, and activations taken inside the writer's
+//! Licenses as their issuer stores them: licenses (keys only as keyed hashes), their state
+//! changes (audited), validation in Keygen's order, and activations taken inside the writer's
 //! transaction (so at `max_activations`, exactly that many concurrent activations succeed),
-//! with activations whose heartbeats stopped released first. As a licensed server: the one
-//! installed license.
+//! with activations whose heartbeats stopped released first. The license this server itself
+//! runs under is in [`super::installed_license`].
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -144,6 +144,15 @@ fn release_dead(c: &Connection, l: &License, at: i64) -> Result<(), StoreError> 
         params![l.id, at - i64::from(l.heartbeat_secs)],
     )?;
     Ok(())
+}
+
+/// Records a heartbeat of the instance `fingerprint`; `false` when it holds no activation.
+fn beat(c: &Connection, l: &License, fingerprint: &str, at: i64) -> Result<bool, StoreError> {
+    let n = c.execute(
+        "UPDATE license_activations SET last_heartbeat_at = ?1 WHERE license_id = ?2 AND fingerprint = ?3",
+        params![at, l.id, fingerprint],
+    )?;
+    Ok(n > 0)
 }
 
 impl Store {
@@ -294,11 +303,7 @@ impl Store {
                     return Ok((standing, Some(l)));
                 }
                 release_dead(tx, &l, at)?;
-                let again = tx.execute(
-                    "UPDATE license_activations SET last_heartbeat_at = ?1 WHERE license_id = ?2 AND fingerprint = ?3",
-                    params![at, l.id, fingerprint],
-                )?;
-                if again == 0 {
+                if !beat(tx, &l, &fingerprint, at)? {
                     let used: u32 =
                         tx.query_row("SELECT COUNT(*) FROM license_activations WHERE license_id = ?1", [&l.id], |r| r.get(0))?;
                     if used >= l.max_activations {
@@ -329,95 +334,14 @@ impl Store {
                 let at = now();
                 let Some(l) = by_hash(tx, &hash)? else { return Ok(false) };
                 release_dead(tx, &l, at)?;
-                let n = if heartbeat {
-                    tx.execute(
-                        "UPDATE license_activations SET last_heartbeat_at = ?1 WHERE license_id = ?2 AND fingerprint = ?3",
-                        params![at, l.id, fingerprint],
-                    )?
+                Ok(if heartbeat {
+                    beat(tx, &l, &fingerprint, at)?
                 } else {
                     tx.execute(
                         "DELETE FROM license_activations WHERE license_id = ?1 AND fingerprint = ?2",
                         params![l.id, fingerprint],
-                    )?
-                };
-                Ok(n > 0)
-            })
-            .await
-    }
-}
-
-/// The license this instance runs under.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Installed {
-    /// `file` (installed offline) or `key` (activated online).
-    pub source: String,
-    pub license_id: String,
-    pub plan: String,
-    pub licensee: String,
-    pub expires_at: Option<i64>,
-    pub grace_days: u32,
-    pub document: String,
-    pub installed_at: i64,
-}
-
-/// The installed license, read inside any transaction.
-pub(crate) fn installed(c: &Connection) -> Result<Option<Installed>, StoreError> {
-    Ok(c.query_row(
-        "SELECT source, license_id, plan, licensee, expires_at, grace_days, document, installed_at FROM installed_license",
-        [],
-        |r| {
-            Ok(Installed {
-                source: r.get(0)?,
-                license_id: r.get(1)?,
-                plan: r.get(2)?,
-                licensee: r.get(3)?,
-                expires_at: r.get(4)?,
-                grace_days: r.get(5)?,
-                document: r.get(6)?,
-                installed_at: r.get(7)?,
-            })
-        },
-    )
-    .optional()?)
-}
-
-impl Store {
-    /// Installs (or replaces) the instance's license; audited.
-    pub async fn install_license(&self, license: Installed, audit: AuditEntry) -> Result<(), StoreError> {
-        self.db
-            .write(move |tx| {
-                tx.execute(
-                    "INSERT OR REPLACE INTO installed_license
-                        (id, source, license_id, plan, licensee, expires_at, grace_days, document, installed_at)
-                     VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                    params![
-                        license.source,
-                        license.license_id,
-                        license.plan,
-                        license.licensee,
-                        license.expires_at,
-                        license.grace_days,
-                        license.document,
-                        license.installed_at
-                    ],
-                )?;
-                let details =
-                    serde_json::json!({"license": license.license_id, "plan": license.plan, "source": license.source});
-                record(tx, &audit.target("license", &license.license_id).details(details))
-            })
-            .await
-    }
-
-    pub async fn installed_license(&self) -> Result<Option<Installed>, StoreError> {
-        self.db.read(installed).await
-    }
-
-    /// Removes the installed license (the default plan applies again; nothing else changes).
-    pub async fn remove_installed_license(&self, audit: AuditEntry) -> Result<(), StoreError> {
-        self.db
-            .write(move |tx| {
-                tx.execute("DELETE FROM installed_license", [])?;
-                record(tx, &audit)
+                    )? > 0
+                })
             })
             .await
     }
