@@ -46,6 +46,8 @@ use crate::metrics::Metrics;
 use crate::settings::Settings;
 use crate::state::AppState;
 
+/// How often counted usage is written.
+const USAGE_FLUSH_EVERY: Duration = Duration::from_secs(5);
 /// How long shutdown waits for queued output to be stored.
 const PERSIST_DRAIN: Duration = Duration::from_secs(5);
 /// How often idle rate-limit entries are dropped.
@@ -184,6 +186,7 @@ impl Server {
                 }
             }
         });
+        let metering = tokio::spawn(flush_usage_every(self.state.store.clone(), USAGE_FLUSH_EVERY));
         let outbox = tokio::spawn(self.state.outbox.clone().run(self.state.store.clone()));
         let notices = tokio::spawn(email::notify::run(self.state.clone()));
         let app = http::app(self.state.clone());
@@ -193,6 +196,7 @@ impl Server {
             .run_with_graceful_shutdown(app, shutdown, Some(grace))
             .await;
         housekeeping.abort();
+        metering.abort();
         outbox.abort();
         notices.abort();
         self.relay_tasks.abort_housekeeping();
@@ -200,7 +204,21 @@ impl Server {
         // Let the persister store what is queued: agents were told nothing beyond that.
         self.state.relay.hub.stop_persisting();
         let _ = tokio::time::timeout(PERSIST_DRAIN, self.relay_tasks.persister).await;
+        if let Err(e) = self.state.store.flush_usage().await {
+            tracing::warn!(error = %e, "cannot store the last usage counts");
+        }
         result
+    }
+}
+
+/// Writes counted usage every `every` (counting itself never writes).
+async fn flush_usage_every(store: store::Store, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        if let Err(e) = store.flush_usage().await {
+            tracing::warn!(error = %e, "cannot store usage counts; keeping them for the next try");
+        }
     }
 }
 

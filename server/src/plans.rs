@@ -64,6 +64,7 @@ pub enum Limit {
     Machines,
     Seats,
     ConcurrentSessions,
+    ApiCallsPerMonth,
 }
 
 impl Limit {
@@ -72,6 +73,7 @@ impl Limit {
             Limit::Machines => "machines",
             Limit::Seats => "seats",
             Limit::ConcurrentSessions => "concurrent_sessions",
+            Limit::ApiCallsPerMonth => "api_calls_per_month",
         }
     }
 
@@ -81,6 +83,7 @@ impl Limit {
             Limit::Machines => u64::from(plan.machines),
             Limit::Seats => u64::from(plan.seats),
             Limit::ConcurrentSessions => u64::from(plan.concurrent_sessions),
+            Limit::ApiCallsPerMonth => plan.api_calls_per_month,
         };
         (n > 0).then_some(n)
     }

@@ -24,7 +24,7 @@ pub struct EntitlementsApi;
 
 #[derive(Object)]
 pub struct LimitDto {
-    /// `machines`, `seats` or `concurrent_sessions`.
+    /// `machines`, `seats`, `concurrent_sessions` or `api_calls_per_month`.
     pub name: String,
     /// What the plan allows; absent when unlimited.
     #[oai(skip_serializing_if_is_none)]
@@ -48,7 +48,7 @@ pub struct EntitlementsDto {
     pub plan: String,
     /// The plan's name for people.
     pub plan_name: String,
-    /// `override` (an administrator's) or `default` (`plans.default`).
+    /// `override` (an administrator's), `license` (this instance's) or `default` (`plans.default`).
     pub source: String,
     /// When the source stops applying, if it does.
     #[oai(skip_serializing_if_is_none)]

@@ -31,6 +31,7 @@ mod sessions;
 mod setup;
 mod signup;
 mod templates;
+mod usage;
 pub mod validate;
 
 use poem_openapi::{OpenApiService, Tags};
@@ -71,6 +72,7 @@ resources!(
         admin::AdminPeopleApi,
         audit::AuditApi,
         entitlements::EntitlementsApi,
+        usage::UsageApi,
         licenses::LicensesApi,
         license_checks::LicenseChecksApi,
         installed_license::InstalledLicenseApi,

@@ -13,7 +13,7 @@ use super::body::JsonBody;
 use super::dto::{MemberDto, OrgDto};
 use super::fields::Name;
 use super::{ApiTags, validate};
-use crate::auth::principal::Auth;
+use crate::auth::principal::{Auth, Via};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::api_keys::Scope;
@@ -48,9 +48,15 @@ pub enum MemberRemoved {
     NoContent,
 }
 
-/// Membership proof for the caller in `org`, or 404.
+/// Membership proof for the caller in `org`, or 404. A call made with an API key counts as
+/// one of the org's API calls this month, refused (402 `PLAN_LIMIT`) past the plan's limit;
+/// the dashboard's own requests (browser sign-ins) do not count.
 pub async fn scope(state: &AppState, auth: &Auth, org: Uuid) -> Result<OrgScope, ApiError> {
-    Ok(state.store.org_scope(auth.user.id, OrgId(org)).await?)
+    let scope = state.store.org_scope(auth.user.id, OrgId(org)).await?;
+    if matches!(auth.via, Via::ApiKey(_)) {
+        state.store.count_api_call(scope.org_id(), crate::store::now()).await?;
+    }
+    Ok(scope)
 }
 
 /// Fails with 403 unless the caller's role in the org is at least `role`.

@@ -319,6 +319,7 @@ impl Hub {
         if items.is_empty() {
             return Ok(());
         }
+        self.store.meter().add(live.org_id, crate::store::now(), |c| c.bytes_relayed += len);
         self.enqueue(conn, id, items).await;
         self.wait_for_room(&live).await;
         Ok(())

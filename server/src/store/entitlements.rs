@@ -1,6 +1,10 @@
 //! Entitlements in storage: an org's effective plan read inside a transaction, the check that
 //! takes one more of a limited thing in that same transaction (so N concurrent requests against
-//! a limit of L give exactly L successes), what is in use, and administrators' overrides.
+//! a limit of L give exactly L successes), what is in use, administrators' overrides, and the
+//! cache the hot paths (API calls) read plans from, dropped whenever a plan source changes.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use sessionforge_shared::ids::OrgId;
@@ -47,8 +51,27 @@ pub(crate) fn require(
     }
 }
 
-/// What an org uses of each limit now.
-pub(crate) fn usage(c: &Connection, org: OrgId) -> Result<[(Limit, u64); 3], StoreError> {
+/// How long a cached plan is trusted at most (a plan's own end comes sooner when it has one).
+const PLAN_CACHE_SECS: i64 = 60;
+
+/// Orgs' plans for the hot paths: cleared on every change of an override or the installed
+/// license, and each entry kept no longer than its source applies.
+#[derive(Debug, Default)]
+pub struct PlanCache(Mutex<HashMap<OrgId, (Effective, i64)>>);
+
+impl PlanCache {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<OrgId, (Effective, i64)>> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn clear(&self) {
+        self.map().clear();
+    }
+}
+
+/// What an org uses of each limit now (API calls: what is stored for this month; the store
+/// flushes first).
+pub(crate) fn usage(c: &Connection, org: OrgId) -> Result<[(Limit, u64); 4], StoreError> {
     let o = org.to_string();
     let count =
         |sql: &str| -> Result<u64, StoreError> { Ok(c.query_row(sql, [&o], |r| r.get::<_, i64>(0))?.unsigned_abs()) };
@@ -69,6 +92,15 @@ pub(crate) fn usage(c: &Connection, org: OrgId) -> Result<[(Limit, u64); 3], Sto
             Limit::ConcurrentSessions,
             count("SELECT COUNT(*) FROM sessions WHERE org_id = ?1 AND state IN ('starting', 'running')")?,
         ),
+        (
+            Limit::ApiCallsPerMonth,
+            c.query_row(
+                "SELECT COALESCE(SUM(api_calls), 0) FROM usage_months WHERE org_id = ?1 AND month = ?2",
+                params![o, super::usage::Month::of(now()).key()],
+                |r| r.get::<_, i64>(0),
+            )?
+            .unsigned_abs(),
+        ),
     ])
 }
 
@@ -86,9 +118,30 @@ impl Store {
         &self,
         scope: &OrgScope,
         catalogue: Catalogue,
-    ) -> Result<(Effective, [(Limit, u64); 3]), StoreError> {
+    ) -> Result<(Effective, [(Limit, u64); 4]), StoreError> {
         let org = scope.org_id();
+        self.flush_usage().await?;
         self.db.read(move |c| Ok((org_plan(c, org, &catalogue)?, usage(c, org)?))).await
+    }
+
+    /// The org's plan from the cache (read from the database when missing or stale).
+    pub async fn cached_plan(&self, org: OrgId) -> Result<Effective, StoreError> {
+        let at = now();
+        if let Some((plan, until)) = self.plans.map().get(&org)
+            && *until > at
+        {
+            return Ok(plan.clone());
+        }
+        let catalogue = self.catalogue.clone();
+        let plan = self.db.read(move |c| org_plan(c, org, &catalogue)).await?;
+        let until = plan.ends_at.map_or(at + PLAN_CACHE_SECS, |end| end.min(at + PLAN_CACHE_SECS));
+        self.plans.map().insert(org, (plan.clone(), until));
+        Ok(plan)
+    }
+
+    /// Forgets every cached plan (after a change of a plan source).
+    pub(crate) fn plans_changed(&self) {
+        self.plans.clear();
     }
 
     /// Sets (or with `None` clears) an org's plan override. Nothing is deleted when it lowers
@@ -110,13 +163,16 @@ impl Store {
                     None => (None, None, None),
                 };
                 tx.execute(
-                    "UPDATE orgs SET plan_override = ?1, plan_override_until = ?2, plan_override_reason = ?3 WHERE id = ?4",
-                    params![plan, until, reason, org.to_string()],
+                    "UPDATE orgs SET plan_override = ?1, plan_override_until = ?2, plan_override_reason = ?3,
+                        plan_override_at = ?5 WHERE id = ?4",
+                    params![plan, until, reason, org.to_string(), now()],
                 )?;
                 let details = serde_json::json!({"before": before, "after": plan, "until": until, "reason": reason});
                 record(tx, &audit.org(org).target("org", org).details(details))?;
                 Ok(())
             })
-            .await
+            .await?;
+        self.plans_changed();
+        Ok(())
     }
 }

@@ -66,7 +66,9 @@ impl Store {
                     serde_json::json!({"license": license.license_id, "plan": license.plan, "source": license.source});
                 record(tx, &audit.target("license", &license.license_id).details(details))
             })
-            .await
+            .await?;
+        self.plans_changed();
+        Ok(())
     }
 
     pub async fn installed_license(&self) -> Result<Option<Installed>, StoreError> {
@@ -80,6 +82,8 @@ impl Store {
                 tx.execute("DELETE FROM installed_license", [])?;
                 record(tx, &audit)
             })
-            .await
+            .await?;
+        self.plans_changed();
+        Ok(())
     }
 }

@@ -15,6 +15,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../migrations/0008_people.sql")),
     M::up(include_str!("../../migrations/0009_plans.sql")),
     M::up(include_str!("../../migrations/0010_licenses.sql")),
+    M::up(include_str!("../../migrations/0011_usage_signins_activation.sql")),
 ];
 
 pub fn all() -> Migrations<'static> {
@@ -48,6 +49,7 @@ mod tests {
         include_str!("../../tests/fixtures/migrations/v7.sql"),
         include_str!("../../tests/fixtures/migrations/v8.sql"),
         include_str!("../../tests/fixtures/migrations/v9.sql"),
+        include_str!("../../tests/fixtures/migrations/v10.sql"),
     ];
 
     /// A database as schema version `version` left it: migrated step by step, with each
@@ -115,8 +117,16 @@ mod tests {
                 overrides,
                 "from v{version}"
             );
-            // 0010: no licenses yet.
-            assert_eq!(count(&c, "SELECT COUNT(*) FROM licenses"), 0, "from v{version}");
+            let licenses = if version >= 10 { 1 } else { 0 };
+            assert_eq!(count(&c, "SELECT COUNT(*) FROM licenses"), licenses, "from v{version}");
+            assert_eq!(
+                count(&c, "SELECT COUNT(*) FROM installed_license WHERE source = 'file' AND last_code IS NULL"),
+                licenses,
+                "from v{version}"
+            );
+            // 0011: nothing metered yet; sign-ins from before are live.
+            assert_eq!(count(&c, "SELECT COUNT(*) FROM usage_months"), 0, "from v{version}");
+            assert_eq!(count(&c, "SELECT COUNT(*) FROM login_sessions WHERE ended_at IS NOT NULL"), 0);
             // 0008: accounts made before sign-up existed count as verified.
             assert_eq!(count(&c, "SELECT COUNT(*) FROM users WHERE email_verified_at IS NULL"), 0, "from v{version}");
         }

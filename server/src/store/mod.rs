@@ -28,6 +28,7 @@ mod session_updates;
 pub mod sessions;
 pub mod snapshot;
 pub mod templates;
+pub mod usage;
 pub mod users;
 
 use std::path::Path;
@@ -75,17 +76,27 @@ pub struct Store {
     db: Arc<Db>,
     /// The plan catalogue limits are checked against (see [`entitlements`]).
     catalogue: crate::plans::Catalogue,
+    /// Usage counted in memory until the next flush (see [`usage`]).
+    meter: Arc<usage::Meter>,
+    /// Orgs' plans for the hot paths, dropped whenever a plan source changes.
+    plans: Arc<entitlements::PlanCache>,
 }
 
 impl Store {
     pub fn open(path: &Path, readers: u32, busy_timeout: Duration) -> Result<Self, StoreError> {
         let catalogue = crate::plans::Catalogue::new(&crate::settings::PlansSettings::default());
-        Ok(Self { db: Arc::new(Db::open(path, readers, busy_timeout)?), catalogue })
+        Ok(Self {
+            db: Arc::new(Db::open(path, readers, busy_timeout)?),
+            catalogue,
+            meter: Arc::default(),
+            plans: Arc::default(),
+        })
     }
 
     /// Checks limits against `catalogue` from now on (set before the store is shared).
     pub fn set_catalogue(&mut self, catalogue: crate::plans::Catalogue) {
         self.catalogue = catalogue;
+        self.plans.clear();
     }
 
     pub fn catalogue(&self) -> &crate::plans::Catalogue {

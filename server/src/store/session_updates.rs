@@ -22,7 +22,8 @@ impl Store {
         state: SessionState,
         max_live: u32,
     ) -> Result<Session, StoreError> {
-        self.db
+        let (session, new) = self
+            .db
             .write(move |tx| {
                 let at = now();
                 let known: bool = tx
@@ -83,11 +84,15 @@ impl Store {
                     return Err(StoreError::NotFound);
                 }
                 if session.source == SessionSource::Relayed && record_size(tx, session.id, session.output_end, cols, rows)? {
-                    return get_session(tx, info.session_id)?.ok_or(StoreError::NotFound);
+                    return Ok((get_session(tx, info.session_id)?.ok_or(StoreError::NotFound)?, !known));
                 }
-                Ok(session)
+                Ok((session, !known))
             })
-            .await
+            .await?;
+        if new {
+            self.meter.add(org, now(), |c| c.sessions_started += 1);
+        }
+        Ok(session)
     }
 
     /// Ends or updates a session of `machine`: `exit_code`/`reason` are kept when given.

@@ -212,7 +212,8 @@ impl Store {
     ) -> Result<Session, StoreError> {
         let org = scope.org_id();
         let catalogue = self.catalogue.clone();
-        self.db
+        let session = self
+            .db
             .write(move |tx| {
                 let running: i64 = tx
                     .prepare_cached("SELECT COUNT(*) FROM sessions WHERE org_id = ?1 AND state IN ('starting', 'running')")?
@@ -251,7 +252,9 @@ impl Store {
                 record_size(tx, id, 0, new.cols, new.rows)?;
                 get_session(tx, id)?.ok_or(StoreError::NotFound)
             })
-            .await
+            .await?;
+        self.meter.add(org, now(), |c| c.sessions_started += 1);
+        Ok(session)
     }
 
     /// The sizes a session took, in output order (the first is its size at the start).

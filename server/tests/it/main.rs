@@ -60,5 +60,6 @@ mod tenancy;
 mod tray;
 #[cfg(unix)]
 mod update;
+mod usage;
 #[cfg(unix)]
 mod viewer_edges;
