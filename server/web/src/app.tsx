@@ -23,6 +23,7 @@ import { ForgotPasswordPage, ResetPasswordPage } from "./pages/password-reset";
 import { AcceptInvitationPage } from "./pages/accept-invitation";
 import { ConfirmAddress } from "./pages/confirm-address";
 import { AuditPage } from "./pages/audit";
+import { UsagePage } from "./pages/usage";
 import { OutboxPage } from "./pages/outbox";
 import { UsersPage } from "./pages/users";
 import { SessionsPage } from "./pages/sessions";
@@ -70,6 +71,7 @@ const ROUTES: [string, ComponentType<any>][] = [
   ["/orgs/:org/members", MembersPage],
   ["/orgs/:org/settings", OrgSettingsPage],
   ["/orgs/:org/audit", AuditPage],
+  ["/orgs/:org/usage", UsagePage],
   ["/admin/outbox", OutboxPage],
   ["/admin/users", UsersPage],
   ["/keys", KeysPage],

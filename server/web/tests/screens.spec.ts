@@ -63,6 +63,7 @@ function pages(): [string, string, string | RegExp][] {
     ["templates", `${o}/templates`, "Templates"],
     ["members", `${o}/members`, /^Members of/],
     ["org-settings", `${o}/settings`, "Org settings"],
+    ["usage", `${o}/usage`, "Usage"],
     ["new-org", "/orgs/new", "Create a team org"],
     ["api-keys", "/keys", "API keys"],
     ["account", "/account", "Account"],
@@ -110,6 +111,22 @@ for (const size of ["desktop", "phone"] as Size[]) {
     await ctx.close();
   });
 }
+
+test("usage: this month's figures of what the org did, with a bar per month", async ({ browser }) => {
+  const page = await pageAs(browser, server.base, ADMIN_EMAIL, PASSWORD, "desktop");
+  await page.getByRole("link", { name: "Usage" }).click();
+  await shown(page, "Usage");
+  // Two wrapped sessions, one machine that connected, their output; no API-key calls yet.
+  await expect(page.getByTestId("usage-sessions_started")).toHaveText("2");
+  await expect(page.getByTestId("usage-active_machines")).toHaveText("1");
+  await expect(page.getByTestId("usage-bytes_relayed")).not.toHaveText("0 B");
+  await expect(page.getByTestId("usage-api_calls")).toHaveText("0");
+  const bars = page.locator('[data-measure="sessions_started"] svg.bars g');
+  await expect(bars).toHaveCount(6);
+  await page.getByLabel("Months").selectOption("12");
+  await expect(bars).toHaveCount(12);
+  await page.close();
+});
 
 test("desktop: a compact org switcher in the sidebar, one navigation column, no focus ring on headings", async ({ browser }) => {
   const page = await pageAs(browser, server.base, ADMIN_EMAIL, PASSWORD, "desktop");

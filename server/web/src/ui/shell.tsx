@@ -27,6 +27,7 @@ function items(org: Org, me: Me): { org: Item[]; personal: Item[] } {
     { href: orgPath(org, "/machines"), label: "Machines", icon: "machines" },
     { href: orgPath(org, "/templates"), label: "Templates", icon: "templates" },
     { href: orgPath(org, "/members"), label: "Members", icon: "members" },
+    { href: orgPath(org, "/usage"), label: "Usage", icon: "usage" },
   );
   if (atLeast(org.role, "admin")) {
     o.push(
