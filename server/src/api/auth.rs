@@ -177,7 +177,7 @@ pub async fn sign_in(state: &AppState, user: User, req: &Request) -> Result<(Sig
         .get(poem::http::header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(|s| s.chars().take(256).collect());
-    state
+    let ended = state
         .store
         .create_login(NewLogin {
             token_hash: tokens::token_hash(&state.keys, PURPOSE_LOGIN, &token),
@@ -187,6 +187,10 @@ pub async fn sign_in(state: &AppState, user: User, req: &Request) -> Result<(Sig
             user_agent,
         })
         .await?;
+    // Sign-ins the plan's cap ended: their open event streams and terminals close now.
+    for hash in ended {
+        state.access.revoke_login(&hash);
+    }
     let csrf_token = tokens::csrf_token(&state.keys, &token);
     let cookie = cookie(state, &token, ttl_secs);
     Ok((SignedIn { user: user.into(), csrf_token }, cookie))

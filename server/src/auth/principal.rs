@@ -159,6 +159,7 @@ impl Auth {
         let hash = tokens::token_hash(&state.keys, PURPOSE_LOGIN, &token);
         let user = state.store.login_user(hash).await.map_err(|e| match e {
             StoreError::NotFound => ApiError::unauthorized("your sign-in has expired; sign in again"),
+            StoreError::Gone { code, message } => ApiError::unauthorized_code(code, message),
             other => other.into(),
         })?;
         if !safe {

@@ -109,3 +109,47 @@ async fn a_downgrade_keeps_everything_and_refuses_only_what_is_new() {
         log["events"].as_array().expect("events").iter().filter_map(|e| e["action"].as_str()).collect();
     assert!(actions.contains(&"org.plan_overridden") && actions.contains(&"org.plan_override_removed"), "{actions:?}");
 }
+
+#[tokio::test]
+async fn a_sign_in_past_the_plans_cap_ends_the_oldest_which_is_told_why() {
+    // The free plan allows 2 browser sign-ins per user.
+    let server = TestServer::start_with(&[("SESSIONFORGE_PLANS__DEFAULT", "free")]).await;
+    let first = server.setup_admin().await;
+    let org = personal_org(&server, &first).await;
+    let resp = server
+        .client
+        .get(server.url(&format!("/api/v1/orgs/{org}/events")))
+        .headers(first.headers())
+        .send()
+        .await
+        .expect("open");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut stream = resp.bytes_stream();
+
+    let second = server.login(crate::common::ADMIN_EMAIL, crate::common::ADMIN_PASSWORD).await;
+    assert_eq!(server.get("/api/v1/auth/me", &first).await.status(), StatusCode::OK, "two fit");
+    let third = server.login(crate::common::ADMIN_EMAIL, crate::common::ADMIN_PASSWORD).await;
+    let refused = server.get("/api/v1/auth/me", &first).await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let body = json_of(refused).await;
+    assert_eq!(body["code"], "SIGNED_IN_ELSEWHERE", "{body}");
+    assert!(body["message"].as_str().is_some_and(|m| m.contains("signed in somewhere else")), "{body}");
+    for auth in [&second, &third] {
+        assert_eq!(server.get("/api/v1/auth/me", auth).await.status(), StatusCode::OK);
+    }
+    // The ended sign-in's open event stream is closed too.
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        use futures_util::StreamExt;
+        while let Some(Ok(_)) = stream.next().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the oldest sign-in's stream ends");
+
+    // Without a cap (the self-hosted plan) nobody is signed out.
+    let unlimited = TestServer::start().await;
+    let a = unlimited.setup_admin().await;
+    for _ in 0..3 {
+        unlimited.login(crate::common::ADMIN_EMAIL, crate::common::ADMIN_PASSWORD).await;
+    }
+    assert_eq!(unlimited.get("/api/v1/auth/me", &a).await.status(), StatusCode::OK);
+}

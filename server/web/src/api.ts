@@ -64,9 +64,10 @@ export function setCsrf(token: string | undefined): void {
   csrfToken = token;
 }
 
-/** Called when the server says the sign-in is gone (401), so the app can go to the sign-in page. */
-let onSignedOut: () => void = () => {};
-export function whenSignedOut(f: () => void): void {
+/** Called when the server says the sign-in is gone (401, with its code), so the app can go to
+ * the sign-in page and say why. */
+let onSignedOut: (code: string) => void = () => {};
+export function whenSignedOut(f: (code: string) => void): void {
   onSignedOut = f;
 }
 
@@ -133,7 +134,7 @@ export async function call<P extends keyof paths, M extends Method>(
   if (!resp.ok) {
     const err = (data ?? {}) as { code?: string; message?: string };
     const message = err.message ?? `The server answered ${resp.status} ${resp.statusText}.`;
-    if (resp.status === 401 && path !== "/api/v1/auth/login" && path !== "/api/v1/auth/me") onSignedOut();
+    if (resp.status === 401 && path !== "/api/v1/auth/login") onSignedOut(err.code ?? "UNAUTHORIZED");
     throw new ApiError(resp.status, err.code ?? "ERROR", capitalize(message));
   }
   return data as Success<Op<P, M>>;

@@ -3,7 +3,7 @@
 import { useState } from "preact/hooks";
 import { useLocation } from "preact-iso";
 import { call } from "../api";
-import { signedIn } from "../state/auth";
+import { signedIn, signedOutBecause } from "../state/auth";
 import { useTitle } from "../state/context";
 import { Field, Form, valueOf } from "../ui/form";
 
@@ -18,6 +18,12 @@ export function LoginPage() {
   return (
     <div class="card narrow">
       <h1 tabIndex={-1}>Sign in to SessionForge</h1>
+      {signedOutBecause.value === "SIGNED_IN_ELSEWHERE" ? (
+        <div class="alert warn" role="status" data-signed-out="elsewhere">
+          You were signed out here because your account signed in somewhere else, and its plan allows only so many
+          sign-ins at once. Sign in again to continue here (the oldest other sign-in then ends).
+        </div>
+      ) : null}
       <Form
         submitLabel="Sign in"
         busyLabel="Signing in…"
@@ -25,6 +31,7 @@ export function LoginPage() {
         onSubmit={async () => {
           await call("post", "/api/v1/auth/login", { body: { email: email.trim(), password } });
           signedIn(await call("get", "/api/v1/auth/me"));
+          signedOutBecause.value = undefined;
           route(target, true);
         }}
       >

@@ -69,6 +69,10 @@ export function rememberOrg(org: Org): void {
   localStorage.setItem(ORG_KEY, org.id);
 }
 
-whenSignedOut(() => {
+/** Why the last sign-in ended, when the server said (for the sign-in page to explain). */
+export const signedOutBecause = signal<string | undefined>(undefined);
+
+whenSignedOut((code) => {
+  if (code === "SIGNED_IN_ELSEWHERE") signedOutBecause.value = code;
   if (me.value) forget();
 });
