@@ -29,6 +29,8 @@ ALTER TABLE installed_license ADD COLUMN issuer_url TEXT;
 ALTER TABLE installed_license ADD COLUMN key_sealed BLOB;
 ALTER TABLE installed_license ADD COLUMN heartbeat_secs INTEGER;
 ALTER TABLE installed_license ADD COLUMN last_valid_at INTEGER;
+-- Until when the plan applies without another valid answer (the unreachable-issuer grace).
+ALTER TABLE installed_license ADD COLUMN valid_until INTEGER;
 ALTER TABLE installed_license ADD COLUMN last_attempt_at INTEGER;
 ALTER TABLE installed_license ADD COLUMN last_code TEXT;
 ALTER TABLE installed_license ADD COLUMN last_error TEXT;

@@ -28,7 +28,7 @@ pub struct PlanLimitBody {
     pub code: String,
     /// A sentence for people, saying how to fix it.
     pub message: String,
-    /// Which limit: `machines`, `seats` or `concurrent_sessions`.
+    /// Which limit: `machines`, `seats`, `concurrent_sessions` or `api_calls_per_month`.
     pub limit: String,
     /// What the plan allows.
     pub max: u64,
@@ -103,6 +103,9 @@ impl ApiError {
     /// 404 with a more helpful sentence, for lookups that are not about access.
     pub fn not_found_because(message: impl Into<String>) -> Self {
         Self::NotFound(body("NOT_FOUND", message))
+    }
+    pub fn unavailable_code(code: &str, message: impl Into<String>) -> Self {
+        Self::Unavailable(body(code, message))
     }
     pub fn conflict(code: &str, message: impl Into<String>) -> Self {
         Self::Conflict(body(code, message))

@@ -189,6 +189,7 @@ impl Server {
         let metering = tokio::spawn(flush_usage_every(self.state.store.clone(), USAGE_FLUSH_EVERY));
         let outbox = tokio::spawn(self.state.outbox.clone().run(self.state.store.clone()));
         let notices = tokio::spawn(email::notify::run(self.state.clone()));
+        let license_checks = tokio::spawn(licensing::online::run(self.state.clone()));
         let app = http::app(self.state.clone());
         let idle = Duration::from_secs(self.state.settings.connections.idle_timeout_secs);
         let result = poem::Server::new_with_acceptor(self.acceptor)
@@ -199,6 +200,7 @@ impl Server {
         metering.abort();
         outbox.abort();
         notices.abort();
+        license_checks.abort();
         self.relay_tasks.abort_housekeeping();
         relay::heartbeats::flush(&self.state.relay.hub).await;
         // Let the persister store what is queued: agents were told nothing beyond that.

@@ -52,6 +52,11 @@ pub struct InstanceLicense {
     pub plan: String,
     pub expires_at: Option<i64>,
     pub grace_days: u32,
+    /// For a license activated online: until when it applies without another valid answer
+    /// from its issuer (`None` for a file, or a key the issuer refused: see `active`).
+    pub valid_until: Option<i64>,
+    /// False when the issuer's last signed answer said the license is not valid.
+    pub active: bool,
 }
 
 /// The plan catalogue, cheap to clone into store transactions.
@@ -123,9 +128,14 @@ impl Catalogue {
                 ends_at: row.override_until,
             };
         }
-        if let Some(l) = license {
-            // Past expiry it keeps working through its grace period, then the default applies.
-            let ends_at = l.expires_at.map(|e| e + i64::from(l.grace_days) * 86_400);
+        if let Some(l) = license.filter(|l| l.active) {
+            // Past expiry it keeps working through its grace period, then the default applies;
+            // one activated online also stops when its issuer has not confirmed it for too long.
+            let expiry = l.expires_at.map(|e| e + i64::from(l.grace_days) * 86_400);
+            let ends_at = match (expiry, l.valid_until) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             if ends_at.is_none_or(|end| end > now)
                 && let Some(plan) = self.plan(&l.plan)
             {
@@ -157,7 +167,13 @@ mod tests {
         assert_eq!(c.effective(&row, None, 200).source, Source::Default, "expired");
         let unknown = OrgPlanRow { override_plan: Some("gone".into()), override_until: None };
         assert_eq!(c.effective(&unknown, None, 100).source, Source::Default, "a plan removed from the catalogue");
-        let license = InstanceLicense { plan: "team".into(), expires_at: Some(1_000), grace_days: 1 };
+        let license = InstanceLicense {
+            plan: "team".into(),
+            expires_at: Some(1_000),
+            grace_days: 1,
+            valid_until: None,
+            active: true,
+        };
         let lic = c.effective(&OrgPlanRow::default(), Some(&license), 1_000 + 3_600);
         assert_eq!(
             (lic.plan_id.as_str(), lic.source, lic.ends_at),
@@ -169,5 +185,24 @@ mod tests {
             Source::Default,
             "past grace"
         );
+    }
+
+    #[test]
+    fn a_license_activated_online_applies_until_its_issuer_was_silent_too_long_or_refused_it() {
+        let c = Catalogue::new(&PlansSettings::default());
+        let online = InstanceLicense {
+            plan: "pro".into(),
+            expires_at: None,
+            grace_days: 0,
+            valid_until: Some(500),
+            active: true,
+        };
+        let now = c.effective(&OrgPlanRow::default(), Some(&online), 499);
+        assert_eq!((now.plan_id.as_str(), now.source, now.ends_at), ("pro", Source::License, Some(500)));
+        assert_eq!(c.effective(&OrgPlanRow::default(), Some(&online), 500).source, Source::Default, "grace over");
+        let refused = InstanceLicense { active: false, ..online.clone() };
+        assert_eq!(c.effective(&OrgPlanRow::default(), Some(&refused), 1).source, Source::Default, "refused");
+        let expiring = InstanceLicense { expires_at: Some(100), ..online };
+        assert_eq!(c.effective(&OrgPlanRow::default(), Some(&expiring), 1).ends_at, Some(100), "the sooner end");
     }
 }

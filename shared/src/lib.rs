@@ -15,5 +15,6 @@ pub mod links;
 pub mod protocol;
 pub mod releases;
 pub mod roles;
+pub mod seal;
 pub mod signing;
 pub mod text;

@@ -16,6 +16,8 @@ use super::fields::Label;
 use super::orgs::scope;
 use crate::auth::principal::Auth;
 use crate::error::ApiError;
+use crate::licensing;
+use crate::plans::Source;
 use crate::settings::PlanSettings;
 use crate::state::AppState;
 use crate::store::entitlements::PlanOverride;
@@ -62,6 +64,10 @@ pub struct EntitlementsDto {
     pub features: FeaturesDto,
     /// Where to upgrade; empty when the operator set none.
     pub upgrade_url: String,
+    /// What people should know about the plan's source (the license issuer cannot be reached,
+    /// or refused this server's license), if anything.
+    #[oai(skip_serializing_if_is_none)]
+    pub warning: Option<String>,
 }
 
 fn features(p: &PlanSettings) -> FeaturesDto {
@@ -107,8 +113,18 @@ impl EntitlementsApi {
             .iter()
             .map(|(limit, used)| LimitDto { name: limit.as_str().into(), max: limit.of(&plan.plan), used: *used })
             .collect();
+        let warning = match plan.source {
+            Source::Override => None,
+            _ => state
+                .store
+                .installed_license()
+                .await?
+                .and_then(|l| l.online)
+                .and_then(|o| licensing::online::warning(&o)),
+        };
         let p = &plan.plan;
         Ok(Json(EntitlementsDto {
+            warning,
             plan: plan.plan_id.clone(),
             plan_name: p.name.clone(),
             source: plan.source.as_str().into(),

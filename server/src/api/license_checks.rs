@@ -58,6 +58,8 @@ pub struct LicenseGrant {
     pub grace_days: u32,
     pub max_activations: u32,
     pub activations: u32,
+    /// An activation without a heartbeat for this long is released.
+    pub heartbeat_secs: u32,
 }
 
 /// A licensing answer. Its exact bytes are signed: see the `X-SessionForge-Signature` header.
@@ -120,6 +122,7 @@ fn answer(state: &AppState, v: Verdict, l: Option<License>, nonce: Option<String
         grace_days: l.grace_days,
         max_activations: l.max_activations,
         activations: l.activations,
+        heartbeat_secs: l.heartbeat_secs,
     });
     let body = LicenseAnswer {
         valid: v.valid(),

@@ -56,13 +56,23 @@ impl Default for PlanSettings {
     }
 }
 
-/// The `[licensing]` table: whose licenses this server accepts.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// The `[licensing]` table: whose licenses this server accepts, and how long a license
+/// activated online keeps working while its issuer cannot be reached.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LicensingSettings {
     /// Issuer license keys (public, in hex: `GET /api/v1/licenses/public-key` on the issuer)
     /// whose license files and answers this server trusts.
     pub trusted_keys: Vec<String>,
+    /// Days a license activated online keeps applying after the issuer's last valid answer
+    /// (heartbeats failing: a warning shows), before the default plan applies again.
+    pub offline_grace_days: u32,
+}
+
+impl Default for LicensingSettings {
+    fn default() -> Self {
+        Self { trusted_keys: Vec::new(), offline_grace_days: 14 }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

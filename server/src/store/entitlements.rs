@@ -12,7 +12,7 @@ use sessionforge_shared::ids::OrgId;
 use super::audit::{AuditEntry, record};
 use super::orgs::OrgScope;
 use super::{Store, StoreError, now};
-use crate::plans::{Catalogue, Effective, InstanceLicense, Limit, OrgPlanRow};
+use crate::plans::{Catalogue, Effective, Limit, OrgPlanRow};
 
 /// The org's plan as it applies now.
 pub(crate) fn org_plan(c: &Connection, org: OrgId, catalogue: &Catalogue) -> Result<Effective, StoreError> {
@@ -22,11 +22,7 @@ pub(crate) fn org_plan(c: &Connection, org: OrgId, catalogue: &Catalogue) -> Res
         })
         .optional()?
         .ok_or(StoreError::NotFound)?;
-    let license = super::installed_license::installed(c)?.map(|l| InstanceLicense {
-        plan: l.plan,
-        expires_at: l.expires_at,
-        grace_days: l.grace_days,
-    });
+    let license = super::installed_license::installed(c)?.map(|l| l.as_instance());
     Ok(catalogue.effective(&row, license.as_ref(), now()))
 }
 
@@ -140,7 +136,7 @@ impl Store {
     }
 
     /// Forgets every cached plan (after a change of a plan source).
-    pub(crate) fn plans_changed(&self) {
+    pub fn plans_changed(&self) {
         self.plans.clear();
     }
 

@@ -211,3 +211,131 @@ async fn a_licensed_server_installs_an_offline_file_and_refuses_bad_ones() {
     let back = json_of(licensed.get(&format!("/api/v1/orgs/{org}/entitlements"), &admin).await).await;
     assert_eq!(back["source"], "default");
 }
+
+/// `sessionforge-server --data-dir DIR license …` with `env`; (success, stdout + stderr).
+fn license_cli(dir: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(crate::common::server_bin())
+        .arg("--data-dir")
+        .arg(dir)
+        .arg("license")
+        .args(args)
+        .env_remove("SESSIONFORGE_CONFIG")
+        .envs(env.iter().copied())
+        .output()
+        .expect("run");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+#[tokio::test]
+async fn a_licensed_server_activates_online_heartbeats_and_rides_out_an_issuer_outage() {
+    // The issuer on plain HTTP (loopback): a real deployment uses its https URL.
+    let issuer_env = [("SESSIONFORGE_TLS__ENABLED", "false"), ("SESSIONFORGE_RATE_LIMIT__TOKENS_PER_MINUTE", "100000")];
+    let issuer = TestServer::start_with(&issuer_env).await;
+    let issuer_admin = issuer.setup_admin().await;
+    let kid = json_of(issuer.get("/api/v1/licenses/public-key", &Auth::None).await).await["key_id"]
+        .as_str()
+        .expect("kid")
+        .to_string();
+    let body = json!({"plan": "pro", "licensee": "Acme", "max_activations": 1, "heartbeat_secs": 3});
+    let (id, key) = create(&issuer, &issuer_admin, body).await;
+    let trusted = format!("[\"{kid}\"]");
+    let licensed_env = [
+        ("SESSIONFORGE_LICENSING__TRUSTED_KEYS", trusted.as_str()),
+        ("SESSIONFORGE_PLANS__CATALOGUE__PRO__MACHINES", "1"),
+    ];
+    let mut licensed = TestServer::start_with(&licensed_env).await;
+    let admin = licensed.setup_admin().await;
+    let org = json_of(licensed.get("/api/v1/auth/me", &admin).await).await["orgs"][0]["id"]
+        .as_str()
+        .expect("org")
+        .to_string();
+    let issuer_url = issuer.url("");
+
+    // An issuer whose key this server does not trust: its answers are refused.
+    let stranger = TestServer::start_with(&[("SESSIONFORGE_TLS__ENABLED", "false")]).await;
+    let stranger_admin = stranger.setup_admin().await;
+    let (_, stranger_key) =
+        create(&stranger, &stranger_admin, json!({"plan": "pro", "licensee": "X", "max_activations": 1})).await;
+    let (ok, out) =
+        license_cli(licensed.data_dir(), &licensed_env, &["activate", &stranger_key, "--issuer", &stranger.url("")]);
+    assert!(!ok && out.contains("not signed by a trusted key"), "{out}");
+    let (ok, out) =
+        license_cli(licensed.data_dir(), &licensed_env, &["activate", "SF-NOT-A-KEY", "--issuer", &issuer_url]);
+    assert!(!ok && out.contains("not a license key"), "{out}");
+
+    let (ok, out) = license_cli(licensed.data_dir(), &licensed_env, &["activate", &key, "--issuer", &issuer_url]);
+    assert!(ok, "{out}");
+    assert!(out.contains("plan pro for Acme"), "{out}");
+    // The running server applies it (it notices the change made by another process).
+    let entitlements = format!("/api/v1/orgs/{org}/entitlements");
+    wait_for("the licensed plan to apply", Duration::from_secs(20), || async {
+        let e = json_of(licensed.get(&entitlements, &admin).await).await;
+        (e["plan"] == "pro" && e["source"] == "license").then_some(())
+    })
+    .await;
+    // Its limits are enforced here: one machine, the second refused.
+    for expected in [StatusCode::CREATED, StatusCode::PAYMENT_REQUIRED] {
+        let token =
+            json_of(licensed.post(&format!("/api/v1/orgs/{org}/enrollment-tokens"), &admin, json!({})).await).await;
+        let machine = json!({"hostname": "h", "os": "linux", "os_version": "6", "arch": "x86_64", "cpus": 1, "memory_bytes": 1, "agent_version": "0.0.0"});
+        let resp = licensed
+            .post("/api/v1/agent/enroll", &Auth::None, json!({"token": token["token"], "machine": machine}))
+            .await;
+        assert_eq!(resp.status(), expected);
+    }
+
+    // It heartbeats: well past the 3 s window the issuer still counts its activation.
+    async fn status(licensed: &TestServer, admin: &Auth) -> Value {
+        json_of(licensed.get("/api/v1/admin/license", admin).await).await
+    }
+    let first_check =
+        status(&licensed, &admin).await["online"]["last_attempt_at"].as_str().expect("checked").to_string();
+    let first =
+        time::OffsetDateTime::parse(&first_check, &time::format_description::well_known::Rfc3339).expect("time");
+    wait_for("checks well past the heartbeat window", Duration::from_secs(30), || async {
+        let s = status(&licensed, &admin).await;
+        let at = time::OffsetDateTime::parse(
+            s["online"]["last_attempt_at"].as_str()?,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .ok()?;
+        (at - first >= time::Duration::seconds(5) && s["online"]["last_code"] == "VALID").then_some(())
+    })
+    .await;
+    let licenses = json_of(issuer.get("/api/v1/admin/licenses", &issuer_admin).await).await;
+    let ours = licenses.as_array().and_then(|l| l.iter().find(|l| l["id"] == id.as_str()).cloned()).expect("listed");
+    assert_eq!(ours["activations"], 1, "kept alive by heartbeats: {ours}");
+
+    // The issuer goes away: the plan stays, with a warning that says until when.
+    let issuer_port = issuer.port();
+    let mut issuer = issuer;
+    issuer.kill();
+    let warned = wait_for("the grace warning", Duration::from_secs(30), || async {
+        let e = json_of(licensed.get(&entitlements, &admin).await).await;
+        e["warning"].as_str().map(str::to_string).filter(|_| e["plan"] == "pro")
+    })
+    .await;
+    assert!(warned.contains("has not confirmed the license") && warned.contains("nothing is deleted"), "{warned}");
+    let (ok, out) = license_cli(licensed.data_dir(), &licensed_env, &["status"]);
+    assert!(ok && out.contains("warning: the license issuer has not confirmed"), "{out}");
+
+    // Back again: the warning clears.
+    let issuer =
+        TestServer::launch_on(issuer.dir.clone(), issuer.env.clone(), &format!("127.0.0.1:{issuer_port}")).await;
+    wait_for("the warning to clear", Duration::from_secs(90), || async {
+        let e = json_of(licensed.get(&entitlements, &admin).await).await;
+        (e.get("warning").is_none() && e["plan"] == "pro").then_some(())
+    })
+    .await;
+
+    // The licensed server dies (no more heartbeats): its activation is released on the issuer,
+    // so another instance can take the seat.
+    licensed.kill();
+    wait_for("the dead activation to be released", Duration::from_secs(30), || async {
+        let resp = issuer
+            .post("/api/v1/licenses/activate", &Auth::None, json!({"key": key, "fingerprint": "replacement"}))
+            .await;
+        (json_of(resp).await["code"] == "VALID").then_some(())
+    })
+    .await;
+}

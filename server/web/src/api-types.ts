@@ -14198,6 +14198,158 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/license/activation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Activate this instance online with a license key against its issuer, whose answers must
+         *     be signed by a key in `licensing.trusted_keys`; the server then checks it on schedule.
+         *     Server administrators.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ActivateLicense"];
+                };
+            };
+            responses: {
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["InstalledDto"];
+                    };
+                };
+                /** @description The request is malformed or a value is invalid. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Authentication is missing or invalid. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The org's plan does not allow this (a plan limit is reached). */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["PlanLimitBody"];
+                    };
+                };
+                /** @description Authenticated, but not allowed to do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No such resource, or it belongs to someone else. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request conflicts with the current state. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description It existed, and is gone for good (a yanked or damaged release). */
+                410: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is larger than the configured limit. */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The request body is not `application/json` (or `Content-Type` is missing). */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Too many requests; retry after the given number of seconds. */
+                429: {
+                    headers: {
+                        "RETRY-AFTER": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Something went wrong on the server; details are in its log. */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description A dependency of the server (such as its database) is unavailable. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -14218,6 +14370,13 @@ export interface components {
             name?: string;
             platform?: string;
             nonce?: string;
+        };
+        /** ActivateLicense */
+        ActivateLicense: {
+            /** @description The license key (SF-XXXXX-XXXXX-XXXXX-XXXXX). */
+            key: string;
+            /** @description The issuer's URL, for example `https://licenses.example.com`. */
+            issuer_url: string;
         };
         /** AdminUserDto */
         AdminUserDto: {
@@ -14512,6 +14671,11 @@ export interface components {
             features: components["schemas"]["FeaturesDto"];
             /** @description Where to upgrade; empty when the operator set none. */
             upgrade_url: string;
+            /**
+             * @description What people should know about the plan's source (the license issuer cannot be reached,
+             *     or refused this server's license), if anything.
+             */
+            warning?: string;
         };
         /**
          * ErrorBody
@@ -14572,6 +14736,8 @@ export interface components {
             installed_at: string;
             /** @description This instance's fingerprint (what licenses are bound to). */
             instance_id: string;
+            /** @description For a key activated online: the issuer and how it last answered. */
+            online?: components["schemas"]["OnlineDto"] & unknown;
         };
         /** Instance */
         Instance: {
@@ -14687,6 +14853,11 @@ export interface components {
             max_activations: number;
             /** Format: uint32 */
             activations: number;
+            /**
+             * Format: uint32
+             * @description An activation without a heartbeat for this long is released.
+             */
+            heartbeat_secs: number;
         };
         /** LicensePublicKey */
         LicensePublicKey: {
@@ -14893,6 +15064,25 @@ export interface components {
              */
             email: components["schemas"]["EmailNotifications"] & unknown;
         };
+        /** OnlineDto */
+        OnlineDto: {
+            issuer_url: string;
+            /** @description The code of the issuer's last signed answer (`VALID`, `OVERDUE`, `SUSPENDED`, …). */
+            last_code: string;
+            /** Format: date-time */
+            last_attempt_at: string;
+            /** Format: date-time */
+            last_valid_at: string;
+            /**
+             * Format: date-time
+             * @description Until when the plan applies without another valid answer.
+             */
+            valid_until: string;
+            /** @description Why the last check failed, if it did. */
+            last_error?: string;
+            /** @description What people should know (issuer unreachable, license refused), if anything. */
+            warning?: string;
+        };
         /** OrgDto */
         OrgDto: {
             /** Format: uuid */
@@ -14972,7 +15162,7 @@ export interface components {
             code: string;
             /** @description A sentence for people, saying how to fix it. */
             message: string;
-            /** @description Which limit: `machines`, `seats` or `concurrent_sessions`. */
+            /** @description Which limit: `machines`, `seats`, `concurrent_sessions` or `api_calls_per_month`. */
             limit: string;
             /**
              * Format: uint64

@@ -1,5 +1,8 @@
 //! This server as a licensed instance: its stable instance id (what licenses bind to) and the
 //! offline check of a license file against the issuer keys it trusts (`licensing.trusted_keys`).
+//! A license key activated online against an issuer is in [`online`].
+
+pub mod online;
 
 use sessionforge_shared::license::{self, LicenseFileError};
 use sha2::{Digest, Sha256};
@@ -74,5 +77,6 @@ pub fn check_file(trusted: &[String], keys: &Keys, catalogue: &Catalogue, text: 
         grace_days: doc.grace_days,
         document: text.trim().to_string(),
         installed_at: at,
+        online: None,
     })
 }
