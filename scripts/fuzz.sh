@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzzes every cargo-fuzz target in fuzz/ for a bounded time: scripts/fuzz.sh [SECONDS_PER_TARGET]
-# [TARGET...]. The default (6 s each, about 30 s for the five targets) is what the test command
+# [TARGET...]. The default (6 s each, about 36 s for the six targets) is what the test command
 # runs; give an hour (3600) or more for a real campaign. Each target starts from its committed
 # seeds (fuzz/corpus/<target>/, never written to) plus the corpus earlier runs grew, which is
 # kept beside the build (in $CARGO_TARGET_DIR/fuzz, or target/fuzz), not in the repository.

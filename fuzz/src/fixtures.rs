@@ -21,6 +21,16 @@ pub const MAX_LINK_TTL: u64 = 86_400;
 /// Where download links point, before the artifact id.
 pub const DOWNLOADS_PATH: &str = "/api/v1/downloads/";
 
+/// Seed of the issuer key the committed license files are signed with.
+const LICENSE_SIGNING_SEED: [u8; 32] = [0x1c; 32];
+/// The license key the committed encrypted license files are encrypted under.
+pub const LICENSE_KEY: &str = "SF-FZZ0K-EY0F0-R0SEE-DS00J";
+
+/// The issuer key committed license files are signed with.
+pub fn license_signing_key() -> SigningKey {
+    SigningKey::from_bytes(&LICENSE_SIGNING_SEED)
+}
+
 /// The key committed manifests are signed with.
 pub fn manifest_key() -> SigningKey {
     SigningKey::from_bytes(&MANIFEST_KEY_SEED)

@@ -37,6 +37,9 @@ pub struct Effective {
     pub source: Source,
     /// When this source stops applying (Unix seconds), if it does.
     pub ends_at: Option<i64>,
+    /// Since when this source applies (0: as far as is known, always). Retention counts from
+    /// here at the earliest, so a downgrade never deletes output at once.
+    pub since: i64,
 }
 
 /// What an org has stored about its plan: an override, if any.
@@ -44,6 +47,8 @@ pub struct Effective {
 pub struct OrgPlanRow {
     pub override_plan: Option<String>,
     pub override_until: Option<i64>,
+    /// When the override was set.
+    pub override_at: Option<i64>,
 }
 
 /// The license this instance runs under, as far as plans care.
@@ -57,6 +62,8 @@ pub struct InstanceLicense {
     pub valid_until: Option<i64>,
     /// False when the issuer's last signed answer said the license is not valid.
     pub active: bool,
+    /// When it was installed or activated.
+    pub installed_at: i64,
 }
 
 /// The plan catalogue, cheap to clone into store transactions.
@@ -112,7 +119,7 @@ impl Catalogue {
     fn default_plan(&self) -> Effective {
         let id = self.0.default.clone();
         let plan = self.plan(&id).cloned().unwrap_or_default();
-        Effective { plan_id: id, plan, source: Source::Default, ends_at: None }
+        Effective { plan_id: id, plan, source: Source::Default, ends_at: None, since: 0 }
     }
 
     /// The org's plan at `now`, given the instance's license.
@@ -126,6 +133,7 @@ impl Catalogue {
                 plan: plan.clone(),
                 source: Source::Override,
                 ends_at: row.override_until,
+                since: row.override_at.unwrap_or(0),
             };
         }
         if let Some(l) = license.filter(|l| l.active) {
@@ -139,7 +147,13 @@ impl Catalogue {
             if ends_at.is_none_or(|end| end > now)
                 && let Some(plan) = self.plan(&l.plan)
             {
-                return Effective { plan_id: l.plan.clone(), plan: plan.clone(), source: Source::License, ends_at };
+                return Effective {
+                    plan_id: l.plan.clone(),
+                    plan: plan.clone(),
+                    source: Source::License,
+                    ends_at,
+                    since: l.installed_at,
+                };
             }
         }
         self.default_plan()
@@ -160,12 +174,12 @@ mod tests {
         let none = c.effective(&OrgPlanRow::default(), None, 100);
         assert_eq!((none.plan_id.as_str(), none.source), ("self-hosted", Source::Default));
         assert_eq!(Limit::Machines.of(&none.plan), None, "self-hosted is unlimited");
-        let row = OrgPlanRow { override_plan: Some("free".into()), override_until: Some(200) };
+        let row = OrgPlanRow { override_plan: Some("free".into()), override_until: Some(200), override_at: Some(50) };
         let free = c.effective(&row, None, 100);
         assert_eq!((free.plan_id.as_str(), free.source, free.ends_at), ("free", Source::Override, Some(200)));
         assert_eq!(Limit::Machines.of(&free.plan), Some(2));
         assert_eq!(c.effective(&row, None, 200).source, Source::Default, "expired");
-        let unknown = OrgPlanRow { override_plan: Some("gone".into()), override_until: None };
+        let unknown = OrgPlanRow { override_plan: Some("gone".into()), override_until: None, override_at: None };
         assert_eq!(c.effective(&unknown, None, 100).source, Source::Default, "a plan removed from the catalogue");
         let license = InstanceLicense {
             plan: "team".into(),
@@ -173,6 +187,7 @@ mod tests {
             grace_days: 1,
             valid_until: None,
             active: true,
+            installed_at: 10,
         };
         let lic = c.effective(&OrgPlanRow::default(), Some(&license), 1_000 + 3_600);
         assert_eq!(
@@ -196,6 +211,7 @@ mod tests {
             grace_days: 0,
             valid_until: Some(500),
             active: true,
+            installed_at: 10,
         };
         let now = c.effective(&OrgPlanRow::default(), Some(&online), 499);
         assert_eq!((now.plan_id.as_str(), now.source, now.ends_at), ("pro", Source::License, Some(500)));

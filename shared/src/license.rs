@@ -15,6 +15,11 @@ use serde::{Deserialize, Serialize};
 const BEGIN: &str = "-----BEGIN SESSIONFORGE LICENSE FILE-----";
 const END: &str = "-----END SESSIONFORGE LICENSE FILE-----";
 const ALG: &str = "base64+ed25519";
+/// An encrypted file: `enc` is base64 of AES-256-GCM (`nonce ‖ ciphertext ‖ tag`) under a key
+/// derived from the license key, so only its holder can read the terms.
+const ALG_ENCRYPTED: &str = "aes-256-gcm+ed25519";
+/// Purpose of the key derived from a license key to encrypt its files.
+const FILE_KEY_PURPOSE: &str = "license-file";
 /// Crockford's base32: no I, L, O or U, so keys read aloud and typed survive.
 const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 /// Header carrying an answer's signature.
@@ -49,6 +54,10 @@ pub enum LicenseFileError {
     UnknownKey(String),
     #[error("the license file's signature does not match its contents (it was changed)")]
     BadSignature,
+    #[error("the license file is encrypted: give its license key to read it")]
+    NeedsKey,
+    #[error("the license file is encrypted under another license key")]
+    WrongKey,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -72,10 +81,27 @@ pub fn parse_key_id(text: &str) -> Option<VerifyingKey> {
 
 /// Signs `doc` into a license file.
 pub fn encode_file(doc: &LicenseDoc, key: &SigningKey) -> String {
-    let enc = B64.encode(serde_json::to_vec(doc).unwrap_or_default());
+    encode(doc, key, None)
+}
+
+/// Signs `doc` into a license file encrypted under `license_key` (normalized).
+pub fn encode_encrypted_file(doc: &LicenseDoc, key: &SigningKey, license_key: &str) -> String {
+    encode(doc, key, Some(license_key))
+}
+
+fn file_key(license_key: &str) -> [u8; 32] {
+    crate::seal::derive_key(license_key.as_bytes(), FILE_KEY_PURPOSE)
+}
+
+fn encode(doc: &LicenseDoc, key: &SigningKey, license_key: Option<&str>) -> String {
+    let json = serde_json::to_vec(doc).unwrap_or_default();
+    let (enc, alg) = match license_key {
+        Some(k) => (B64.encode(crate::seal::seal(&file_key(k), &json)), ALG_ENCRYPTED),
+        None => (B64.encode(json), ALG),
+    };
     let sig = key.sign(format!("license/{enc}").as_bytes());
     let envelope =
-        Envelope { enc, sig: B64.encode(sig.to_bytes()), alg: ALG.into(), kid: key_id(&key.verifying_key()) };
+        Envelope { enc, sig: B64.encode(sig.to_bytes()), alg: alg.into(), kid: key_id(&key.verifying_key()) };
     let body = B64.encode(serde_json::to_vec(&envelope).unwrap_or_default());
     let mut out = String::from(BEGIN);
     out.push('\n');
@@ -88,16 +114,21 @@ pub fn encode_file(doc: &LicenseDoc, key: &SigningKey) -> String {
     out
 }
 
-/// Verifies a license file against `trusted` keys and returns its license. Says precisely what
-/// is wrong otherwise. Expiry and instance binding are the caller's to judge.
-pub fn decode_file(text: &str, trusted: &[VerifyingKey]) -> Result<LicenseDoc, LicenseFileError> {
+/// Verifies a license file against `trusted` keys and returns its license (an encrypted file
+/// needs `license_key`). Says precisely what is wrong otherwise. Expiry and instance binding
+/// are the caller's to judge.
+pub fn decode_file(
+    text: &str,
+    trusted: &[VerifyingKey],
+    license_key: Option<&str>,
+) -> Result<LicenseDoc, LicenseFileError> {
     let start = text.find(BEGIN).ok_or(LicenseFileError::NotAFile)? + BEGIN.len();
     let end = text[start..].find(END).ok_or(LicenseFileError::NotAFile)? + start;
     let body: String = text[start..end].chars().filter(|c| !c.is_whitespace()).collect();
     let damaged = |what: &str| LicenseFileError::Damaged(what.to_string());
     let raw = B64.decode(body).map_err(|_| damaged("its body is not base64"))?;
     let env: Envelope = serde_json::from_slice(&raw).map_err(|_| damaged("its envelope is not valid JSON"))?;
-    if env.alg != ALG {
+    if env.alg != ALG && env.alg != ALG_ENCRYPTED {
         return Err(LicenseFileError::Damaged(format!("unknown algorithm {:?}", env.alg)));
     }
     let key =
@@ -109,7 +140,11 @@ pub fn decode_file(text: &str, trusted: &[VerifyingKey]) -> Result<LicenseDoc, L
         .ok_or_else(|| damaged("its signature is malformed"))?;
     key.verify(format!("license/{}", env.enc).as_bytes(), &Signature::from_bytes(&sig))
         .map_err(|_| LicenseFileError::BadSignature)?;
-    let doc = B64.decode(&env.enc).map_err(|_| damaged("its license is not base64"))?;
+    let mut doc = B64.decode(&env.enc).map_err(|_| damaged("its license is not base64"))?;
+    if env.alg == ALG_ENCRYPTED {
+        let key = license_key.and_then(normalize_key).ok_or(LicenseFileError::NeedsKey)?;
+        doc = crate::seal::open(&file_key(&key), &doc).ok_or(LicenseFileError::WrongKey)?;
+    }
     serde_json::from_slice(&doc).map_err(|_| damaged("its license is not valid JSON"))
 }
 
@@ -192,16 +227,54 @@ mod tests {
         let key = SigningKey::generate(&mut rand::rngs::OsRng);
         let file = encode_file(&doc(), &key);
         assert!(file.starts_with(BEGIN) && file.trim_end().ends_with(END));
-        assert_eq!(decode_file(&file, &[key.verifying_key()]), Ok(doc()));
+        assert_eq!(decode_file(&file, &[key.verifying_key()], None), Ok(doc()));
         let other = SigningKey::generate(&mut rand::rngs::OsRng);
-        assert!(matches!(decode_file(&file, &[other.verifying_key()]), Err(LicenseFileError::UnknownKey(_))));
+        assert!(matches!(decode_file(&file, &[other.verifying_key()], None), Err(LicenseFileError::UnknownKey(_))));
         // A license changed inside a genuine envelope (its signature kept) no longer verifies.
         let body: String = file.lines().filter(|l| !l.starts_with("-----")).collect();
         let mut env: Envelope = serde_json::from_slice(&B64.decode(body).expect("b64")).expect("envelope");
         env.enc = B64.encode(serde_json::to_vec(&LicenseDoc { plan: "enterprise".into(), ..doc() }).expect("json"));
         let forged = format!("{BEGIN}\n{}\n{END}\n", B64.encode(serde_json::to_vec(&env).expect("json")));
-        assert_eq!(decode_file(&forged, &[key.verifying_key()]), Err(LicenseFileError::BadSignature));
-        assert_eq!(decode_file("hello", &[key.verifying_key()]), Err(LicenseFileError::NotAFile));
+        assert_eq!(decode_file(&forged, &[key.verifying_key()], None), Err(LicenseFileError::BadSignature));
+        assert_eq!(decode_file("hello", &[key.verifying_key()], None), Err(LicenseFileError::NotAFile));
+    }
+
+    #[test]
+    fn every_single_character_change_of_a_file_is_refused() {
+        let key = SigningKey::generate(&mut rand::rngs::OsRng);
+        let trusted = [key.verifying_key()];
+        let license_key = new_key();
+        for file in [encode_file(&doc(), &key), encode_encrypted_file(&doc(), &key, &license_key)] {
+            assert_eq!(decode_file(&file, &trusted, Some(&license_key)), Ok(doc()), "unchanged, it opens");
+            let lines: Vec<&str> = file.lines().collect();
+            let mut checked = 0;
+            for (n, line) in lines.iter().enumerate().filter(|(_, l)| !l.starts_with("-----")) {
+                for i in 0..line.len() {
+                    let mut changed: Vec<u8> = line.as_bytes().to_vec();
+                    changed[i] = if changed[i] == b'A' { b'B' } else { b'A' };
+                    let mut copy: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+                    copy[n] = String::from_utf8(changed).expect("ascii");
+                    let text = copy.join("\n");
+                    assert!(decode_file(&text, &trusted, Some(&license_key)).is_err(), "line {n} char {i} changed");
+                    checked += 1;
+                }
+            }
+            assert!(checked > 100, "{checked}");
+        }
+    }
+
+    #[test]
+    fn an_encrypted_file_opens_only_with_its_license_key() {
+        let key = SigningKey::generate(&mut rand::rngs::OsRng);
+        let trusted = [key.verifying_key()];
+        let license_key = new_key();
+        let file = encode_encrypted_file(&doc(), &key, &license_key);
+        let body: String = file.lines().filter(|l| !l.starts_with("-----")).collect();
+        let env: Envelope = serde_json::from_slice(&B64.decode(body).expect("b64")).expect("envelope");
+        assert!(!String::from_utf8_lossy(&B64.decode(&env.enc).expect("b64")).contains("Acme"), "the terms are hidden");
+        assert_eq!(decode_file(&file, &trusted, Some(&license_key.to_lowercase())), Ok(doc()));
+        assert_eq!(decode_file(&file, &trusted, None), Err(LicenseFileError::NeedsKey));
+        assert_eq!(decode_file(&file, &trusted, Some(&new_key())), Err(LicenseFileError::WrongKey));
     }
 
     #[test]

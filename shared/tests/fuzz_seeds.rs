@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use sessionforge_shared::frame;
 use sessionforge_shared::ids::SessionId;
+use sessionforge_shared::license;
 use sessionforge_shared::links::{self, LinkError};
 use sessionforge_shared::protocol::{AgentMessage, ServerMessage, ViewerEvent, ViewerMessage};
 use sessionforge_shared::releases::{Manifest, ManifestEntry, ManifestResponse};
@@ -21,7 +22,7 @@ use uuid::Uuid;
 
 use fixtures::{LINK_KEY, LINK_KEY_ID, MAX_LINK_TTL, NOW};
 
-const TARGETS: &[&str] = &["frame", "protocol", "manifest", "http_range", "download_link"];
+const TARGETS: &[&str] = &["frame", "protocol", "manifest", "http_range", "download_link", "license_file"];
 
 fn corpus_dir(target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus").join(target)
@@ -160,6 +161,33 @@ fn download_links() -> Vec<(String, Vec<u8>)> {
     .collect()
 }
 
+fn license_files() -> Vec<(String, Vec<u8>)> {
+    let key = fixtures::license_signing_key();
+    let doc = |fingerprint: Option<&str>, expires_at: Option<i64>| license::LicenseDoc {
+        id: artifact(7).to_string(),
+        plan: "team".into(),
+        licensee: "Acme Ltd".into(),
+        issued_at: NOW,
+        expires_at,
+        grace_days: 14,
+        max_activations: 3,
+        fingerprint: fingerprint.map(str::to_string),
+    };
+    let answer =
+        br#"{"valid":true,"code":"VALID","detail":"the license is valid","nonce":"n-1","issued_at":1800000000}"#;
+    let header = license::sign_answer(&key, answer);
+    vec![
+        ("plain".into(), license::encode_file(&doc(None, Some(NOW + 86_400)), &key).into_bytes()),
+        ("perpetual-bound".into(), license::encode_file(&doc(Some("0123abcd"), None), &key).into_bytes()),
+        (
+            "encrypted".into(),
+            license::encode_encrypted_file(&doc(None, None), &key, fixtures::LICENSE_KEY).into_bytes(),
+        ),
+        ("answer".into(), [header.as_bytes(), b"\n", answer].concat()),
+        ("key".into(), fixtures::LICENSE_KEY.to_lowercase().into_bytes()),
+    ]
+}
+
 fn generated(target: &str) -> Vec<(String, Vec<u8>)> {
     match target {
         "frame" => frames(),
@@ -167,6 +195,7 @@ fn generated(target: &str) -> Vec<(String, Vec<u8>)> {
         "manifest" => manifests(),
         "http_range" => ranges(),
         "download_link" => download_links(),
+        "license_file" => license_files(),
         other => panic!("no seeds for {other}"),
     }
 }
@@ -205,6 +234,13 @@ fn problem(target: &str, seed: &[u8]) -> Option<String> {
             };
             let verdict = links::verify(fixtures::link_key, "GET", artifact, &params, NOW, MAX_LINK_TTL);
             matches!(verdict, Err(LinkError::Invalid)).then(|| "not signed by the fuzz link key".into())
+        }
+        "license_file" => {
+            let trusted = [fixtures::license_signing_key().verifying_key()];
+            let file = license::decode_file(text, &trusted, Some(fixtures::LICENSE_KEY)).is_ok();
+            let answer = text.split_once('\n').is_some_and(|(h, b)| license::verify_answer(h, b.as_bytes(), &trusted));
+            let key = license::normalize_key(text).is_some();
+            (!(file || answer || key)).then(|| "neither a license file, a signed answer nor a key".into())
         }
         other => Some(format!("unknown target {other}")),
     }

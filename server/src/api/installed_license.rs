@@ -4,6 +4,7 @@
 //! remove it. Issuing licenses is in [`super::licenses`].
 
 use poem::web::Data;
+use poem_openapi::param::Header;
 use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use time::OffsetDateTime;
@@ -142,13 +143,15 @@ impl InstalledLicenseApi {
     }
 
     /// Install a license file (its text as the body), verified offline against
-    /// `licensing.trusted_keys`. Server administrators.
+    /// `licensing.trusted_keys`; an encrypted file needs its license key in `X-License-Key`.
+    /// Server administrators.
     #[oai(path = "/api/v1/admin/license", method = "put")]
     async fn install(
         &self,
         state: Data<&AppState>,
         auth: Auth,
         body: PlainText<String>,
+        #[oai(name = "X-License-Key")] license_key: Header<Option<String>>,
     ) -> Result<Json<InstalledDto>, ApiError> {
         auth.require_server_admin()?;
         let installed = licensing::check_file(
@@ -156,6 +159,7 @@ impl InstalledLicenseApi {
             &state.keys,
             state.store.catalogue(),
             &body.0,
+            license_key.0.as_deref(),
         )
         .map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
         state.store.install_license(installed, auth.audit("license.installed")).await?;

@@ -122,6 +122,9 @@ pub struct Renew {
 pub struct ExportFile {
     /// Bind the file to one instance (its `instance_id`); absent for any instance.
     pub fingerprint: Option<Label>,
+    /// Encrypt the file (AES-256-GCM) under this license's key, so that only its holder can
+    /// read the terms; the key must be the license's own (it is not stored here).
+    pub encrypt_with_key: Option<String>,
 }
 
 #[derive(ApiResponse)]
@@ -240,8 +243,19 @@ impl LicensesApi {
             max_activations: l.max_activations,
             fingerprint: body.fingerprint.as_ref().map(|f| f.trim().to_string()),
         };
+        let text = match &body.encrypt_with_key {
+            None => license::encode_file(&doc, &state.keys.license_key),
+            Some(key) => {
+                let wrong = || ApiError::conflict("WRONG_LICENSE_KEY", "that is not this license's key");
+                let key = license::normalize_key(key).ok_or_else(wrong)?;
+                let hash = token_hash(&state.keys, PURPOSE_LICENSE_KEY, &key);
+                if !state.store.license_has_key(l.id.clone(), hash).await? {
+                    return Err(wrong());
+                }
+                license::encode_encrypted_file(&doc, &state.keys.license_key, &key)
+            }
+        };
         state.store.audit(auth.audit("license.file_exported").target("license", &l.id)).await?;
-        let text = license::encode_file(&doc, &state.keys.license_key);
         Ok(LicenseFile::Ok(Binary(text.into_bytes()), format!("attachment; filename=\"{}.lic\"", l.id)))
     }
 }

@@ -15,6 +15,9 @@ pub enum LicenseCommand {
     Install {
         /// The license file.
         file: std::path::PathBuf,
+        /// The license key, for an encrypted file (or set SESSIONFORGE_LICENSE_KEY).
+        #[arg(long, env = "SESSIONFORGE_LICENSE_KEY", hide_env_values = true)]
+        key: Option<String>,
     },
     /// Activate this instance online with a license key against its issuer (a server that
     /// issues licenses); the running server then heartbeats on schedule.
@@ -37,9 +40,10 @@ pub async fn run(settings: Settings, cmd: LicenseCommand) -> Result<()> {
     let catalogue = Catalogue::new(&settings.plans);
     let cli = || AuditEntry::new(Actor::System, None, "license.installed");
     match cmd {
-        LicenseCommand::Install { file } => {
+        LicenseCommand::Install { file, key } => {
             let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            let installed = match check_file(&settings.licensing.trusted_keys, &boot.keys, &catalogue, &text) {
+            let checked = check_file(&settings.licensing.trusted_keys, &boot.keys, &catalogue, &text, key.as_deref());
+            let installed = match checked {
                 Ok(l) => l,
                 Err(e) => bail!("{} refused: {e} ({})", file.display(), e.code()),
             };

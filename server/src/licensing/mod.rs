@@ -42,6 +42,8 @@ impl CheckError {
             CheckError::File(LicenseFileError::Damaged(_)) => "LICENSE_DAMAGED",
             CheckError::File(LicenseFileError::UnknownKey(_)) => "UNTRUSTED_LICENSE_KEY",
             CheckError::File(LicenseFileError::BadSignature) => "LICENSE_TAMPERED",
+            CheckError::File(LicenseFileError::NeedsKey) => "LICENSE_KEY_NEEDED",
+            CheckError::File(LicenseFileError::WrongKey) => "WRONG_LICENSE_KEY",
             CheckError::Expired(_) => "LICENSE_EXPIRED",
             CheckError::WrongInstance { .. } => "WRONG_INSTANCE",
             CheckError::UnknownPlan(_) => "UNKNOWN_PLAN",
@@ -50,9 +52,16 @@ impl CheckError {
 }
 
 /// Verifies a license file offline and returns it ready to install.
-pub fn check_file(trusted: &[String], keys: &Keys, catalogue: &Catalogue, text: &str) -> Result<Installed, CheckError> {
+/// An encrypted file needs its `license_key`.
+pub fn check_file(
+    trusted: &[String],
+    keys: &Keys,
+    catalogue: &Catalogue,
+    text: &str,
+    license_key: Option<&str>,
+) -> Result<Installed, CheckError> {
     let trusted: Vec<_> = trusted.iter().filter_map(|k| license::parse_key_id(k)).collect();
-    let doc = license::decode_file(text, &trusted)?;
+    let doc = license::decode_file(text, &trusted, license_key)?;
     let at = now();
     if let Some(exp) = doc.expires_at
         && at >= exp + i64::from(doc.grace_days) * 86_400

@@ -1,6 +1,7 @@
 //! Housekeeping: sessions whose agent went away and did not come back within the grace period
 //! become stale (never silently vanish), idle hub entries are dropped, stored output of sessions
-//! that ended (or went stale) longer ago than the retention period is deleted, all stored
+//! that ended (or went stale) longer ago than the retention period (the server's, and each
+//! org's plan's: see `store::plan_retention`) is deleted, all stored
 //! output together is kept under `relay.max_stored_bytes` (oldest first), and freed pages go
 //! back to the file system.
 
@@ -46,6 +47,14 @@ pub async fn run(hub: Arc<Hub>, settings: RelaySettings) {
                     freed = true;
                 }
                 Err(e) => tracing::warn!(error = %e, "cannot purge old output"),
+            }
+            match hub.store().apply_plan_retention(crate::store::now()).await {
+                Ok(p) if p.chunks + p.trimmed > 0 => {
+                    tracing::info!(chunks = p.chunks, sessions_trimmed = p.trimmed, "applied plans' output retention");
+                    freed = true;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot apply plans' output retention"),
             }
         }
         freed |= keep_within_budget(&hub, settings.max_stored_bytes).await;

@@ -17,9 +17,11 @@ use crate::plans::{Catalogue, Effective, Limit, OrgPlanRow};
 /// The org's plan as it applies now.
 pub(crate) fn org_plan(c: &Connection, org: OrgId, catalogue: &Catalogue) -> Result<Effective, StoreError> {
     let row = c
-        .query_row("SELECT plan_override, plan_override_until FROM orgs WHERE id = ?1", [org.to_string()], |r| {
-            Ok(OrgPlanRow { override_plan: r.get(0)?, override_until: r.get(1)? })
-        })
+        .query_row(
+            "SELECT plan_override, plan_override_until, plan_override_at FROM orgs WHERE id = ?1",
+            [org.to_string()],
+            |r| Ok(OrgPlanRow { override_plan: r.get(0)?, override_until: r.get(1)?, override_at: r.get(2)? }),
+        )
         .optional()?
         .ok_or(StoreError::NotFound)?;
     let license = super::installed_license::installed(c)?.map(|l| l.as_instance());

@@ -69,6 +69,7 @@ impl Installed {
             grace_days: self.grace_days,
             valid_until: self.online.as_ref().map(|o| o.valid_until),
             active: self.online.as_ref().is_none_or(|o| VALID_CODES.contains(&o.last_code.as_str())),
+            installed_at: self.installed_at,
         }
     }
 }

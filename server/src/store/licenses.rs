@@ -199,6 +199,19 @@ impl Store {
         self.db.read(move |c| select(c, "l.id = :arg", &id)?.into_iter().next().ok_or(StoreError::NotFound)).await
     }
 
+    /// Whether `key_hash` is the keyed hash of license `id`'s key.
+    pub async fn license_has_key(&self, id: String, key_hash: Vec<u8>) -> Result<bool, StoreError> {
+        self.db
+            .read(move |c| {
+                Ok(c.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM licenses WHERE id = ?1 AND key_hash = ?2)",
+                    params![id, key_hash],
+                    |r| r.get(0),
+                )?)
+            })
+            .await
+    }
+
     /// Suspends, reinstates, revokes or renews a license (audited).
     pub async fn change_license(
         &self,

@@ -22,6 +22,7 @@ pub mod org_settings;
 pub mod orgs;
 pub mod outbox;
 pub mod output;
+pub mod plan_retention;
 pub mod preferences;
 pub mod releases;
 mod session_updates;

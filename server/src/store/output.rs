@@ -54,7 +54,7 @@ pub(super) const STORED_END: &str =
 
 /// Deletes chunks ending at or before `cut`, recording where stored output now begins and ends;
 /// returns the new beginning.
-fn trim(tx: &rusqlite::Transaction<'_>, session: SessionId, cut: u64, end: u64) -> Result<u64, StoreError> {
+pub(super) fn trim(tx: &rusqlite::Transaction<'_>, session: SessionId, cut: u64, end: u64) -> Result<u64, StoreError> {
     let sid = session.to_string();
     tx.prepare_cached("DELETE FROM session_output WHERE session_id = ?1 AND end_offset <= ?2")?
         .execute(params![sid, i(cut)])?;

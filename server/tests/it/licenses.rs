@@ -148,7 +148,7 @@ async fn a_licensed_server_installs_an_offline_file_and_refuses_bad_ones() {
         .to_string();
     assert_eq!(licensed.get("/api/v1/admin/license", &admin).await.status(), StatusCode::NOT_FOUND);
 
-    let (id, _) =
+    let (id, license_key) =
         create(&issuer, &issuer_admin, json!({"plan": "team", "licensee": "Acme", "max_activations": 1})).await;
     let export = |fingerprint: Option<&str>| {
         let (issuer, admin, id) = (&issuer, &issuer_admin, id.clone());
@@ -210,6 +210,27 @@ async fn a_licensed_server_installs_an_offline_file_and_refuses_bad_ones() {
     assert_eq!(removed.status(), StatusCode::NO_CONTENT);
     let back = json_of(licensed.get(&format!("/api/v1/orgs/{org}/entitlements"), &admin).await).await;
     assert_eq!(back["source"], "default");
+
+    // An encrypted file: exported only with the license's own key, installed only with it.
+    let file_path = format!("/api/v1/admin/licenses/{id}/file");
+    let wrong = issuer.post(&file_path, &issuer_admin, json!({"encrypt_with_key": license::new_key()})).await;
+    assert_eq!(wrong.status(), StatusCode::CONFLICT);
+    let sealed = issuer.post(&file_path, &issuer_admin, json!({"encrypt_with_key": license_key})).await;
+    let sealed = sealed.text().await.expect("file");
+    assert!(!sealed.contains("Acme"));
+    assert_eq!(code(install(sealed.clone()).await).await, (StatusCode::BAD_REQUEST, "LICENSE_KEY_NEEDED".into()));
+    let with_key = licensed
+        .client
+        .put(licensed.url("/api/v1/admin/license"))
+        .headers(admin.headers())
+        .header("content-type", "text/plain")
+        .header("x-license-key", license_key.as_str())
+        .body(sealed)
+        .send()
+        .await
+        .expect("install");
+    assert_eq!(with_key.status(), StatusCode::OK);
+    assert_eq!(json_of(with_key).await["licensee"], "Acme");
 }
 
 /// `sessionforge-server --data-dir DIR license …` with `env`; (success, stdout + stderr).

@@ -13931,12 +13931,15 @@ export interface paths {
         };
         /**
          * Install a license file (its text as the body), verified offline against
-         *     `licensing.trusted_keys`. Server administrators.
+         *     `licensing.trusted_keys`; an encrypted file needs its license key in `X-License-Key`.
+         *     Server administrators.
          */
         put: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    "X-License-Key"?: string;
+                };
                 path?: never;
                 cookie?: never;
             };
@@ -14691,6 +14694,11 @@ export interface components {
         ExportFile: {
             /** @description Bind the file to one instance (its `instance_id`); absent for any instance. */
             fingerprint?: string;
+            /**
+             * @description Encrypt the file (AES-256-GCM) under this license's key, so that only its holder can
+             *     read the terms; the key must be the license's own (it is not stored here).
+             */
+            encrypt_with_key?: string;
         };
         /** FeaturesDto */
         FeaturesDto: {
