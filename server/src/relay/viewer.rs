@@ -59,8 +59,20 @@ pub async fn serve(
     let received = Vec::with_capacity(WRITE_BATCH + 1);
     let can_input = can_input && *access.guard.grant.borrow() == Grant::Full;
     let (access, typed) = (access.guard, access.first_input);
-    let mut viewer =
-        Viewer { hub, live, sink, pos: from, can_input, ctrl, paused: false, told: None, received, access, typed };
+    let mut viewer = Viewer {
+        hub,
+        live,
+        sink,
+        pos: from,
+        can_input,
+        ctrl,
+        paused: false,
+        told: None,
+        received,
+        access,
+        typed,
+        bad_messages: 0,
+    };
     match viewer.run().await {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => {}
@@ -123,7 +135,12 @@ struct Viewer {
     access: AccessGuard,
     /// Recorded in the audit log when this viewer first types (that someone typed, never what).
     typed: Option<AuditEntry>,
+    /// Messages that could not be parsed; past [`MAX_PROTOCOL_ERRORS`] the socket is closed.
+    bad_messages: u32,
 }
+
+/// Unparseable messages a viewer may send before its socket is closed (as for agents).
+const MAX_PROTOCOL_ERRORS: u32 = 16;
 
 /// Who opened a viewer socket: the access it holds, and the audit event its first input records.
 pub struct ViewerAccess {
@@ -307,7 +324,15 @@ impl Viewer {
             Control::Msg(ViewerMessage::Pause) => self.paused = true,
             Control::Msg(ViewerMessage::Resume) => self.paused = false,
             Control::Msg(m) => self.command(m).await?,
-            Control::Bad(e) => self.error("BAD_MESSAGE", &format!("cannot parse message: {e}")).await?,
+            Control::Bad(e) => {
+                self.error("BAD_MESSAGE", &format!("cannot parse message: {e}")).await?;
+                self.bad_messages += 1;
+                if self.bad_messages >= MAX_PROTOCOL_ERRORS {
+                    let close = Message::close_with(1008u16, "too many messages that could not be parsed");
+                    let _ = tokio::time::timeout(WRITE_TIMEOUT, self.sink.send(close)).await;
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, "too many protocol errors"));
+                }
+            }
         }
         Ok(())
     }

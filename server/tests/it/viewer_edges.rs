@@ -1,6 +1,6 @@
 //! What outside testers found on the viewer socket: a paused viewer must still learn that the
 //! session ended (state survives a resync), offsets the REST API refuses are refused here too,
-//! and binary frames from a viewer get an error instead of silence.
+//! and binary frames from a viewer get an error instead of silence (and, repeated, a close).
 
 use std::time::Duration;
 
@@ -76,4 +76,12 @@ async fn offsets_past_the_output_are_refused_as_by_rest() {
             v.events.iter().any(|e| matches!(e, ViewerEvent::Error { code, .. } if code == "BAD_MESSAGE"))
         })
         .await;
+    // Repeated protocol errors close the socket, as for agents (16 in all).
+    for _ in 0..15 {
+        viewer.send_binary(vec![1, 2, 3]).await;
+    }
+    let open = viewer.read_until(Duration::from_secs(10), |_| false).await;
+    assert!(!open, "the viewer socket is closed after 16 unparseable messages");
+    let told = viewer.events.iter().filter(|e| matches!(e, ViewerEvent::Error { code, .. } if code == "BAD_MESSAGE"));
+    assert_eq!(told.count(), 16, "each one was answered");
 }

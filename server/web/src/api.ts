@@ -140,6 +140,31 @@ export async function call<P extends keyof paths, M extends Method>(
   return data as Success<Op<P, M>>;
 }
 
+/** A request whose body or answer is text rather than JSON (license files): same errors as
+ * `call`. Resolves to the answer's text. */
+export async function callText(method: "put" | "post", url: string, body: string, opts: { contentType: string; headers?: Record<string, string> }): Promise<string> {
+  const headers: Record<string, string> = { "content-type": opts.contentType, ...opts.headers };
+  if (csrfToken) headers["x-csrf-token"] = csrfToken;
+  let resp: Response;
+  try {
+    resp = await fetch(url, { method: method.toUpperCase(), headers, credentials: "same-origin", body });
+  } catch {
+    throw new ApiError(0, "NETWORK", "Cannot reach the server. Check your connection and try again.");
+  }
+  const text = await resp.text();
+  if (!resp.ok) {
+    let err: { code?: string; message?: string } = {};
+    try {
+      err = JSON.parse(text) as typeof err;
+    } catch {
+      /* not JSON */
+    }
+    if (resp.status === 401) onSignedOut(err.code ?? "UNAUTHORIZED");
+    throw new ApiError(resp.status, err.code ?? "ERROR", capitalize(err.message ?? `The server answered ${resp.status} ${resp.statusText}.`));
+  }
+  return text;
+}
+
 function capitalize(s: string): string {
   return s ? s[0].toUpperCase() + s.slice(1) : s;
 }

@@ -24,6 +24,8 @@ import { AcceptInvitationPage } from "./pages/accept-invitation";
 import { ConfirmAddress } from "./pages/confirm-address";
 import { AuditPage } from "./pages/audit";
 import { UsagePage } from "./pages/usage";
+import { LicensePage } from "./pages/license";
+import { LicensesPage } from "./pages/licenses";
 import { OutboxPage } from "./pages/outbox";
 import { UsersPage } from "./pages/users";
 import { SessionsPage } from "./pages/sessions";
@@ -74,6 +76,8 @@ const ROUTES: [string, ComponentType<any>][] = [
   ["/orgs/:org/usage", UsagePage],
   ["/admin/outbox", OutboxPage],
   ["/admin/users", UsersPage],
+  ["/admin/license", LicensePage],
+  ["/admin/licenses", LicensesPage],
   ["/keys", KeysPage],
   ["/account", AccountPage],
 ];

@@ -67,6 +67,11 @@ function Plan() {
         load.error ? null : <Loading />
       ) : (
         <div data-plan={e.plan}>
+          {e.warning ? (
+            <div class="alert warn" role="status" data-plan-warning>
+              {e.warning}
+            </div>
+          ) : null}
           <Facts
             pairs={[
               ["Plan", e.plan_name || e.plan],
