@@ -23,6 +23,8 @@ CREATE TABLE usage_machines (
 ) STRICT, WITHOUT ROWID;
 
 ALTER TABLE login_sessions ADD COLUMN ended_at INTEGER;
+-- When it was made, in milliseconds: sign-ins made within one second still have an order.
+ALTER TABLE login_sessions ADD COLUMN created_ms INTEGER;
 ALTER TABLE login_sessions ADD COLUMN ended_reason TEXT;
 
 ALTER TABLE installed_license ADD COLUMN issuer_url TEXT;

@@ -27,6 +27,10 @@ fn sign_in_cap(c: &Connection, user: UserId, catalogue: &Catalogue) -> Result<Op
     Ok(cap.filter(|c| *c > 0))
 }
 
+fn now_ms() -> i64 {
+    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
 /// How often `last_seen_at` is refreshed, in seconds (see the API-key equivalent).
 const LAST_SEEN_GRANULARITY: i64 = 60;
 
@@ -69,7 +73,7 @@ impl Store {
                 if let Some(cap) = cap {
                     let mut live = tx.prepare_cached(
                         "SELECT token_hash FROM login_sessions WHERE user_id = ?1 AND ended_at IS NULL
-                         ORDER BY created_at DESC, last_seen_at DESC",
+                         ORDER BY COALESCE(created_ms, created_at * 1000) DESC",
                     )?;
                     let hashes =
                         live.query_map([&user], |r| r.get::<_, Vec<u8>>(0))?.collect::<Result<Vec<_>, _>>()?;
@@ -84,9 +88,9 @@ impl Store {
                     }
                 }
                 tx.execute(
-                    "INSERT INTO login_sessions (token_hash, user_id, created_at, expires_at, last_seen_at, ip, user_agent)
-                     VALUES (?1, ?2, ?3, ?4, ?3, ?5, ?6)",
-                    params![new.token_hash, user, at, new.expires_at, new.ip, new.user_agent],
+                    "INSERT INTO login_sessions (token_hash, user_id, created_at, expires_at, last_seen_at, ip, user_agent, created_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?3, ?5, ?6, ?7)",
+                    params![new.token_hash, user, at, new.expires_at, new.ip, new.user_agent, now_ms()],
                 )?;
                 Ok(ended)
             })
