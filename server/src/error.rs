@@ -101,6 +101,9 @@ impl ApiError {
         Self::NotFound(body("NOT_FOUND", "no such resource"))
     }
     /// 404 with a more helpful sentence, for lookups that are not about access.
+    pub fn not_found_code(code: &str, message: impl Into<String>) -> Self {
+        Self::NotFound(body(code, message))
+    }
     pub fn not_found_because(message: impl Into<String>) -> Self {
         Self::NotFound(body("NOT_FOUND", message))
     }

@@ -7,6 +7,7 @@ pub mod access;
 pub mod api;
 pub mod auth;
 pub mod backup;
+pub mod billing;
 pub mod bootstrap;
 pub mod email;
 pub mod error;

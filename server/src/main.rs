@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use cmd::admin::AdminCommand;
+use cmd::billing::BillingCommand;
 use cmd::license::LicenseCommand;
 use cmd::release::ReleaseCommand;
 use sessionforge_server::settings::{LogFormat, LogOverrides, Overrides, Settings};
@@ -72,6 +73,9 @@ enum Command {
     /// The license this instance runs under: install a file, show it, remove it.
     #[command(subcommand)]
     License(LicenseCommand),
+    /// Billing: reconcile subscriptions with Stripe.
+    #[command(subcommand)]
+    Billing(BillingCommand),
     /// Publish, list, yank and verify agent releases (works while the server runs), and sign
     /// manifests off the server.
     #[command(subcommand)]
@@ -139,6 +143,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Admin(cmd) => cmd::admin::run(settings, cmd).await,
         Command::License(cmd) => cmd::license::run(settings, cmd).await,
+        Command::Billing(cmd) => cmd::billing::run(settings, cmd).await,
         Command::Release(cmd) => cmd::release::run(settings, cmd).await,
         Command::Backup { file } => {
             let busy = std::time::Duration::from_millis(settings.database.busy_timeout_ms);

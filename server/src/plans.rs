@@ -1,6 +1,6 @@
 //! Plans and entitlements: what an org may use. [`Catalogue`] is the configured plan list;
 //! [`Catalogue::effective`] is the one place that decides an org's plan, in this precedence: an
-//! instance administrator's override (until it expires), then (later) a subscription, then the
+//! instance administrator's override (until it expires), then the org's subscription, then the
 //! license installed on this instance (through its grace period), else the default plan. The store calls it inside the writer's transaction at every
 //! point of use, so a limit is checked and taken in one step.
 
@@ -13,6 +13,9 @@ use crate::settings::{PlanSettings, PlansSettings};
 pub enum Source {
     /// An instance administrator set it (with a reason, possibly until a date).
     Override,
+    /// The org's subscription (billing), while active, trialing, or within the grace of a
+    /// failed payment.
+    Subscription,
     /// The license installed on this instance (a file, or a key activated online).
     License,
     /// Nothing else applies: `plans.default`.
@@ -23,6 +26,7 @@ impl Source {
     pub fn as_str(self) -> &'static str {
         match self {
             Source::Override => "override",
+            Source::Subscription => "subscription",
             Source::License => "license",
             Source::Default => "default",
         }
@@ -49,6 +53,11 @@ pub struct OrgPlanRow {
     pub override_until: Option<i64>,
     /// When the override was set.
     pub override_at: Option<i64>,
+    /// The subscription's plan while it applies, until when (a failed payment's grace), and
+    /// since when its state was last told.
+    pub subscription_plan: Option<String>,
+    pub subscription_until: Option<i64>,
+    pub subscription_since: i64,
 }
 
 /// The license this instance runs under, as far as plans care.
@@ -136,6 +145,18 @@ impl Catalogue {
                 since: row.override_at.unwrap_or(0),
             };
         }
+        if let Some(id) = &row.subscription_plan
+            && row.subscription_until.is_none_or(|until| until > now)
+            && let Some(plan) = self.plan(id)
+        {
+            return Effective {
+                plan_id: id.clone(),
+                plan: plan.clone(),
+                source: Source::Subscription,
+                ends_at: row.subscription_until,
+                since: row.subscription_since,
+            };
+        }
         if let Some(l) = license.filter(|l| l.active) {
             // Past expiry it keeps working through its grace period, then the default applies;
             // one activated online also stops when its issuer has not confirmed it for too long.
@@ -174,12 +195,22 @@ mod tests {
         let none = c.effective(&OrgPlanRow::default(), None, 100);
         assert_eq!((none.plan_id.as_str(), none.source), ("self-hosted", Source::Default));
         assert_eq!(Limit::Machines.of(&none.plan), None, "self-hosted is unlimited");
-        let row = OrgPlanRow { override_plan: Some("free".into()), override_until: Some(200), override_at: Some(50) };
+        let row = OrgPlanRow {
+            override_plan: Some("free".into()),
+            override_until: Some(200),
+            override_at: Some(50),
+            ..Default::default()
+        };
         let free = c.effective(&row, None, 100);
         assert_eq!((free.plan_id.as_str(), free.source, free.ends_at), ("free", Source::Override, Some(200)));
         assert_eq!(Limit::Machines.of(&free.plan), Some(2));
         assert_eq!(c.effective(&row, None, 200).source, Source::Default, "expired");
-        let unknown = OrgPlanRow { override_plan: Some("gone".into()), override_until: None, override_at: None };
+        let unknown = OrgPlanRow {
+            override_plan: Some("gone".into()),
+            override_until: None,
+            override_at: None,
+            ..Default::default()
+        };
         assert_eq!(c.effective(&unknown, None, 100).source, Source::Default, "a plan removed from the catalogue");
         let license = InstanceLicense {
             plan: "team".into(),

@@ -5,10 +5,12 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+mod billing;
 mod people;
 mod plans;
 mod sections;
 
+pub use billing::*;
 pub use people::*;
 pub use plans::*;
 pub use sections::*;
@@ -62,6 +64,7 @@ pub struct Settings {
     pub accounts: AccountSettings,
     pub plans: PlansSettings,
     pub licensing: LicensingSettings,
+    pub billing: BillingSettings,
 }
 
 impl Default for Settings {
@@ -90,6 +93,7 @@ impl Default for Settings {
             accounts: AccountSettings::default(),
             plans: PlansSettings::default(),
             licensing: LicensingSettings::default(),
+            billing: BillingSettings::default(),
         }
     }
 }

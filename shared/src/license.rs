@@ -171,6 +171,16 @@ fn check_char(chars: &[u8]) -> u8 {
     ALPHABET[sum % 32]
 }
 
+/// A license key made from `bytes` (at least 19; each picks one character), with its check
+/// character: for keys derived from a secret rather than drawn at random.
+pub fn key_from_bytes(bytes: &[u8]) -> String {
+    let mut chars: Vec<u8> = bytes.iter().take(19).map(|b| ALPHABET[usize::from(*b) % 32]).collect();
+    chars.resize(19, ALPHABET[0]);
+    chars.push(check_char(&chars));
+    let groups: Vec<String> = chars.chunks(5).map(|g| String::from_utf8_lossy(g).into_owned()).collect();
+    format!("SF-{}", groups.join("-"))
+}
+
 /// A new license key: 19 random characters and a check character, in four groups of five.
 pub fn new_key() -> String {
     let mut random = [0u8; 19];
@@ -275,6 +285,13 @@ mod tests {
         assert_eq!(decode_file(&file, &trusted, Some(&license_key.to_lowercase())), Ok(doc()));
         assert_eq!(decode_file(&file, &trusted, None), Err(LicenseFileError::NeedsKey));
         assert_eq!(decode_file(&file, &trusted, Some(&new_key())), Err(LicenseFileError::WrongKey));
+    }
+
+    #[test]
+    fn derived_keys_are_valid_keys() {
+        let k = key_from_bytes(&[200u8; 32]);
+        assert_eq!(normalize_key(&k), Some(k.clone()));
+        assert_ne!(key_from_bytes(&[1u8; 32]), k);
     }
 
     #[test]

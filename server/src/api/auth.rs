@@ -61,6 +61,8 @@ pub struct Me {
     pub auth: String,
     /// The CSRF token for this browser sign-in (absent for API keys).
     pub csrf_token: Option<String>,
+    /// Whether this server bills through Stripe (the dashboard shows billing pages then).
+    pub billing: bool,
 }
 
 #[derive(Object)]
@@ -128,6 +130,7 @@ impl AuthApi {
             orgs: orgs.into_iter().map(Into::into).collect(),
             auth: kind.into(),
             csrf_token: csrf,
+            billing: state.settings.billing.enabled(),
         }))
     }
 

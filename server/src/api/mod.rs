@@ -4,6 +4,7 @@
 mod admin;
 mod audit;
 mod auth;
+pub mod billing;
 pub mod body;
 mod cast;
 pub mod conform;
@@ -73,6 +74,7 @@ resources!(
         audit::AuditApi,
         entitlements::EntitlementsApi,
         usage::UsageApi,
+        billing::BillingApi,
         licenses::LicensesApi,
         license_checks::LicenseChecksApi,
         installed_license::InstalledLicenseApi,
@@ -110,7 +112,9 @@ pub fn service() -> OpenApiService<Api, ()> {
          key as `Authorization: Bearer sfk_…`. Every error is JSON `{code, message}`. Two WebSocket \
          endpoints are not listed here: `GET /api/v1/agent/connect` (agents) and \
          `GET /api/v1/orgs/{org}/sessions/{session}/attach?from=OFFSET` (viewers); they are described in \
-         docs/protocol.md and, machine-readably, in docs/asyncapi.json (AsyncAPI 3.0).",
+         docs/protocol.md and, machine-readably, in docs/asyncapi.json (AsyncAPI 3.0). Stripe's webhook, \
+         `POST /api/v1/billing/stripe/webhook`, is not listed either: it reads the exact bytes Stripe signed \
+         (see the README's Billing section).",
     )
 }
 

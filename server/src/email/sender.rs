@@ -17,6 +17,10 @@ use crate::settings::EmailSettings;
 use crate::store::outbox::{LinkKind, OutboxMail};
 use crate::store::{Store, now};
 
+/// The template of a purchased license's key mail: its `purchase` param names the purchase
+/// whose key is derived when the mail is rendered.
+pub const LICENSE_MAIL: &str = "license_purchased";
+
 /// `<user id>.<keyed mac>`: stable per user, so every notice's link works, and checkable
 /// without storing anything.
 pub fn unsubscribe_token(keys: &Keys, user: &str) -> String {
@@ -88,6 +92,15 @@ impl Outbox {
 
     /// Renders a queued mail as it goes out.
     pub fn render(&self, mail: &OutboxMail) -> Result<Outgoing, String> {
+        let mut params = std::borrow::Cow::Borrowed(&mail.params);
+        if mail.template == LICENSE_MAIL {
+            // A purchased license's key is derived again here, never stored (see
+            // `billing::purchase_key`); the row names only the purchase.
+            let purchase = mail.params["purchase"].as_str().unwrap_or_default();
+            let mut with_key = mail.params.clone();
+            with_key["license_key"] = crate::billing::purchase_key(&self.keys, purchase).into();
+            params = std::borrow::Cow::Owned(with_key);
+        }
         let (link, unsubscribe) = match &mail.link {
             Some((LinkKind::Unsubscribe, user)) => (None, Some(self.unsubscribe_link(user))),
             Some((kind, id)) => (Some(self.link(&mail.template, *kind, id)), None),
@@ -95,7 +108,7 @@ impl Outbox {
         };
         let r = self
             .templates
-            .render(&mail.template, &mail.params, &self.public_url, link.as_deref(), unsubscribe.as_deref())
+            .render(&mail.template, &params, &self.public_url, link.as_deref(), unsubscribe.as_deref())
             .map_err(|e| e.to_string())?;
         Ok(Outgoing { id: mail.id.clone(), to: mail.to.clone(), subject: r.subject, text: r.text, html: r.html })
     }

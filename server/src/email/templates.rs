@@ -32,6 +32,12 @@ const FILES: &[(&str, &str)] = templates![
     "test.html",
     "session_notice.txt",
     "session_notice.html",
+    "license_purchased.txt",
+    "license_purchased.html",
+    "payment_failed.txt",
+    "payment_failed.html",
+    "trial_ending.txt",
+    "trial_ending.html",
 ];
 
 /// Every mail the server sends, by template name, with why its recipient gets it.
@@ -43,6 +49,9 @@ pub const MAILS: &[(&str, &str)] = &[
     ("invitation", "You got this email because a member of the org invited this address."),
     ("test", "You got this email because an administrator sent a test email to this address."),
     ("session_notice", "You got this email because you asked to be told about these sessions."),
+    ("license_purchased", "You got this email because this address bought a license."),
+    ("payment_failed", "You got this email because you own an org whose subscription payment failed."),
+    ("trial_ending", "You got this email because you own an org whose trial ends soon."),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -146,6 +155,8 @@ mod tests {
             "inviter": "Grace", "org": "R&D <team>", "role": "member", "_for": name,
             "command": "claude", "machine": "laptop", "what": "finished", "count": 2,
             "session_url": "https://sf.example.com/orgs/o/sessions/s",
+            "license_key": "SF-AAAAA-BBBBB-CCCCC-DDDDD", "plan": "pro", "license_id": "l-1", "max_activations": 1,
+            "expires_at": "2027-12-06T00:00:00Z", "grace_until": null, "grace_days": 7, "trial_end": null,
         })
     }
 

@@ -35,6 +35,7 @@ pub fn app(state: AppState) -> impl Endpoint {
         .at("/api/v1/agent/connect", get(relay::agent_socket::agent_connect))
         .at("/api/v1/orgs/:org/sessions/:session/attach", get(relay::viewer_socket::attach))
         .nest_no_strip("/api/v1", api)
+        .at("/api/v1/billing/stripe/webhook", poem::post(api::billing::stripe_webhook))
         .at("/install.sh", get(installers::install_sh))
         .at("/install.ps1", get(installers::install_ps1))
         .at("/.well-known/sessionforge/signing-key", get(signing_key))

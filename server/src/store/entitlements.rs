@@ -18,9 +18,22 @@ use crate::plans::{Catalogue, Effective, Limit, OrgPlanRow};
 pub(crate) fn org_plan(c: &Connection, org: OrgId, catalogue: &Catalogue) -> Result<Effective, StoreError> {
     let row = c
         .query_row(
-            "SELECT plan_override, plan_override_until, plan_override_at FROM orgs WHERE id = ?1",
+            "SELECT o.plan_override, o.plan_override_until, o.plan_override_at,
+                    CASE WHEN b.status IN ('trialing', 'active') OR b.status IN ('past_due', 'unpaid') THEN b.plan END,
+                    CASE WHEN b.status IN ('past_due', 'unpaid') THEN COALESCE(b.grace_until, 0) END,
+                    COALESCE(b.sub_event_created, 0)
+             FROM orgs o LEFT JOIN org_billing b ON b.org_id = o.id WHERE o.id = ?1",
             [org.to_string()],
-            |r| Ok(OrgPlanRow { override_plan: r.get(0)?, override_until: r.get(1)?, override_at: r.get(2)? }),
+            |r| {
+                Ok(OrgPlanRow {
+                    override_plan: r.get(0)?,
+                    override_until: r.get(1)?,
+                    override_at: r.get(2)?,
+                    subscription_plan: r.get(3)?,
+                    subscription_until: r.get(4)?,
+                    subscription_since: r.get(5)?,
+                })
+            },
         )
         .optional()?
         .ok_or(StoreError::NotFound)?;

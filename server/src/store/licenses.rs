@@ -155,40 +155,46 @@ fn beat(c: &Connection, l: &License, fingerprint: &str, at: i64) -> Result<bool,
     Ok(n > 0)
 }
 
+/// Creates a license inside the caller's transaction (audited).
+pub(crate) fn insert_license(
+    tx: &rusqlite::Transaction<'_>,
+    new: &NewLicense,
+    audit: &AuditEntry,
+) -> Result<License, StoreError> {
+    if let Some(org) = &new.org_id {
+        let exists: Option<i64> = tx.query_row("SELECT 1 FROM orgs WHERE id = ?1", [org], |r| r.get(0)).optional()?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound);
+        }
+    }
+    tx.execute(
+        "INSERT INTO licenses (id, key_hash, key_hint, org_id, customer_email, licensee, plan, max_activations,
+            expires_at, grace_days, heartbeat_secs, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        params![
+            new.id,
+            new.key_hash,
+            new.key_hint,
+            new.org_id,
+            new.customer_email,
+            new.licensee,
+            new.plan,
+            new.max_activations,
+            new.expires_at,
+            new.grace_days,
+            new.heartbeat_secs,
+            now()
+        ],
+    )?;
+    let details =
+        serde_json::json!({"plan": new.plan, "licensee": new.licensee, "max_activations": new.max_activations});
+    record(tx, &audit.clone().target("license", &new.id).details(details))?;
+    select(tx, "l.id = :arg", &new.id)?.into_iter().next().ok_or(StoreError::NotFound)
+}
+
 impl Store {
     pub async fn create_license(&self, new: NewLicense, audit: AuditEntry) -> Result<License, StoreError> {
-        self.db
-            .write(move |tx| {
-                if let Some(org) = &new.org_id {
-                    let exists: Option<i64> = tx.query_row("SELECT 1 FROM orgs WHERE id = ?1", [org], |r| r.get(0)).optional()?;
-                    if exists.is_none() {
-                        return Err(StoreError::NotFound);
-                    }
-                }
-                tx.execute(
-                    "INSERT INTO licenses (id, key_hash, key_hint, org_id, customer_email, licensee, plan, max_activations,
-                        expires_at, grace_days, heartbeat_secs, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                    params![
-                        new.id,
-                        new.key_hash,
-                        new.key_hint,
-                        new.org_id,
-                        new.customer_email,
-                        new.licensee,
-                        new.plan,
-                        new.max_activations,
-                        new.expires_at,
-                        new.grace_days,
-                        new.heartbeat_secs,
-                        now()
-                    ],
-                )?;
-                let details = serde_json::json!({"plan": new.plan, "licensee": new.licensee, "max_activations": new.max_activations});
-                record(tx, &audit.target("license", &new.id).details(details))?;
-                select(tx, "l.id = :arg", &new.id)?.into_iter().next().ok_or(StoreError::NotFound)
-            })
-            .await
+        self.db.write(move |tx| insert_license(tx, &new, &audit)).await
     }
 
     pub async fn licenses(&self) -> Result<Vec<License>, StoreError> {

@@ -16,6 +16,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../migrations/0009_plans.sql")),
     M::up(include_str!("../../migrations/0010_licenses.sql")),
     M::up(include_str!("../../migrations/0011_usage_signins_activation.sql")),
+    M::up(include_str!("../../migrations/0012_billing.sql")),
 ];
 
 pub fn all() -> Migrations<'static> {
@@ -50,6 +51,7 @@ mod tests {
         include_str!("../../tests/fixtures/migrations/v8.sql"),
         include_str!("../../tests/fixtures/migrations/v9.sql"),
         include_str!("../../tests/fixtures/migrations/v10.sql"),
+        include_str!("../../tests/fixtures/migrations/v11.sql"),
     ];
 
     /// A database as schema version `version` left it: migrated step by step, with each
@@ -124,8 +126,10 @@ mod tests {
                 licenses,
                 "from v{version}"
             );
-            // 0011: nothing metered yet; sign-ins from before are live.
-            assert_eq!(count(&c, "SELECT COUNT(*) FROM usage_months"), 0, "from v{version}");
+            let metered = if version >= 11 { 1 } else { 0 };
+            assert_eq!(count(&c, "SELECT COUNT(*) FROM usage_months WHERE api_calls = 42"), metered, "from v{version}");
+            // 0012: no billing yet.
+            assert_eq!(count(&c, "SELECT COUNT(*) FROM org_billing"), 0, "from v{version}");
             assert_eq!(count(&c, "SELECT COUNT(*) FROM login_sessions WHERE ended_at IS NOT NULL"), 0);
             // 0008: accounts made before sign-up existed count as verified.
             assert_eq!(count(&c, "SELECT COUNT(*) FROM users WHERE email_verified_at IS NULL"), 0, "from v{version}");

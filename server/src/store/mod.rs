@@ -11,6 +11,7 @@ mod migrations;
 pub mod account_links;
 pub mod api_keys;
 pub mod audit;
+pub mod billing;
 pub mod entitlements;
 pub mod installed_license;
 pub mod invitations;

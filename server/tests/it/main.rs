@@ -11,6 +11,7 @@ mod api_conformance;
 mod api_keys;
 #[cfg(unix)]
 mod backup;
+mod billing;
 mod bootstrap;
 #[cfg(unix)]
 mod bundled;

@@ -24,6 +24,7 @@ import { AcceptInvitationPage } from "./pages/accept-invitation";
 import { ConfirmAddress } from "./pages/confirm-address";
 import { AuditPage } from "./pages/audit";
 import { UsagePage } from "./pages/usage";
+import { BillingPage } from "./pages/billing";
 import { LicensePage } from "./pages/license";
 import { LicensesPage } from "./pages/licenses";
 import { OutboxPage } from "./pages/outbox";
@@ -74,6 +75,7 @@ const ROUTES: [string, ComponentType<any>][] = [
   ["/orgs/:org/settings", OrgSettingsPage],
   ["/orgs/:org/audit", AuditPage],
   ["/orgs/:org/usage", UsagePage],
+  ["/orgs/:org/billing", BillingPage],
   ["/admin/outbox", OutboxPage],
   ["/admin/users", UsersPage],
   ["/admin/license", LicensePage],

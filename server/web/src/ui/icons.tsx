@@ -10,6 +10,7 @@ const PATHS: Record<string, string> = {
   account: "M12 12a4 4 0 1 0 0-8 4 4 0 0 0 0 8zM4 21c0-4 4-6 8-6s8 2 8 6",
   audit: "M6 3h9l4 4v14H6zM9 11h7M9 15h7M9 7h3",
   usage: "M4 20h16M6 20V12M10 20V6M14 20v-9M18 20v-5",
+  billing: "M3 6h18v12H3zM3 10h18M7 15h4",
   license: "M4 4h16v12H4zM8 8h8M8 12h5M15 16l1 5 2-2 2 2 1-5",
   outbox: "M3 6h18v12H3zM3 7l9 6 9-6",
   more: "M4 7h16M4 12h16M4 17h16",

@@ -34,6 +34,7 @@ function items(org: Org, me: Me): { org: Item[]; personal: Item[] } {
       { href: orgPath(org, "/settings"), label: "Org settings", icon: "settings" },
       { href: orgPath(org, "/audit"), label: "Audit log", icon: "audit" },
     );
+    if (me.billing) o.push({ href: orgPath(org, "/billing"), label: "Billing", icon: "billing" });
   }
   const personal: Item[] = [
     { href: "/keys", label: "API keys", icon: "keys" },

@@ -1,0 +1,468 @@
+//! Billing state: Stripe webhook events applied exactly once, newest state first, and each
+//! org's subscription as they left it. An event is stored (unique on its id) and acted on in
+//! one transaction; a duplicate finds it stored and does nothing, an event older than the state
+//! it would change is recorded and skipped, and an event that fails is kept with its error (its
+//! effects rolled back) so that Stripe's retry, or an administrator, can run it again.
+
+use rusqlite::{OptionalExtension, Transaction, params};
+use sessionforge_shared::ids::OrgId;
+
+use super::audit::{Actor, AuditEntry, record};
+use super::licenses::{NewLicense, insert_license};
+use super::orgs::OrgScope;
+use super::outbox::{NewMail, queue_mail};
+use super::{Store, StoreError, now};
+use crate::billing::events::{Action, Event, Subscription};
+
+/// What the rules of billing need from the settings.
+#[derive(Clone, Debug)]
+pub struct Rules {
+    /// The plan a recurring price is for.
+    pub plans_by_price: Vec<(String, String)>,
+    /// One-time price → (plan, max activations, days; 0 perpetual).
+    pub products: Vec<(String, String, u32, u32)>,
+    pub past_due_grace_days: u32,
+}
+
+/// What became of an event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Processed,
+    /// Seen before (processed or ignored): nothing done again.
+    Duplicate,
+    /// Stored, not acted on (a type we do not act on, or older than the state it would change).
+    Ignored(String),
+    /// Acting on it failed; kept with this error for a retry.
+    Failed(String),
+}
+
+/// A purchase's license key material, made by the caller (who holds the server's keys).
+#[derive(Clone)]
+pub struct PurchaseKey {
+    pub hash: Vec<u8>,
+    pub hint: String,
+}
+
+impl std::fmt::Debug for PurchaseKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PurchaseKey").field("hint", &self.hint).finish_non_exhaustive()
+    }
+}
+
+/// An org's subscription as the dashboard shows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OrgBilling {
+    pub customer_id: Option<String>,
+    pub subscription_id: Option<String>,
+    pub plan: Option<String>,
+    pub status: Option<String>,
+    pub seats: Option<u32>,
+    pub period_end: Option<i64>,
+    pub trial_end: Option<i64>,
+    pub past_due_since: Option<i64>,
+    pub trialed_at: Option<i64>,
+}
+
+/// A stored webhook event, for the administrators' event log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredEvent {
+    pub id: String,
+    pub kind: String,
+    pub created: i64,
+    pub state: String,
+    pub error: Option<String>,
+    pub received_at: i64,
+    pub attempts: u32,
+    pub payload: String,
+}
+
+fn billing_row(c: &rusqlite::Connection, org: &str) -> Result<OrgBilling, StoreError> {
+    Ok(c.query_row(
+        "SELECT customer_id, subscription_id, plan, status, seats, period_end, trial_end, past_due_since, trialed_at
+         FROM org_billing WHERE org_id = ?1",
+        [org],
+        |r| {
+            Ok(OrgBilling {
+                customer_id: r.get(0)?,
+                subscription_id: r.get(1)?,
+                plan: r.get(2)?,
+                status: r.get(3)?,
+                seats: r.get(4)?,
+                period_end: r.get(5)?,
+                trial_end: r.get(6)?,
+                past_due_since: r.get(7)?,
+                trialed_at: r.get(8)?,
+            })
+        },
+    )
+    .optional()?
+    .unwrap_or_default())
+}
+
+fn system(action: &'static str) -> AuditEntry {
+    AuditEntry::new(Actor::System, None, action)
+}
+
+/// The org an event is about: its metadata, else the customer or subscription it was linked to.
+fn find_org(
+    tx: &Transaction<'_>,
+    org: Option<&str>,
+    customer: &str,
+    subscription: Option<&str>,
+) -> Result<Option<String>, StoreError> {
+    if let Some(org) = org {
+        let exists: Option<String> =
+            tx.query_row("SELECT id FROM orgs WHERE id = ?1", [org], |r| r.get(0)).optional()?;
+        if exists.is_some() {
+            return Ok(exists);
+        }
+    }
+    Ok(tx
+        .query_row(
+            "SELECT org_id FROM org_billing WHERE customer_id = ?1 OR (?2 IS NOT NULL AND subscription_id = ?2)",
+            params![customer, subscription],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+fn ensure_row(tx: &Transaction<'_>, org: &str) -> Result<(), StoreError> {
+    tx.execute("INSERT OR IGNORE INTO org_billing (org_id, updated_at) VALUES (?1, ?2)", params![org, now()])?;
+    Ok(())
+}
+
+/// Mails every owner of `org` with `template`.
+fn mail_owners(
+    tx: &Transaction<'_>,
+    org: &str,
+    template: &'static str,
+    params: serde_json::Value,
+) -> Result<(), StoreError> {
+    let owners: Vec<String> = tx
+        .prepare("SELECT u.email FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.org_id = ?1 AND m.role = 'owner'")?
+        .query_map([org], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for to in owners {
+        queue_mail(tx, &NewMail { to, template, params: params.clone(), link: None })?;
+    }
+    Ok(())
+}
+
+fn apply_subscription(
+    tx: &Transaction<'_>,
+    rules: &Rules,
+    created: i64,
+    sub: &Subscription,
+) -> Result<Outcome, StoreError> {
+    let Some(org) = find_org(tx, sub.org.as_deref(), &sub.customer, Some(&sub.id))? else {
+        return Err(StoreError::Internal(format!("no org for subscription {} (customer {})", sub.id, sub.customer)));
+    };
+    ensure_row(tx, &org)?;
+    let newest: i64 =
+        tx.query_row("SELECT sub_event_created FROM org_billing WHERE org_id = ?1", [&org], |r| r.get(0))?;
+    if created < newest {
+        return Ok(Outcome::Ignored(format!("older ({created}) than the state applied ({newest})")));
+    }
+    let plan = sub
+        .price
+        .as_ref()
+        .and_then(|p| rules.plans_by_price.iter().find(|(price, _)| price == p))
+        .map(|(_, plan)| plan);
+    let failing = matches!(sub.status.as_str(), "past_due" | "unpaid");
+    let grace = i64::from(rules.past_due_grace_days) * 86_400;
+    tx.execute(
+        "UPDATE org_billing SET customer_id = ?2, subscription_id = ?3, plan = COALESCE(?4, plan), status = ?5, seats = ?6,
+            period_end = ?7, trial_end = ?8, canceled_at = ?9,
+            past_due_since = CASE WHEN ?10 THEN COALESCE(past_due_since, ?11) ELSE NULL END,
+            grace_until = CASE WHEN ?10 THEN COALESCE(past_due_since, ?11) + ?12 ELSE NULL END,
+            trialed_at = CASE WHEN ?5 = 'trialing' THEN COALESCE(trialed_at, ?11) ELSE trialed_at END,
+            sub_event_created = ?11, updated_at = ?13
+         WHERE org_id = ?1",
+        params![
+            org,
+            sub.customer,
+            sub.id,
+            plan,
+            sub.status,
+            sub.quantity,
+            sub.period_end,
+            sub.trial_end,
+            sub.canceled_at,
+            failing,
+            created,
+            grace,
+            now()
+        ],
+    )?;
+    let org_id: OrgId = org.parse().map_err(|_| StoreError::Internal(format!("bad org id {org}")))?;
+    let details =
+        serde_json::json!({"subscription": sub.id, "status": sub.status, "plan": plan, "seats": sub.quantity});
+    record(tx, &system("billing.subscription_changed").org(org_id).target("org", &org).details(details))?;
+    Ok(Outcome::Processed)
+}
+
+fn act(tx: &Transaction<'_>, rules: &Rules, ev: &Event, key: Option<&PurchaseKey>) -> Result<Outcome, StoreError> {
+    match &ev.action {
+        Action::Subscription(sub) => apply_subscription(tx, rules, ev.created, sub),
+        Action::SubscriptionCheckout { org, customer, subscription } => {
+            let Some(org) = find_org(tx, Some(org), customer, Some(subscription))? else {
+                return Err(StoreError::Internal(format!("checkout for unknown org {org}")));
+            };
+            ensure_row(tx, &org)?;
+            tx.execute(
+                "UPDATE org_billing SET customer_id = ?2, subscription_id = COALESCE(subscription_id, ?3), updated_at = ?4
+                 WHERE org_id = ?1",
+                params![org, customer, subscription, now()],
+            )?;
+            Ok(Outcome::Processed)
+        }
+        Action::Purchase { session, email, price, payment_intent } => {
+            let Some((_, plan, max, days)) = rules.products.iter().find(|(p, ..)| p == price) else {
+                return Err(StoreError::Internal(format!(
+                    "price {price} is not a license product (billing.license_products)"
+                )));
+            };
+            let key = key.ok_or_else(|| StoreError::Internal("no key for a purchase".into()))?;
+            let id = uuid::Uuid::now_v7().to_string();
+            let expires_at = (*days > 0).then(|| ev.created + i64::from(*days) * 86_400);
+            let new = NewLicense {
+                id: id.clone(),
+                key_hash: key.hash.clone(),
+                key_hint: key.hint.clone(),
+                org_id: None,
+                customer_email: Some(email.clone()),
+                licensee: email.clone(),
+                plan: plan.clone(),
+                max_activations: *max,
+                expires_at,
+                grace_days: 14,
+                heartbeat_secs: 86_400,
+            };
+            insert_license(tx, &new, &system("license.purchased"))?;
+            tx.execute(
+                "INSERT INTO license_purchases (checkout_session_id, license_id, email, payment_intent, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![session, id, email, payment_intent, now()],
+            )?;
+            // The key is not in the row: the sender derives it from the purchase.
+            let params = serde_json::json!({"plan": plan, "license_id": id, "max_activations": max,
+                "expires_at": expires_at.map(crate::api_time), "purchase": session});
+            let template = crate::email::sender::LICENSE_MAIL;
+            queue_mail(tx, &NewMail { to: email.clone(), template, params, link: None })?;
+            Ok(Outcome::Processed)
+        }
+        Action::InvoicePaid { customer, subscription } => {
+            let Some(org) = find_org(tx, None, customer, subscription.as_deref())? else {
+                // Its subscription may not be linked yet (events arrive in any order): fail, so
+                // that Stripe delivers it again later.
+                return Err(StoreError::Internal(format!("no org has customer {customer} yet")));
+            };
+            // A failed run of payments ends; the subscription's own events set the status.
+            let n = tx.execute(
+                "UPDATE org_billing SET past_due_since = NULL, grace_until = NULL,
+                    status = CASE WHEN status IN ('past_due', 'unpaid') AND sub_event_created <= ?2 THEN 'active' ELSE status END,
+                    sub_event_created = MAX(sub_event_created, ?2), updated_at = ?3
+                 WHERE org_id = ?1 AND sub_event_created <= ?2",
+                params![org, ev.created, now()],
+            )?;
+            Ok(if n > 0 { Outcome::Processed } else { Outcome::Ignored("older than the state applied".into()) })
+        }
+        Action::PaymentFailed { customer, subscription } => {
+            let Some(org) = find_org(tx, None, customer, subscription.as_deref())? else {
+                // Its subscription may not be linked yet (events arrive in any order): fail, so
+                // that Stripe delivers it again later.
+                return Err(StoreError::Internal(format!("no org has customer {customer} yet")));
+            };
+            let grace = i64::from(rules.past_due_grace_days) * 86_400;
+            let n = tx.execute(
+                "UPDATE org_billing SET status = 'past_due', past_due_since = COALESCE(past_due_since, ?2),
+                    grace_until = COALESCE(past_due_since, ?2) + ?3, sub_event_created = ?2, updated_at = ?4
+                 WHERE org_id = ?1 AND sub_event_created <= ?2",
+                params![org, ev.created, grace, now()],
+            )?;
+            // The owners hear of every failed payment, even one that arrives late.
+            let until: Option<i64> =
+                tx.query_row("SELECT grace_until FROM org_billing WHERE org_id = ?1", [&org], |r| r.get(0))?;
+            let params =
+                serde_json::json!({"grace_until": until.map(crate::api_time), "grace_days": rules.past_due_grace_days});
+            mail_owners(tx, &org, "payment_failed", params)?;
+            Ok(if n > 0 {
+                Outcome::Processed
+            } else {
+                Outcome::Ignored("older than the state applied (owners mailed)".into())
+            })
+        }
+        Action::TrialWillEnd { customer, trial_end } => {
+            let Some(org) = find_org(tx, None, customer, None)? else {
+                // Its subscription may not be linked yet (events arrive in any order): fail, so
+                // that Stripe delivers it again later.
+                return Err(StoreError::Internal(format!("no org has customer {customer} yet")));
+            };
+            mail_owners(tx, &org, "trial_ending", serde_json::json!({"trial_end": trial_end.map(crate::api_time)}))?;
+            Ok(Outcome::Processed)
+        }
+        Action::Refunded { payment_intent } => {
+            let license: Option<String> = tx
+                .query_row(
+                    "SELECT license_id FROM license_purchases WHERE payment_intent = ?1 AND refunded_at IS NULL",
+                    [payment_intent],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(license) = license else {
+                let refunded: Option<i64> = tx
+                    .query_row("SELECT 1 FROM license_purchases WHERE payment_intent = ?1", [payment_intent], |r| {
+                        r.get(0)
+                    })
+                    .optional()?;
+                if refunded.is_some() {
+                    return Ok(Outcome::Ignored("already refunded".into()));
+                }
+                // The purchase's own event may come later: fail, so that Stripe retries.
+                return Err(StoreError::Internal(format!("no purchase has payment {payment_intent} yet")));
+            };
+            tx.execute("UPDATE license_purchases SET refunded_at = ?2 WHERE license_id = ?1", params![license, now()])?;
+            tx.execute(
+                "UPDATE licenses SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1",
+                params![license, now()],
+            )?;
+            record(
+                tx,
+                &system("license.revoked")
+                    .target("license", &license)
+                    .details(serde_json::json!({"reason": "refunded"})),
+            )?;
+            Ok(Outcome::Processed)
+        }
+        Action::Ignored => Ok(Outcome::Ignored(format!("{} is not acted on", ev.kind))),
+    }
+}
+
+impl Store {
+    /// Stores and acts on a verified event, exactly once.
+    pub async fn apply_billing_event(
+        &self,
+        ev: Event,
+        payload: String,
+        rules: Rules,
+        key: Option<PurchaseKey>,
+    ) -> Result<Outcome, StoreError> {
+        let (outcome, changed) = self
+            .db
+            .write(move |tx| {
+                let at = now();
+                let state: Option<String> = tx
+                    .query_row("SELECT state FROM billing_events WHERE id = ?1", [&ev.id], |r| r.get(0))
+                    .optional()?;
+                if matches!(state.as_deref(), Some("processed" | "ignored")) {
+                    return Ok((Outcome::Duplicate, false));
+                }
+                tx.execute("SAVEPOINT act", [])?;
+                let result = act(tx, &rules, &ev, key.as_ref());
+                let (state, error, outcome) = match result {
+                    Ok(Outcome::Ignored(why)) => ("ignored", Some(why.clone()), Outcome::Ignored(why)),
+                    Ok(o) => ("processed", None, o),
+                    Err(e) => {
+                        // Undo whatever the failed action wrote; keep the event and its error.
+                        tx.execute("ROLLBACK TO act", [])?;
+                        ("failed", Some(e.to_string()), Outcome::Failed(e.to_string()))
+                    }
+                };
+                tx.execute("RELEASE act", [])?;
+                tx.execute(
+                    "INSERT INTO billing_events (id, type, created, payload, state, error, received_at, processed_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, CASE WHEN ?5 = 'failed' THEN NULL ELSE ?7 END)
+                     ON CONFLICT (id) DO UPDATE SET state = excluded.state, error = excluded.error,
+                        processed_at = excluded.processed_at, attempts = attempts + 1",
+                    params![ev.id, ev.kind, ev.created, payload, state, error, at],
+                )?;
+                Ok((outcome, state == "processed"))
+            })
+            .await?;
+        if changed {
+            self.plans_changed();
+        }
+        Ok(outcome)
+    }
+
+    /// The org's subscription, if it has billing.
+    pub async fn org_billing(&self, scope: &OrgScope) -> Result<OrgBilling, StoreError> {
+        let org = scope.org_id().to_string();
+        self.db.read(move |c| billing_row(c, &org)).await
+    }
+
+    /// Webhook events, newest first (the administrators' event log).
+    pub async fn billing_events(&self, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
+        self.db
+            .read(move |c| {
+                let mut stmt = c.prepare(
+                    "SELECT id, type, created, state, error, received_at, attempts, payload FROM billing_events
+                     ORDER BY received_at DESC, created DESC LIMIT ?1",
+                )?;
+                let rows = stmt.query_map([limit], |r| {
+                    Ok(StoredEvent {
+                        id: r.get(0)?,
+                        kind: r.get(1)?,
+                        created: r.get(2)?,
+                        state: r.get(3)?,
+                        error: r.get(4)?,
+                        received_at: r.get(5)?,
+                        attempts: r.get(6)?,
+                        payload: r.get(7)?,
+                    })
+                })?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            })
+            .await
+    }
+
+    /// Every org linked to a Stripe subscription: (org, subscription id).
+    pub async fn billing_links(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.db
+            .read(|c| {
+                let mut stmt =
+                    c.prepare("SELECT org_id, subscription_id FROM org_billing WHERE subscription_id IS NOT NULL")?;
+                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            })
+            .await
+    }
+
+    /// Applies a subscription as Stripe's API shows it now (reconciliation), newer than any
+    /// event so far; returns the org's billing before and after.
+    pub async fn sync_subscription(
+        &self,
+        org: String,
+        sub: Subscription,
+        rules: Rules,
+    ) -> Result<(OrgBilling, OrgBilling), StoreError> {
+        let result = self
+            .db
+            .write(move |tx| {
+                let read = |c: &rusqlite::Connection| billing_row(c, &org);
+                let before = read(tx)?;
+                let at = now().max(
+                    tx.query_row("SELECT sub_event_created FROM org_billing WHERE org_id = ?1", [&org], |r| r.get(0))
+                        .optional()?
+                        .unwrap_or(0),
+                );
+                let sub = Subscription { org: Some(org.clone()), ..sub };
+                apply_subscription(tx, &rules, at, &sub)?;
+                Ok((before, read(tx)?))
+            })
+            .await?;
+        self.plans_changed();
+        Ok(result)
+    }
+
+    /// A stored event's payload, to run it again.
+    pub async fn billing_event_payload(&self, id: String) -> Result<String, StoreError> {
+        self.db
+            .read(move |c| {
+                c.query_row("SELECT payload FROM billing_events WHERE id = ?1", [id], |r| r.get(0))
+                    .optional()?
+                    .ok_or(StoreError::NotFound)
+            })
+            .await
+    }
+}
