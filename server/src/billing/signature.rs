@@ -83,7 +83,11 @@ mod tests {
         let both = format!("{by_old},v1={}", sign(body, &new, now).split("v1=").nth(1).expect("v1"));
         let rotating = [old.clone(), new.clone()];
         assert_eq!(verify(Some(&by_old), body, &rotating, now, 300), Ok(now));
-        assert_eq!(verify(Some(&both), body, std::slice::from_ref(&new), now + 10, 300), Ok(now), "one of several v1 matches");
+        assert_eq!(
+            verify(Some(&both), body, std::slice::from_ref(&new), now + 10, 300),
+            Ok(now),
+            "one of several v1 matches"
+        );
         assert_eq!(
             verify(Some(&by_old), body, std::slice::from_ref(&new), now, 300),
             Err(SignatureError::NoMatch),

@@ -131,6 +131,13 @@ fn refused(e: StoreError) -> String {
     match e {
         StoreError::Conflict(m) => m,
         StoreError::NotFound => "that session belongs to another machine".into(),
+        StoreError::PlanLimit { plan, max, used, upgrade_url, .. } => {
+            let upgrade = if upgrade_url.is_empty() { String::new() } else { format!(" (upgrade: {upgrade_url})") };
+            format!(
+                "the {plan} plan allows {max} concurrent_sessions and {used} are running: this session runs here but \
+                 is not relayed; end another session or upgrade the plan{upgrade}"
+            )
+        }
         other => {
             tracing::warn!(error = %other, "cannot record a session");
             "the server could not record the session".into()

@@ -22,6 +22,7 @@ impl Store {
         state: SessionState,
         max_live: u32,
     ) -> Result<Session, StoreError> {
+        let catalogue = self.catalogue.clone();
         let (session, new) = self
             .db
             .write(move |tx| {
@@ -29,6 +30,23 @@ impl Store {
                 let known: bool = tx
                     .prepare_cached("SELECT EXISTS (SELECT 1 FROM sessions WHERE id = ?1)")?
                     .query_row([info.session_id.to_string()], |r| r.get(0))?;
+                if !known && info.source == SessionSource::Relayed {
+                    // A new session the agent relays counts against the plan's concurrent
+                    // sessions like one started from the dashboard (discovered ones are only
+                    // listed; sessions already known, resumed after a downgrade, stay).
+                    let running: i64 = tx
+                        .prepare_cached(
+                            "SELECT COUNT(*) FROM sessions WHERE org_id = ?1 AND state IN ('starting', 'running')",
+                        )?
+                        .query_row([org.to_string()], |r| r.get(0))?;
+                    super::entitlements::require(
+                        tx,
+                        org,
+                        &catalogue,
+                        crate::plans::Limit::ConcurrentSessions,
+                        running.unsigned_abs(),
+                    )?;
+                }
                 if !known {
                     let live: u32 = tx
                         .prepare_cached(

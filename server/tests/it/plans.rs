@@ -153,3 +153,26 @@ async fn a_sign_in_past_the_plans_cap_ends_the_oldest_which_is_told_why() {
     }
     assert_eq!(unlimited.get("/api/v1/auth/me", &a).await.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn sessions_an_agent_starts_count_against_the_plan_and_the_agent_is_told_why() {
+    use sessionforge_shared::ids::SessionId;
+
+    use crate::raw_agent::{RawAgent, session_info};
+    // The free plan allows 2 sessions running at once per org.
+    let server = TestServer::start_with(&[("SESSIONFORGE_PLANS__DEFAULT", "free")]).await;
+    let org = crate::agents::admin_org(&server).await;
+    let agent = crate::agents::TestAgent::enroll(&server, &org).await;
+    let (a, b, c) = (SessionId::new(), SessionId::new(), SessionId::new());
+    let mut raw = RawAgent::connect(&server, &agent, "wrap", vec![session_info(a, "sh"), session_info(b, "sh")]).await;
+    raw.send(json!({"type": "session_started", "session": session_info(c, "sh")})).await;
+    let err = raw.next_of_type("error").await;
+    let message = err["message"].as_str().unwrap_or_default();
+    assert!(message.contains("free plan allows 2 concurrent_sessions"), "told in words: {err}");
+    let listed = json_of(server.get(&format!("/api/v1/orgs/{}/sessions", org.id), &org.key).await).await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(2), "the third is not relayed: {listed}");
+    // The sessions it already had survive a reconnect (nothing is taken away).
+    raw.close().await;
+    let again = RawAgent::connect(&server, &agent, "wrap", vec![session_info(a, "sh"), session_info(b, "sh")]).await;
+    assert_eq!(again.welcome["accepted"], true);
+}
