@@ -36,6 +36,8 @@ CREATE TABLE org_billing (
     canceled_at         INTEGER,
     -- The org had a trial once (a second checkout gets none).
     trialed_at          INTEGER,
+    -- When the owners were told the trial ended (once).
+    trial_ended_mailed_at INTEGER,
     -- The `created` of the newest subscription event applied.
     sub_event_created   INTEGER NOT NULL DEFAULT 0,
     updated_at          INTEGER NOT NULL

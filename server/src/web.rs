@@ -54,6 +54,7 @@ const PAGES: &[&str] = &[
     "reset-password",
     "invitations",
     "unsubscribe",
+    "purchase",
     "orgs",
     "keys",
     "account",

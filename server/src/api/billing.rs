@@ -131,6 +131,33 @@ pub struct BillingEventDto {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct AdminOrgDto {
+    pub id: String,
+    pub name: String,
+    pub personal: bool,
+    /// The plan that applies now, and where it comes from (`override`, `subscription`,
+    /// `license` or `default`), until when.
+    pub plan: String,
+    pub source: String,
+    pub ends_at: Option<OffsetDateTime>,
+    pub subscription_status: Option<String>,
+    pub members: u64,
+    pub machines: u64,
+    pub api_calls_this_month: u64,
+}
+
+#[derive(Object)]
+pub struct ProductDto {
+    /// The one-time price to buy it with (`POST /api/v1/billing/purchase`).
+    pub price: String,
+    pub plan: String,
+    pub max_activations: u32,
+    /// Days it is valid; 0: perpetual.
+    pub days: u32,
+}
+
+#[derive(Object)]
 pub struct EventOutcomeDto {
     /// `processed`, `duplicate`, `ignored` or `failed`.
     pub outcome: String,
@@ -351,6 +378,43 @@ impl BillingApi {
         let session =
             stripe(&state)?.checkout_session(&form, &Uuid::new_v4().to_string()).await.map_err(stripe_error)?;
         Ok(Json(RedirectDto { url: session.url }))
+    }
+
+    /// Every org with its plan, where it comes from, its subscription's status and usage
+    /// (server administrators). Works without billing too.
+    #[oai(path = "/api/v1/admin/orgs", method = "get")]
+    async fn orgs(&self, state: Data<&AppState>, auth: Auth) -> Result<Json<Vec<AdminOrgDto>>, ApiError> {
+        auth.require_server_admin()?;
+        let list = state.store.org_overview().await?;
+        Ok(Json(
+            list.into_iter()
+                .map(|o| AdminOrgDto {
+                    id: o.id,
+                    name: o.name,
+                    personal: o.personal,
+                    plan: o.plan,
+                    source: o.source.into(),
+                    ends_at: o.ends_at.map(ts),
+                    subscription_status: o.subscription_status,
+                    members: o.members,
+                    machines: o.machines,
+                    api_calls_this_month: o.api_calls_this_month,
+                })
+                .collect(),
+        ))
+    }
+
+    /// The licenses anyone may buy here (public; the purchase page lists them).
+    #[oai(path = "/api/v1/billing/products", method = "get")]
+    async fn products(&self, state: Data<&AppState>) -> Result<Json<Vec<ProductDto>>, ApiError> {
+        enabled(&state)?;
+        let products = state.settings.billing.license_products.iter().map(|(price, p)| ProductDto {
+            price: price.clone(),
+            plan: p.plan.clone(),
+            max_activations: p.max_activations,
+            days: p.days,
+        });
+        Ok(Json(products.collect()))
     }
 
     /// The webhook event log, newest first (server administrators).

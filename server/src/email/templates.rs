@@ -38,6 +38,8 @@ const FILES: &[(&str, &str)] = templates![
     "payment_failed.html",
     "trial_ending.txt",
     "trial_ending.html",
+    "trial_ended.txt",
+    "trial_ended.html",
 ];
 
 /// Every mail the server sends, by template name, with why its recipient gets it.
@@ -52,6 +54,7 @@ pub const MAILS: &[(&str, &str)] = &[
     ("license_purchased", "You got this email because this address bought a license."),
     ("payment_failed", "You got this email because you own an org whose subscription payment failed."),
     ("trial_ending", "You got this email because you own an org whose trial ends soon."),
+    ("trial_ended", "You got this email because you own an org whose trial ended."),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -156,7 +159,7 @@ mod tests {
             "command": "claude", "machine": "laptop", "what": "finished", "count": 2,
             "session_url": "https://sf.example.com/orgs/o/sessions/s",
             "license_key": "SF-AAAAA-BBBBB-CCCCC-DDDDD", "plan": "pro", "license_id": "l-1", "max_activations": 1,
-            "expires_at": "2027-12-06T00:00:00Z", "grace_until": null, "grace_days": 7, "trial_end": null,
+            "expires_at": "2027-12-06T00:00:00Z", "grace_until": null, "grace_days": 7, "trial_end": null, "paid": false,
         })
     }
 

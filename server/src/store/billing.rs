@@ -63,6 +63,21 @@ pub struct OrgBilling {
     pub trialed_at: Option<i64>,
 }
 
+/// One org in the administrators' console.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrgOverview {
+    pub id: String,
+    pub name: String,
+    pub personal: bool,
+    pub plan: String,
+    pub source: &'static str,
+    pub ends_at: Option<i64>,
+    pub subscription_status: Option<String>,
+    pub members: u64,
+    pub machines: u64,
+    pub api_calls_this_month: u64,
+}
+
 /// A stored webhook event, for the administrators' event log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredEvent {
@@ -158,9 +173,17 @@ fn apply_subscription(
         return Err(StoreError::Internal(format!("no org for subscription {} (customer {})", sub.id, sub.customer)));
     };
     ensure_row(tx, &org)?;
+    if sub.status == "trialing" {
+        // That the org had a trial is true whatever order the events come in.
+        tx.execute(
+            "UPDATE org_billing SET trialed_at = COALESCE(trialed_at, ?2) WHERE org_id = ?1",
+            params![org, created],
+        )?;
+    }
     let newest: i64 =
         tx.query_row("SELECT sub_event_created FROM org_billing WHERE org_id = ?1", [&org], |r| r.get(0))?;
     if created < newest {
+        trial_over(tx, &org)?;
         return Ok(Outcome::Ignored(format!("older ({created}) than the state applied ({newest})")));
     }
     let plan = sub
@@ -198,7 +221,26 @@ fn apply_subscription(
     let details =
         serde_json::json!({"subscription": sub.id, "status": sub.status, "plan": plan, "seats": sub.quantity});
     record(tx, &system("billing.subscription_changed").org(org_id).target("org", &org).details(details))?;
+    trial_over(tx, &org)?;
     Ok(Outcome::Processed)
+}
+
+/// Tells the owners, once, that the org's trial ended, as soon as both are known: that it had a
+/// trial, and that the subscription is past it (events may come in any order).
+fn trial_over(tx: &Transaction<'_>, org: &str) -> Result<(), StoreError> {
+    let (trialed, status, mailed): (Option<i64>, Option<String>, Option<i64>) = tx.query_row(
+        "SELECT trialed_at, status, trial_ended_mailed_at FROM org_billing WHERE org_id = ?1",
+        [org],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    let Some(status) = status else { return Ok(()) };
+    if trialed.is_none() || mailed.is_some() || status == "trialing" {
+        return Ok(());
+    }
+    let paid = matches!(status.as_str(), "active" | "past_due");
+    mail_owners(tx, org, "trial_ended", serde_json::json!({"paid": paid}))?;
+    tx.execute("UPDATE org_billing SET trial_ended_mailed_at = ?2 WHERE org_id = ?1", params![org, now()])?;
+    Ok(())
 }
 
 fn act(tx: &Transaction<'_>, rules: &Rules, ev: &Event, key: Option<&PurchaseKey>) -> Result<Outcome, StoreError> {
@@ -453,6 +495,56 @@ impl Store {
             .await?;
         self.plans_changed();
         Ok(result)
+    }
+
+    /// Every org with its plan as it applies now, its subscription's status and this month's
+    /// API calls (the administrators' console).
+    pub async fn org_overview(&self) -> Result<Vec<OrgOverview>, StoreError> {
+        let catalogue = self.catalogue.clone();
+        self.flush_usage().await?;
+        self.db
+            .read(move |c| {
+                let month = super::usage::Month::of(now()).key();
+                let mut stmt = c.prepare(
+                    "SELECT o.id, o.name, o.personal_owner_id IS NOT NULL, b.status,
+                        (SELECT COUNT(*) FROM memberships m WHERE m.org_id = o.id),
+                        (SELECT COUNT(*) FROM machines x WHERE x.org_id = o.id AND x.revoked_at IS NULL),
+                        COALESCE((SELECT api_calls FROM usage_months u WHERE u.org_id = o.id AND u.month = ?1), 0)
+                     FROM orgs o LEFT JOIN org_billing b ON b.org_id = o.id ORDER BY o.created_at",
+                )?;
+                let rows = stmt
+                    .query_map([month], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, bool>(2)?,
+                            r.get::<_, Option<String>>(3)?,
+                            r.get::<_, i64>(4)?,
+                            r.get::<_, i64>(5)?,
+                            r.get::<_, i64>(6)?,
+                        ))
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
+                let mut out = Vec::with_capacity(rows.len());
+                for (id, name, personal, status, members, machines, api_calls) in rows {
+                    let org: OrgId = id.parse().map_err(|_| StoreError::Internal(format!("bad org id {id}")))?;
+                    let plan = super::entitlements::org_plan(c, org, &catalogue)?;
+                    out.push(OrgOverview {
+                        id,
+                        name,
+                        personal,
+                        plan: plan.plan_id,
+                        source: plan.source.as_str(),
+                        ends_at: plan.ends_at,
+                        subscription_status: status,
+                        members: members.unsigned_abs(),
+                        machines: machines.unsigned_abs(),
+                        api_calls_this_month: api_calls.unsigned_abs(),
+                    });
+                }
+                Ok(out)
+            })
+            .await
     }
 
     /// A stored event's payload, to run it again.

@@ -344,18 +344,22 @@ async fn a_shuffled_duplicated_lifecycle_with_forgeries_ends_as_in_order_with_on
         let answer = json_of(server.post("/api/v1/licenses/validate", &Auth::None, json!({"key": key})).await).await;
         assert_eq!(answer["code"], code, "{buyer}: {answer}");
     }
-    let owners = smtp.wait_for_mail(crate::common::ADMIN_EMAIL, 2).await;
-    let subjects: Vec<&str> = owners.iter().map(|m| m.subject.as_str()).collect();
-    assert!(
-        subjects.iter().any(|s| s.contains("payment")) && subjects.iter().any(|s| s.contains("trial")),
-        "{subjects:?}"
-    );
     // Exactly one mail per purchase and per owner event was ever queued.
     let outbox = json_of(server.get("/api/v1/admin/outbox", &admin).await).await;
     let queued = |template: &str| {
         outbox["mail"].as_array().map_or(0, |m| m.iter().filter(|m| m["template"] == template).count())
     };
-    assert_eq!((queued("license_purchased"), queued("payment_failed"), queued("trial_ending")), (2, 1, 1), "{outbox}");
+    assert_eq!(
+        (queued("license_purchased"), queued("payment_failed"), queued("trial_ending"), queued("trial_ended")),
+        (2, 1, 1, 1),
+        "{outbox}"
+    );
+    let owners = smtp.wait_for_mail(crate::common::ADMIN_EMAIL, 3).await;
+    let subjects: Vec<&str> = owners.iter().map(|m| m.subject.as_str()).collect();
+    assert!(
+        subjects.iter().any(|s| s.contains("payment")) && subjects.iter().any(|s| s.contains("trial")),
+        "{subjects:?}"
+    );
 
     let log = json_of(server.get("/api/v1/admin/billing/events", &admin).await).await;
     let log = log.as_array().expect("events");

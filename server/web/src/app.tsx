@@ -25,6 +25,8 @@ import { ConfirmAddress } from "./pages/confirm-address";
 import { AuditPage } from "./pages/audit";
 import { UsagePage } from "./pages/usage";
 import { BillingPage } from "./pages/billing";
+import { AdminOrgsPage } from "./pages/admin-orgs";
+import { PurchasePage } from "./pages/purchase";
 import { LicensePage } from "./pages/license";
 import { LicensesPage } from "./pages/licenses";
 import { OutboxPage } from "./pages/outbox";
@@ -58,6 +60,8 @@ const PUBLIC: Record<string, ComponentType> = {
   "/reset-password": ResetPasswordPage,
   "/invitations/accept": AcceptInvitationPage,
   "/unsubscribe": UnsubscribePage,
+  "/purchase": PurchasePage,
+  "/purchase/complete": PurchasePage,
 };
 
 const ROUTES: [string, ComponentType<any>][] = [
@@ -78,6 +82,7 @@ const ROUTES: [string, ComponentType<any>][] = [
   ["/orgs/:org/billing", BillingPage],
   ["/admin/outbox", OutboxPage],
   ["/admin/users", UsersPage],
+  ["/admin/orgs", AdminOrgsPage],
   ["/admin/license", LicensePage],
   ["/admin/licenses", LicensesPage],
   ["/keys", KeysPage],

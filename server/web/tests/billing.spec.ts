@@ -26,6 +26,7 @@ test.beforeAll(async () => {
       SESSIONFORGE_BILLING__STRIPE__API_BASE: stripeUrl,
       SESSIONFORGE_BILLING__STRIPE__WEBHOOK_SECRETS: `["${SECRET}"]`,
       SESSIONFORGE_BILLING__PRICES__TEAM__MONTHLY: "price_team_m",
+      SESSIONFORGE_BILLING__LICENSE_PRODUCTS__PRICE_LIC__PLAN: "pro",
     },
   });
   org = await server.setupAdmin();
@@ -91,4 +92,46 @@ test("upgrade: Checkout at (fake) Stripe, the webhook, then the Billing page sho
     await screenshot(shot, "billing", size);
     await shot.close();
   }
+});
+
+test("a guest buys a license: product and address, (fake) Stripe, then the page says the key was emailed", async ({ browser }) => {
+  const page = await (await context(browser, "phone")).newPage();
+  await page.goto(`${server.base}/purchase`);
+  await expect(page.getByRole("heading", { level: 1, name: "Buy a license" })).toBeVisible();
+  await expect(page.getByLabel("License")).toContainText("pro plan, 1 server, 1 year");
+  await page.getByLabel("Email (the key is sent here)").fill("guest@example.com");
+  await expectNoSidewaysScroll(page, "purchase");
+  await screenshot(page, "purchase", "phone");
+  await page.getByRole("button", { name: "Continue to payment" }).click();
+  await page.waitForURL((u) => u.toString().startsWith(`${stripeUrl}/pay/`));
+  const t = Math.floor(Date.now() / 1000);
+  await deliver({
+    id: "evt_browser_purchase",
+    object: "event",
+    type: "checkout.session.completed",
+    created: t,
+    data: { object: { id: "cs_guest_b", object: "checkout.session", mode: "payment", customer_details: { email: "guest@example.com" }, metadata: { price: "price_lic" }, payment_intent: "pi_b" } },
+  });
+  await page.goto(`${server.base}/purchase/complete`);
+  await expect(page.locator('[data-purchase="complete"]')).toContainText("on its way to your email");
+  const outbox = await server.json("GET", "/api/v1/admin/outbox");
+  expect(outbox.mail.filter((m: { template: string; to: string }) => m.template === "license_purchased" && m.to === "guest@example.com")).toHaveLength(1);
+});
+
+test("the administrators' console: every org's plan and source, an override, and the webhook log", async ({ browser }) => {
+  const page = await (await context(browser)).newPage();
+  await signIn(page, server.base, ADMIN_EMAIL, PASSWORD);
+  await page.getByRole("link", { name: "Orgs and plans" }).click();
+  const row = page.locator(`[data-org-id="${org}"]`);
+  await expect(row).toHaveAttribute("data-source", "subscription");
+  await row.getByRole("button", { name: /Change the plan/ }).click();
+  const form = page.locator("[data-override-for]");
+  await form.getByLabel("Plan", { exact: true }).fill("enterprise");
+  await form.getByLabel("Reason (kept in the audit log)").fill("design partner");
+  await form.getByRole("button", { name: "Set plan" }).click();
+  await expect(row).toHaveAttribute("data-source", "override");
+  await expect(row).toContainText("enterprise");
+  await expect(page.locator('[data-event="evt_browser_1"]')).toHaveAttribute("data-state", "processed");
+  await screenshot(page, "admin-orgs", "desktop");
+  await server.json("DELETE", `/api/v1/admin/orgs/${org}/plan`);
 });

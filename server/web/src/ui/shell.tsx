@@ -44,6 +44,7 @@ function items(org: Org, me: Me): { org: Item[]; personal: Item[] } {
   if (me.user.is_admin) {
     personal.push({ href: "/admin/users", label: "Accounts", icon: "members" });
     personal.push({ href: "/admin/outbox", label: "Mail outbox", icon: "outbox" });
+    personal.push({ href: "/admin/orgs", label: "Orgs and plans", icon: "settings" });
     personal.push({ href: "/admin/license", label: "License", icon: "license" });
     personal.push({ href: "/admin/licenses", label: "Licenses issued", icon: "license" });
   }
