@@ -11,7 +11,7 @@ async fn setup_creates_the_first_admin_once_then_login_and_logout_work() {
     let status: Value = server.get("/api/v1/setup", &Auth::None).await.json().await.expect("json");
     assert_eq!(status["required"], true);
 
-    let token = server.setup_token().expect("token");
+    let token = server.wait_setup_token().await;
     let wrong = server
         .post("/api/v1/setup", &Auth::None, json!({"token": "nope", "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
         .await;

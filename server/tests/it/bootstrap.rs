@@ -37,7 +37,7 @@ async fn first_run_generates_everything_and_restart_reuses_it() {
     let expected: Vec<String> = Sha256::digest(&der).iter().map(|b| format!("{b:02X}")).collect();
     let fingerprint = fingerprint_from_banner(&server);
     assert_eq!(fingerprint, expected.join(":"));
-    let token = server.setup_token().expect("setup token printed");
+    let token = server.wait_setup_token().await;
     let secrets = std::fs::read(dir.join("secrets.json")).expect("secrets");
 
     // HTTPS works against the generated certificate (the client trusts nothing else).

@@ -88,7 +88,7 @@ async fn admin_commands_create_users_and_reset_passwords() {
 async fn json_logs_never_contain_secrets() {
     let server =
         TestServer::start_with(&[("SESSIONFORGE_LOG__FORMAT", "json"), ("SESSIONFORGE_LOG__LEVEL", "trace")]).await;
-    let token = server.setup_token().expect("token");
+    let token = server.wait_setup_token().await;
     let admin = server.setup_admin().await;
     let key = server.api_key(&admin, &["read"]).await;
     assert_eq!(server.get("/api/v1/orgs", &key).await.status(), reqwest::StatusCode::OK);

@@ -182,6 +182,12 @@ impl TestServer {
         self.stdout.find(|l| l.split_once("setup?token=").map(|(_, t)| t.trim().to_string()))
     }
 
+    /// The setup token, waiting for it: the banner's lines are read by another thread, so
+    /// "listening on" may be in before the setup link that follows it.
+    pub async fn wait_setup_token(&self) -> String {
+        wait_for("the setup token in the banner", Duration::from_secs(10), || async { self.setup_token() }).await
+    }
+
     pub async fn request(&self, method: Method, path: &str, auth: &Auth, body: Option<Value>) -> Response {
         let mut req = self.client.request(method, self.url(path)).headers(auth.headers());
         if let Some(b) = body {
@@ -200,7 +206,7 @@ impl TestServer {
 
     /// Completes first-run setup as the admin and returns the signed-in browser session.
     pub async fn setup_admin(&self) -> Auth {
-        let token = self.setup_token().expect("setup token in banner");
+        let token = self.wait_setup_token().await;
         let resp = self
             .post(
                 "/api/v1/setup",
