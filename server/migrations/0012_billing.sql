@@ -53,3 +53,12 @@ CREATE TABLE license_purchases (
 ) STRICT;
 
 CREATE INDEX license_purchases_by_payment ON license_purchases (payment_intent);
+
+-- The plan each org was last seen on by the retention sweeper, and since when: plan retention
+-- counts from that moment at the earliest, so a change of plan (a downgrade, a lapsed
+-- subscription or license) never deletes stored output at once.
+CREATE TABLE org_plan_state (
+    org_id TEXT PRIMARY KEY REFERENCES orgs (id) ON DELETE CASCADE,
+    plan   TEXT NOT NULL,
+    since  INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;

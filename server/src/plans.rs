@@ -41,8 +41,8 @@ pub struct Effective {
     pub source: Source,
     /// When this source stops applying (Unix seconds), if it does.
     pub ends_at: Option<i64>,
-    /// Since when this source applies (0: as far as is known, always). Retention counts from
-    /// here at the earliest, so a downgrade never deletes output at once.
+    /// Since when this source applies, as far as its records say (0: unknown). Shown only:
+    /// plan retention counts from the sweeper's own record of each org's plan changes.
     pub since: i64,
 }
 

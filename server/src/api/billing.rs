@@ -27,6 +27,7 @@ use crate::error::ApiError;
 use crate::http::middleware::client_ip;
 use crate::licensing::PURPOSE_LICENSE_KEY;
 use crate::state::AppState;
+use crate::store::api_keys::Scope;
 use crate::store::billing::{Outcome, PurchaseKey, Rules};
 use crate::store::now;
 
@@ -278,6 +279,7 @@ impl BillingApi {
         body: JsonBody<Checkout>,
     ) -> Result<Json<RedirectDto>, ApiError> {
         enabled(&state)?;
+        auth.require(Scope::Admin)?;
         let scope = scope(&state, &auth, org_id.0).await?;
         require_role(&scope, Role::Admin)?;
         let prices = state.settings.billing.prices.get(&body.plan);
@@ -292,6 +294,13 @@ impl BillingApi {
             }
         };
         let b = state.store.org_billing(&scope).await?;
+        if matches!(b.status.as_deref(), Some("trialing" | "active" | "past_due" | "unpaid" | "incomplete" | "paused"))
+        {
+            return Err(ApiError::conflict(
+                "ALREADY_SUBSCRIBED",
+                "the org already has a subscription: change its plan or seats under Manage billing (the Customer Portal)",
+            ));
+        }
         let org = scope.org_id().to_string();
         let base = format!("{}/orgs/{org}/billing", state.public_url.trim_end_matches('/'));
         let mut form: Vec<(String, String)> = vec![
@@ -317,8 +326,9 @@ impl BillingApi {
                 "cancel".into(),
             ));
         }
-        let session =
-            stripe(&state)?.checkout_session(&form, &Uuid::new_v4().to_string()).await.map_err(stripe_error)?;
+        // The same request within a minute (a double click, two admins) is one session at Stripe.
+        let key = format!("checkout-{org}-{}-{}-{}-{}", body.plan, body.interval, body.seats, now() / 60);
+        let session = stripe(&state)?.checkout_session(&form, &key).await.map_err(stripe_error)?;
         Ok(Json(RedirectDto { url: session.url }))
     }
 
@@ -331,6 +341,7 @@ impl BillingApi {
         org_id: Path<Uuid>,
     ) -> Result<Json<RedirectDto>, ApiError> {
         enabled(&state)?;
+        auth.require(Scope::Admin)?;
         let scope = scope(&state, &auth, org_id.0).await?;
         require_role(&scope, Role::Admin)?;
         let b = state.store.org_billing(&scope).await?;

@@ -74,6 +74,10 @@ pub struct LicenseAnswer {
     pub license: Option<LicenseGrant>,
     #[oai(skip_serializing_if_is_none)]
     pub nonce: Option<String>,
+    /// The instance the question was about (echoed and signed, so that an answer about one
+    /// instance cannot be passed off as one about another).
+    #[oai(skip_serializing_if_is_none)]
+    pub fingerprint: Option<String>,
     /// Unix seconds when the answer was made.
     pub issued_at: i64,
 }
@@ -113,7 +117,13 @@ fn detail(v: Verdict) -> &'static str {
 }
 
 /// Builds the answer and signs the exact bytes poem will send.
-fn answer(state: &AppState, v: Verdict, l: Option<License>, nonce: Option<String>) -> Signed {
+fn answer(
+    state: &AppState,
+    v: Verdict,
+    l: Option<License>,
+    nonce: Option<String>,
+    fingerprint: Option<String>,
+) -> Signed {
     let license = l.filter(|_| v != Verdict::NotFound).map(|l| LicenseGrant {
         id: l.id,
         plan: l.plan,
@@ -130,6 +140,7 @@ fn answer(state: &AppState, v: Verdict, l: Option<License>, nonce: Option<String
         detail: detail(v).into(),
         license,
         nonce: nonce.map(|n| n.chars().take(200).collect()),
+        fingerprint: fingerprint.map(|f| f.trim().chars().take(200).collect()),
         issued_at: now(),
     };
     let bytes = body.to_json_string().into_bytes();
@@ -167,7 +178,7 @@ impl LicenseChecksApi {
             Some(hash) => state.store.validate_license(hash, body.fingerprint.clone()).await?,
             None => (Verdict::NotFound, None),
         };
-        Ok(answer(&state, v, l, body.nonce.clone()))
+        Ok(answer(&state, v, l, body.nonce.clone(), body.fingerprint.clone()))
     }
 
     /// Activate an instance (by fingerprint) on a license; at its maximum, TOO_MANY_MACHINES.
@@ -187,7 +198,7 @@ impl LicenseChecksApi {
             }
             None => (Verdict::NotFound, None),
         };
-        Ok(answer(&state, v, l, body.nonce.clone()))
+        Ok(answer(&state, v, l, body.nonce.clone(), Some(body.fingerprint.to_string())))
     }
 
     /// An activated instance is alive; 404 when it holds no activation (activate again).

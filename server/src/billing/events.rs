@@ -44,8 +44,8 @@ pub enum Action {
     PaymentFailed { customer: String, subscription: Option<String> },
     /// `customer.subscription.trial_will_end`.
     TrialWillEnd { customer: String, trial_end: Option<i64> },
-    /// `charge.refunded`.
-    Refunded { payment_intent: String },
+    /// `charge.refunded` (`full`: the whole charge was refunded).
+    Refunded { payment_intent: String, full: bool },
     /// Anything else: stored, not acted on.
     Ignored,
 }
@@ -90,20 +90,25 @@ pub fn parse(body: &[u8]) -> Result<Event, String> {
         "customer.subscription.created" | "customer.subscription.updated" | "customer.subscription.deleted" => {
             Action::Subscription(subscription(o).ok_or_else(|| missing("a subscription"))?)
         }
-        "checkout.session.completed" => match o["mode"].as_str() {
-            Some("subscription") => Action::SubscriptionCheckout {
+        "checkout.session.completed" | "checkout.session.async_payment_succeeded" => match o["mode"].as_str() {
+            Some("subscription") if kind == "checkout.session.completed" => Action::SubscriptionCheckout {
                 org: s(&o["client_reference_id"]).ok_or_else(|| missing("client_reference_id"))?,
                 customer: s(&o["customer"]).ok_or_else(|| missing("customer"))?,
                 subscription: s(&o["subscription"]).ok_or_else(|| missing("subscription"))?,
             },
-            Some("payment") => Action::Purchase {
-                session: s(&o["id"]).ok_or_else(|| missing("id"))?,
-                email: s(&o["customer_details"]["email"])
-                    .or_else(|| s(&o["customer_email"]))
-                    .ok_or_else(|| missing("an email"))?,
-                price: s(&o["metadata"]["price"]).ok_or_else(|| missing("metadata.price"))?,
-                payment_intent: s(&o["payment_intent"]),
-            },
+            // A license only once it is paid for: delayed methods (bank debits) complete the
+            // checkout unpaid and succeed later (`async_payment_succeeded`). A payment of
+            // something else (no `metadata.price`, say a Payment Link) is not ours.
+            Some("payment") if o["payment_status"].as_str() == Some("paid") && s(&o["metadata"]["price"]).is_some() => {
+                Action::Purchase {
+                    session: s(&o["id"]).ok_or_else(|| missing("id"))?,
+                    email: s(&o["customer_details"]["email"])
+                        .or_else(|| s(&o["customer_email"]))
+                        .ok_or_else(|| missing("an email"))?,
+                    price: s(&o["metadata"]["price"]).ok_or_else(|| missing("metadata.price"))?,
+                    payment_intent: s(&o["payment_intent"]),
+                }
+            }
             _ => Action::Ignored,
         },
         "invoice.paid" => Action::InvoicePaid {
@@ -118,9 +123,10 @@ pub fn parse(body: &[u8]) -> Result<Event, String> {
             customer: s(&o["customer"]).ok_or_else(|| missing("customer"))?,
             trial_end: o["trial_end"].as_i64(),
         },
-        "charge.refunded" => {
-            Action::Refunded { payment_intent: s(&o["payment_intent"]).ok_or_else(|| missing("payment_intent"))? }
-        }
+        "charge.refunded" => Action::Refunded {
+            payment_intent: s(&o["payment_intent"]).ok_or_else(|| missing("payment_intent"))?,
+            full: o["refunded"].as_bool() == Some(true),
+        },
         _ => Action::Ignored,
     };
     Ok(Event { id, kind, created, action })

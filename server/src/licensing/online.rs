@@ -78,6 +78,8 @@ pub struct Answer {
     pub detail: String,
     pub license: Option<Grant>,
     pub nonce: Option<String>,
+    #[serde(default)]
+    pub fingerprint: Option<String>,
     pub issued_at: i64,
 }
 
@@ -131,6 +133,7 @@ impl Issuer {
         rand::thread_rng().fill_bytes(&mut nonce);
         let nonce = hex::encode(nonce);
         body["nonce"] = nonce.clone().into();
+        let body_fingerprint = body["fingerprint"].as_str().map(str::to_string);
         let resp = self.post(path, body).await?;
         let status = resp.status();
         let header = resp.headers().get(license::SIGNATURE_HEADER).and_then(|h| h.to_str().ok()).map(str::to_string);
@@ -149,6 +152,12 @@ impl Issuer {
         let answer: Answer = serde_json::from_slice(&bytes).map_err(|e| OnlineError::Malformed(e.to_string()))?;
         if answer.nonce.as_deref() != Some(nonce.as_str()) {
             return Err(OnlineError::Replayed);
+        }
+        // An answer about another instance (a relay rewriting the question) is no answer.
+        if let Some(asked) = body_fingerprint.as_deref()
+            && answer.fingerprint.as_deref() != Some(asked)
+        {
+            return Err(OnlineError::Malformed("the answer is about another instance".into()));
         }
         let document = serde_json::json!({"answer": String::from_utf8_lossy(&bytes), "signature": header}).to_string();
         Ok(Signed { answer, document })
@@ -270,7 +279,7 @@ pub async fn deactivate(settings: &Settings, keys: &Keys, online: &Online) -> Re
 
 /// One check with the issuer: a heartbeat (activating again when the issuer released the
 /// activation), then a signed validation of this instance.
-pub async fn check(settings: &Settings, keys: &Keys, online: &Online) -> Check {
+pub async fn check(settings: &Settings, keys: &Keys, license_id: &str, online: &Online) -> Check {
     let result = async {
         let key = unseal(keys, online).ok_or(OnlineError::BadKey)?;
         let issuer = Issuer::new(&online.issuer_url, &settings.licensing.trusted_keys)?;
@@ -284,6 +293,9 @@ pub async fn check(settings: &Settings, keys: &Keys, online: &Online) -> Check {
     }
     .await;
     match result {
+        Ok(Signed { answer, .. }) if answer.license.as_ref().is_some_and(|g| g.id != license_id) => {
+            Check::Failed("the issuer answered about another license".into())
+        }
         Ok(Signed { answer, document }) => match answer.license {
             Some(g) => Check::Answered {
                 code: answer.code,
@@ -354,7 +366,7 @@ pub async fn run(state: AppState) {
         if now() < next_check(&online) {
             continue;
         }
-        let check = check(&state.settings, &state.keys, &online).await;
+        let check = check(&state.settings, &state.keys, &license.license_id, &online).await;
         match &check {
             Check::Answered { code, .. } if VALID_CODES.contains(&code.as_str()) => {}
             Check::Answered { code, .. } => tracing::warn!(code, "the license issuer refused this server's license"),
@@ -395,7 +407,8 @@ mod tests {
     }
 
     /// A one-request issuer on loopback answering as `case` says: signed by the trusted key
-    /// (`good`), by another key, with a byte changed after signing, or with an old nonce.
+    /// (`good`), by another key, with a byte changed after signing, with an old nonce, or about
+    /// another instance.
     async fn fake_issuer(trusted: ed25519_dalek::SigningKey, case: &'static str) -> String {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -427,8 +440,10 @@ mod tests {
             } else {
                 sent["nonce"].as_str().expect("nonce").into()
             };
-            let answer =
-                serde_json::json!({"valid": true, "code": "VALID", "detail": "ok", "nonce": nonce, "issued_at": 1});
+            let fingerprint =
+                if case == "other-instance" { "someone-else".into() } else { sent["fingerprint"].clone() };
+            let answer = serde_json::json!({"valid": true, "code": "VALID", "detail": "ok", "nonce": nonce,
+                "fingerprint": fingerprint, "issued_at": 1});
             let mut bytes = answer.to_string().into_bytes();
             let signer = if case == "other-key" { ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]) } else { trusted };
             let signature = license::sign_answer(&signer, &bytes);
@@ -458,9 +473,12 @@ mod tests {
         let good = ask(fake_issuer(key.clone(), "good").await).await.expect("a good answer");
         assert_eq!(good.answer.code, "VALID");
         assert!(good.document.contains("signature"), "the signed answer is kept: {}", good.document);
-        for (case, code) in
-            [("other-key", "UNTRUSTED_ANSWER"), ("changed", "UNTRUSTED_ANSWER"), ("replayed", "REPLAYED_ANSWER")]
-        {
+        for (case, code) in [
+            ("other-key", "UNTRUSTED_ANSWER"),
+            ("changed", "UNTRUSTED_ANSWER"),
+            ("replayed", "REPLAYED_ANSWER"),
+            ("other-instance", "MALFORMED_ANSWER"),
+        ] {
             let err = ask(fake_issuer(key.clone(), case).await).await.err().expect(case);
             assert_eq!(err.code(), code, "{case}: {err}");
         }

@@ -114,6 +114,19 @@ fn billing_row(c: &rusqlite::Connection, org: &str) -> Result<OrgBilling, StoreE
     .unwrap_or_default())
 }
 
+/// How long an event that names something not (yet) known here is failed, so that Stripe
+/// delivers it again (events arrive in any order); older, it is recorded and ignored, so that
+/// events about other things never keep the endpoint failing.
+const WAIT_FOR_RELATED_SECS: i64 = 3600;
+
+fn not_yet(ev: &Event, what: String) -> Result<Outcome, StoreError> {
+    if now() - ev.created < WAIT_FOR_RELATED_SECS {
+        Err(StoreError::Internal(format!("{what} yet")))
+    } else {
+        Ok(Outcome::Ignored(format!("{what}: not about this server")))
+    }
+}
+
 fn system(action: &'static str) -> AuditEntry {
     AuditEntry::new(Actor::System, None, action)
 }
@@ -264,6 +277,14 @@ fn act(tx: &Transaction<'_>, rules: &Rules, ev: &Event, key: Option<&PurchaseKey
                     "price {price} is not a license product (billing.license_products)"
                 )));
             };
+            let issued: Option<String> = tx
+                .query_row("SELECT license_id FROM license_purchases WHERE checkout_session_id = ?1", [session], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            if let Some(license) = issued {
+                return Ok(Outcome::Ignored(format!("license {license} was issued for this purchase already")));
+            }
             let key = key.ok_or_else(|| StoreError::Internal("no key for a purchase".into()))?;
             let id = uuid::Uuid::now_v7().to_string();
             let expires_at = (*days > 0).then(|| ev.created + i64::from(*days) * 86_400);
@@ -295,31 +316,27 @@ fn act(tx: &Transaction<'_>, rules: &Rules, ev: &Event, key: Option<&PurchaseKey
         }
         Action::InvoicePaid { customer, subscription } => {
             let Some(org) = find_org(tx, None, customer, subscription.as_deref())? else {
-                // Its subscription may not be linked yet (events arrive in any order): fail, so
-                // that Stripe delivers it again later.
-                return Err(StoreError::Internal(format!("no org has customer {customer} yet")));
+                return not_yet(ev, format!("no org has customer {customer}"));
             };
-            // A failed run of payments ends; the subscription's own events set the status.
+            // A failed run of payments ends. Invoices carry no plan or seats, so they never move
+            // the subscription's ordering mark; its own events set everything else.
             let n = tx.execute(
-                "UPDATE org_billing SET past_due_since = NULL, grace_until = NULL,
-                    status = CASE WHEN status IN ('past_due', 'unpaid') AND sub_event_created <= ?2 THEN 'active' ELSE status END,
-                    sub_event_created = MAX(sub_event_created, ?2), updated_at = ?3
-                 WHERE org_id = ?1 AND sub_event_created <= ?2",
+                "UPDATE org_billing SET past_due_since = NULL, grace_until = NULL, status = 'active', updated_at = ?3
+                 WHERE org_id = ?1 AND sub_event_created <= ?2 AND status IN ('past_due', 'unpaid')",
                 params![org, ev.created, now()],
             )?;
             Ok(if n > 0 { Outcome::Processed } else { Outcome::Ignored("older than the state applied".into()) })
         }
         Action::PaymentFailed { customer, subscription } => {
             let Some(org) = find_org(tx, None, customer, subscription.as_deref())? else {
-                // Its subscription may not be linked yet (events arrive in any order): fail, so
-                // that Stripe delivers it again later.
-                return Err(StoreError::Internal(format!("no org has customer {customer} yet")));
+                return not_yet(ev, format!("no org has customer {customer}"));
             };
             let grace = i64::from(rules.past_due_grace_days) * 86_400;
             let n = tx.execute(
                 "UPDATE org_billing SET status = 'past_due', past_due_since = COALESCE(past_due_since, ?2),
-                    grace_until = COALESCE(past_due_since, ?2) + ?3, sub_event_created = ?2, updated_at = ?4
-                 WHERE org_id = ?1 AND sub_event_created <= ?2",
+                    grace_until = COALESCE(past_due_since, ?2) + ?3, updated_at = ?4
+                 WHERE org_id = ?1 AND sub_event_created <= ?2
+                   AND status IN ('active', 'trialing', 'past_due', 'unpaid')",
                 params![org, ev.created, grace, now()],
             )?;
             // The owners hear of every failed payment, even one that arrives late.
@@ -336,14 +353,15 @@ fn act(tx: &Transaction<'_>, rules: &Rules, ev: &Event, key: Option<&PurchaseKey
         }
         Action::TrialWillEnd { customer, trial_end } => {
             let Some(org) = find_org(tx, None, customer, None)? else {
-                // Its subscription may not be linked yet (events arrive in any order): fail, so
-                // that Stripe delivers it again later.
-                return Err(StoreError::Internal(format!("no org has customer {customer} yet")));
+                return not_yet(ev, format!("no org has customer {customer}"));
             };
             mail_owners(tx, &org, "trial_ending", serde_json::json!({"trial_end": trial_end.map(crate::api_time)}))?;
             Ok(Outcome::Processed)
         }
-        Action::Refunded { payment_intent } => {
+        Action::Refunded { payment_intent, full: false } => {
+            Ok(Outcome::Ignored(format!("a partial refund of {payment_intent}: the license stays")))
+        }
+        Action::Refunded { payment_intent, full: true } => {
             let license: Option<String> = tx
                 .query_row(
                     "SELECT license_id FROM license_purchases WHERE payment_intent = ?1 AND refunded_at IS NULL",
@@ -360,8 +378,8 @@ fn act(tx: &Transaction<'_>, rules: &Rules, ev: &Event, key: Option<&PurchaseKey
                 if refunded.is_some() {
                     return Ok(Outcome::Ignored("already refunded".into()));
                 }
-                // The purchase's own event may come later: fail, so that Stripe retries.
-                return Err(StoreError::Internal(format!("no purchase has payment {payment_intent} yet")));
+                // The purchase's own event may come later; a refund of something else never has one.
+                return not_yet(ev, format!("no purchase has payment {payment_intent}"));
             };
             tx.execute("UPDATE license_purchases SET refunded_at = ?2 WHERE license_id = ?1", params![license, now()])?;
             tx.execute(

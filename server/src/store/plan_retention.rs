@@ -1,11 +1,12 @@
 //! Plans' output retention, applied by the relay's sweeper: per org, stored output of sessions
 //! that ended (or went stale) more than the plan's `retention_days` ago is deleted, and
 //! sessions keep at most the plan's `retention_bytes_per_session` (oldest bytes first). Both
-//! count from when the org's plan took effect at the earliest, so a downgrade gives existing
-//! output the new plan's full period and never deletes anything at once. The server's own
-//! `relay.retention_days` and byte limit still apply on top.
+//! count from when the sweeper first saw the org on its current plan at the earliest
+//! (`org_plan_state`), so any change of plan — a downgrade, a lapsed subscription or license —
+//! gives existing output the new plan's full period and never deletes anything at once. The
+//! server's own `relay.retention_days` and byte limit still apply on top.
 
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 use sessionforge_shared::ids::{OrgId, SessionId};
 
 use super::entitlements::org_plan;
@@ -35,6 +36,22 @@ impl Store {
                 const OVER: &str = "COALESCE(s.ended_at, CASE WHEN s.state = 'stale' THEN s.updated_at END)";
                 for org in orgs {
                     let plan = org_plan(tx, org, &catalogue)?;
+                    let recorded: Option<(String, i64)> = tx
+                        .query_row("SELECT plan, since FROM org_plan_state WHERE org_id = ?1", [org.to_string()], |r| {
+                            Ok((r.get(0)?, r.get(1)?))
+                        })
+                        .optional()?;
+                    let since = match recorded {
+                        Some((p, since)) if p == plan.plan_id => since,
+                        _ => {
+                            tx.execute(
+                                "INSERT INTO org_plan_state (org_id, plan, since) VALUES (?1, ?2, ?3)
+                                 ON CONFLICT (org_id) DO UPDATE SET plan = excluded.plan, since = excluded.since",
+                                params![org.to_string(), plan.plan_id, at],
+                            )?;
+                            at
+                        }
+                    };
                     let (days, bytes) = (plan.plan.retention_days, plan.plan.retention_bytes_per_session);
                     if days > 0 {
                         let cutoff = at - i64::from(days) * 86_400;
@@ -47,22 +64,23 @@ impl Store {
                                 "UPDATE sessions AS s SET output_end = {STORED_END}, retained_from = {STORED_END}
                                  WHERE {which} AND EXISTS (SELECT 1 FROM session_output o WHERE o.session_id = s.id)"
                             ),
-                            params![org.to_string(), cutoff, plan.since],
+                            params![org.to_string(), cutoff, since],
                         )?;
                         purged.chunks += tx.execute(
                             &format!("DELETE FROM session_output WHERE session_id IN (SELECT s.id FROM sessions s WHERE {which})"),
-                            params![org.to_string(), cutoff, plan.since],
+                            params![org.to_string(), cutoff, since],
                         )?;
                     }
                     if bytes > 0 {
                         let limit = i64::try_from(bytes).unwrap_or(i64::MAX);
                         // Sessions that started under this plan, holding more than it keeps.
+                        // Where a session's output ends is derived from its chunks (the column lags).
                         let over: Vec<(SessionId, i64)> = tx
-                            .prepare(
-                                "SELECT id, output_end FROM sessions
-                                 WHERE org_id = ?1 AND started_at >= ?2 AND output_end - retained_from > ?3",
-                            )?
-                            .query_map(params![org.to_string(), plan.since, limit], |r| Ok((parse_col(r, 0)?, r.get(1)?)))?
+                            .prepare(&format!(
+                                "SELECT s.id, {STORED_END} FROM sessions s
+                                 WHERE s.org_id = ?1 AND s.started_at >= ?2 AND {STORED_END} - s.retained_from > ?3"
+                            ))?
+                            .query_map(params![org.to_string(), since, limit], |r| Ok((parse_col(r, 0)?, r.get(1)?)))?
                             .collect::<Result<_, _>>()?;
                         for (id, end) in over {
                             let end = end.unsigned_abs();
@@ -120,6 +138,12 @@ mod tests {
             ("00000000-0000-4000-8000-00000000000b", now - day, "00000000-0000-4000-8000-0000000000c2"),
         ] {
             exec(&store, "INSERT INTO orgs (id, name, created_at, plan_override, plan_override_at) VALUES (?1, ?1, 0, 'free', ?2)", vec![org.into(), since.to_string()]).await;
+            exec(
+                &store,
+                "INSERT INTO org_plan_state (org_id, plan, since) VALUES (?1, 'free', ?2)",
+                vec![org.into(), since.to_string()],
+            )
+            .await;
             exec(&store, "INSERT INTO machines (id, org_id, credential_hash, hostname, os, arch, enrolled_at) VALUES (?1, ?2, CAST(?1 AS BLOB), 'h', 'linux', 'x86_64', 0)", vec![format!("m-{org}"), org.into()]).await;
             exec(
                 &store,
@@ -132,6 +156,13 @@ mod tests {
         }
         let purged = store.apply_plan_retention(now).await.expect("purge");
         assert_eq!(purged.chunks, 1);
+        // Moved to another plan (its override ends): that plan's period starts now.
+        exec(
+            &store,
+            "UPDATE orgs SET plan_override = 'pro' WHERE id = ?1",
+            vec!["00000000-0000-4000-8000-00000000000b".into()],
+        )
+        .await;
         assert_eq!(stored(&store, "00000000-0000-4000-8000-0000000000c1").await, 0, "past the free plan's 7 days");
         assert_eq!(
             stored(&store, "00000000-0000-4000-8000-0000000000c2").await,
@@ -141,8 +172,14 @@ mod tests {
         let later = store.apply_plan_retention(now + 7 * day).await.expect("purge");
         assert_eq!(
             (later.chunks, stored(&store, "00000000-0000-4000-8000-0000000000c2").await),
+            (0, 1),
+            "moved to the pro plan meanwhile: its 30 days start when the sweeper sees it"
+        );
+        let much_later = store.apply_plan_retention(now + 37 * day + 1).await.expect("purge");
+        assert_eq!(
+            (much_later.chunks, stored(&store, "00000000-0000-4000-8000-0000000000c2").await),
             (1, 0),
-            "7 days after the downgrade"
+            "30 days after the change"
         );
     }
 
@@ -160,6 +197,8 @@ mod tests {
             vec![org.into()],
         )
         .await;
+        exec(&store, "INSERT INTO org_plan_state (org_id, plan, since) VALUES (?1, 'free', 100)", vec![org.into()])
+            .await;
         exec(&store, "INSERT INTO machines (id, org_id, credential_hash, hostname, os, arch, enrolled_at) VALUES ('m', ?1, X'01', 'h', 'linux', 'x86_64', 0)", vec![org.into()]).await;
         for (id, started) in
             [("00000000-0000-4000-8000-0000000000e1", "50"), ("00000000-0000-4000-8000-0000000000e2", "200")]

@@ -249,19 +249,28 @@ async fn checkout_portal_and_purchase_ask_stripe_for_exactly_the_right_sessions(
         (Some("trialing"), Some(14)),
         "{billing}"
     );
-    server
-        .post(
-            &format!("/api/v1/orgs/{org}/billing/checkout"),
-            &admin,
-            json!({"plan": "team", "interval": "yearly", "seats": 3}),
-        )
-        .await;
+    let e = json_of(server.get(&format!("/api/v1/orgs/{org}/entitlements"), &admin).await).await;
+    assert_eq!((e["plan"].as_str(), e["source"].as_str()), (Some("team"), Some("subscription")));
+    let checkout_path = format!("/api/v1/orgs/{org}/billing/checkout");
+    let yearly = json!({"plan": "team", "interval": "yearly", "seats": 3});
+    let twice = server.post(&checkout_path, &admin, yearly.clone()).await;
+    assert_eq!(
+        crate::common::error_code(twice, StatusCode::CONFLICT).await,
+        "ALREADY_SUBSCRIBED",
+        "one subscription per org"
+    );
+    // A write-scoped key of an admin may not open billing (it needs the admin scope).
+    let write_key = server.api_key(&admin, &["read", "write"]).await;
+    let refused = server.post(&format!("/api/v1/orgs/{org}/billing/portal"), &write_key, json!({})).await;
+    assert_eq!(crate::common::error_code(refused, StatusCode::FORBIDDEN).await, "INSUFFICIENT_SCOPE");
+    // Canceled, it may subscribe again, without a second trial.
+    let ended = event("evt_end", "customer.subscription.deleted", t + 1, subscription(&org, "canceled", 3, t + 1));
+    assert_eq!(post_event(&server, &ended, &stripe_signature(&ended, SECRET, t + 1)).await, StatusCode::OK);
+    assert_eq!(server.post(&checkout_path, &admin, yearly).await.status(), StatusCode::OK);
     let requests = stripe.requests().await;
     let last = requests.iter().rev().find(|r| r["path"] == "/v1/checkout/sessions").expect("a checkout");
     assert_eq!(last["form"]["customer"], "cus_1", "the customer is reused");
     assert!(last["form"].get("subscription_data[trial_period_days]").is_none(), "one trial per org: {last}");
-    let e = json_of(server.get(&format!("/api/v1/orgs/{org}/entitlements"), &admin).await).await;
-    assert_eq!((e["plan"].as_str(), e["source"].as_str()), (Some("team"), Some("subscription")));
 }
 
 #[tokio::test]
@@ -443,4 +452,45 @@ async fn billing_sync_fixes_drift_from_what_stripe_says_now() {
     assert_eq!(billing["seats"], 7);
     let fetched = stripe.requests().await;
     assert!(fetched.iter().any(|r| r["method"] == "GET" && r["path"] == "/v1/subscriptions/sub_1"), "{fetched:?}");
+}
+
+#[tokio::test]
+async fn a_license_is_issued_only_once_paid_and_partial_refunds_keep_it() {
+    let stripe = FakeStripe::start();
+    let server = start(billing_env(&stripe, &format!("[\"{SECRET}\"]"))).await;
+    let admin = server.setup_admin().await;
+    let t = now();
+    let send = |id: &str, kind: &str, object: Value| {
+        let body = event(id, kind, t, object);
+        let server = &server;
+        async move { post_event(server, &body, &stripe_signature(&body, SECRET, t)).await }
+    };
+    let mut unpaid = purchase("cs_bank", "slow.payer@example.com", "pi_bank");
+    unpaid["payment_status"] = "unpaid".into();
+    assert_eq!(send("evt_u1", "checkout.session.completed", unpaid).await, StatusCode::OK);
+    let count =
+        || async { json_of(server.get("/api/v1/admin/licenses", &admin).await).await.as_array().map_or(0, Vec::len) };
+    assert_eq!(count().await, 0, "a checkout completed unpaid (a bank debit) issues nothing yet");
+    assert_eq!(
+        send(
+            "evt_u2",
+            "checkout.session.async_payment_succeeded",
+            purchase("cs_bank", "slow.payer@example.com", "pi_bank")
+        )
+        .await,
+        StatusCode::OK
+    );
+    assert_eq!(count().await, 1, "issued once the payment succeeded");
+    let partial = json!({"id": "ch_b", "object": "charge", "payment_intent": "pi_bank", "refunded": false});
+    assert_eq!(send("evt_u3", "charge.refunded", partial).await, StatusCode::OK);
+    let licenses = json_of(server.get("/api/v1/admin/licenses", &admin).await).await;
+    assert_eq!(licenses[0]["status"], "active", "a partial refund keeps the license");
+    // A refund of something this server never sold, long ago, is recorded and ignored (not retried for ever).
+    let old = event(
+        "evt_u4",
+        "charge.refunded",
+        t - 7200,
+        json!({"id": "ch_x", "object": "charge", "payment_intent": "pi_other", "refunded": true}),
+    );
+    assert_eq!(post_event(&server, &old, &stripe_signature(&old, SECRET, t)).await, StatusCode::OK);
 }

@@ -16080,6 +16080,11 @@ export interface components {
             license?: components["schemas"]["LicenseGrant"];
             nonce?: string;
             /**
+             * @description The instance the question was about (echoed and signed, so that an answer about one
+             *     instance cannot be passed off as one about another).
+             */
+            fingerprint?: string;
+            /**
              * Format: int64
              * @description Unix seconds when the answer was made.
              */

@@ -110,7 +110,7 @@ test("a guest buys a license: product and address, (fake) Stripe, then the page 
     object: "event",
     type: "checkout.session.completed",
     created: t,
-    data: { object: { id: "cs_guest_b", object: "checkout.session", mode: "payment", customer_details: { email: "guest@example.com" }, metadata: { price: "price_lic" }, payment_intent: "pi_b" } },
+    data: { object: { id: "cs_guest_b", object: "checkout.session", mode: "payment", payment_status: "paid", customer_details: { email: "guest@example.com" }, metadata: { price: "price_lic" }, payment_intent: "pi_b" } },
   });
   await page.goto(`${server.base}/purchase/complete`);
   await expect(page.locator('[data-purchase="complete"]')).toContainText("on its way to your email");
