@@ -256,6 +256,13 @@ pub fn raise_open_file_limit(_wanted: u64) -> Option<String> {
     None
 }
 
+/// Locks one of the server's short, in-memory mutexes. A panic while one was held leaves its
+/// data consistent (every critical section is a few field updates), so a poisoned lock is
+/// taken anyway rather than taking the server down.
+pub fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// A Unix time for people (RFC 3339, UTC).
 pub fn api_time(unix: i64) -> String {
     api::dto::ts(unix).format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| unix.to_string())

@@ -1,7 +1,7 @@
 //! Billing through Stripe: an org's subscription (read), Checkout for a plan and the Customer
-//! Portal (org admins), a guest's one-time license purchase, Stripe's webhook (outside the
-//! OpenAPI document: it must read the exact body bytes Stripe signed), and the administrators'
-//! webhook event log with replay. With no `billing.stripe.secret_key`, every billing endpoint
+//! Portal (org admins), a guest's one-time license purchase, and Stripe's webhook (outside the
+//! OpenAPI document: it must read the exact body bytes Stripe signed). The administrators'
+//! console is in [`super::billing_admin`]. With no `billing.stripe.secret_key`, every billing endpoint
 //! answers 404 `BILLING_DISABLED`.
 
 use poem::web::Data;
@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::ApiTags;
+use super::billing_admin::outcome_dto;
 use super::body::JsonBody;
 use super::dto::ts;
 use super::fields::Email;
@@ -36,7 +37,7 @@ pub struct BillingApi;
 /// Largest webhook body read (Stripe's events are far smaller).
 const MAX_EVENT_BYTES: usize = 512 * 1024;
 
-fn enabled(state: &AppState) -> Result<(), ApiError> {
+pub(super) fn enabled(state: &AppState) -> Result<(), ApiError> {
     if state.settings.billing.enabled() {
         Ok(())
     } else {
@@ -116,39 +117,6 @@ pub struct RedirectDto {
 }
 
 #[derive(Object)]
-pub struct BillingEventDto {
-    pub id: String,
-    #[oai(rename = "type")]
-    pub kind: String,
-    pub created: OffsetDateTime,
-    /// `processed`, `ignored` (duplicate-safe, not acted on) or `failed`.
-    pub state: String,
-    #[oai(skip_serializing_if_is_none)]
-    pub error: Option<String>,
-    pub received_at: OffsetDateTime,
-    pub attempts: u32,
-    /// The event as Stripe sent it.
-    pub payload: String,
-}
-
-#[derive(Object)]
-#[oai(skip_serializing_if_is_none)]
-pub struct AdminOrgDto {
-    pub id: String,
-    pub name: String,
-    pub personal: bool,
-    /// The plan that applies now, and where it comes from (`override`, `subscription`,
-    /// `license` or `default`), until when.
-    pub plan: String,
-    pub source: String,
-    pub ends_at: Option<OffsetDateTime>,
-    pub subscription_status: Option<String>,
-    pub members: u64,
-    pub machines: u64,
-    pub api_calls_this_month: u64,
-}
-
-#[derive(Object)]
 pub struct ProductDto {
     /// The one-time price to buy it with (`POST /api/v1/billing/purchase`).
     pub price: String,
@@ -158,26 +126,8 @@ pub struct ProductDto {
     pub days: u32,
 }
 
-#[derive(Object)]
-pub struct EventOutcomeDto {
-    /// `processed`, `duplicate`, `ignored` or `failed`.
-    pub outcome: String,
-    #[oai(skip_serializing_if_is_none)]
-    pub detail: Option<String>,
-}
-
-fn outcome_dto(o: Outcome) -> EventOutcomeDto {
-    let (outcome, detail) = match o {
-        Outcome::Processed => ("processed", None),
-        Outcome::Duplicate => ("duplicate", None),
-        Outcome::Ignored(why) => ("ignored", Some(why)),
-        Outcome::Failed(why) => ("failed", Some(why)),
-    };
-    EventOutcomeDto { outcome: outcome.into(), detail }
-}
-
 /// Parses and applies a verified event body.
-async fn apply(state: &AppState, body: &[u8]) -> Result<Outcome, ApiError> {
+pub(super) async fn apply(state: &AppState, body: &[u8]) -> Result<Outcome, ApiError> {
     let ev = events::parse(body).map_err(|e| ApiError::bad_request("INVALID_EVENT", e))?;
     let key = match &ev.action {
         Action::Purchase { session, .. } => {
@@ -391,30 +341,6 @@ impl BillingApi {
         Ok(Json(RedirectDto { url: session.url }))
     }
 
-    /// Every org with its plan, where it comes from, its subscription's status and usage
-    /// (server administrators). Works without billing too.
-    #[oai(path = "/api/v1/admin/orgs", method = "get")]
-    async fn orgs(&self, state: Data<&AppState>, auth: Auth) -> Result<Json<Vec<AdminOrgDto>>, ApiError> {
-        auth.require_server_admin()?;
-        let list = state.store.org_overview().await?;
-        Ok(Json(
-            list.into_iter()
-                .map(|o| AdminOrgDto {
-                    id: o.id,
-                    name: o.name,
-                    personal: o.personal,
-                    plan: o.plan,
-                    source: o.source.into(),
-                    ends_at: o.ends_at.map(ts),
-                    subscription_status: o.subscription_status,
-                    members: o.members,
-                    machines: o.machines,
-                    api_calls_this_month: o.api_calls_this_month,
-                })
-                .collect(),
-        ))
-    }
-
     /// The licenses anyone may buy here (public; the purchase page lists them).
     #[oai(path = "/api/v1/billing/products", method = "get")]
     async fn products(&self, state: Data<&AppState>) -> Result<Json<Vec<ProductDto>>, ApiError> {
@@ -426,44 +352,6 @@ impl BillingApi {
             days: p.days,
         });
         Ok(Json(products.collect()))
-    }
-
-    /// The webhook event log, newest first (server administrators).
-    #[oai(path = "/api/v1/admin/billing/events", method = "get")]
-    async fn events(&self, state: Data<&AppState>, auth: Auth) -> Result<Json<Vec<BillingEventDto>>, ApiError> {
-        enabled(&state)?;
-        auth.require_server_admin()?;
-        let list = state.store.billing_events(500).await?;
-        Ok(Json(
-            list.into_iter()
-                .map(|e| BillingEventDto {
-                    id: e.id,
-                    kind: e.kind,
-                    created: ts(e.created),
-                    state: e.state,
-                    error: e.error,
-                    received_at: ts(e.received_at),
-                    attempts: e.attempts,
-                    payload: e.payload,
-                })
-                .collect(),
-        ))
-    }
-
-    /// Run a stored event again (a failed one; a processed one is a duplicate and does
-    /// nothing). Server administrators; audited through what the event changes.
-    #[oai(path = "/api/v1/admin/billing/events/:id/replay", method = "post")]
-    async fn replay(
-        &self,
-        state: Data<&AppState>,
-        auth: Auth,
-        id: Path<String>,
-    ) -> Result<Json<EventOutcomeDto>, ApiError> {
-        enabled(&state)?;
-        auth.require_server_admin()?;
-        let payload = state.store.billing_event_payload(id.0.clone()).await?;
-        state.store.audit(auth.audit("billing.event_replayed").target("billing_event", &id.0)).await?;
-        Ok(Json(outcome_dto(apply(&state, payload.as_bytes()).await?)))
     }
 }
 

@@ -5,6 +5,7 @@ mod admin;
 mod audit;
 mod auth;
 pub mod billing;
+mod billing_admin;
 pub mod body;
 mod cast;
 pub mod conform;
@@ -75,6 +76,7 @@ resources!(
         entitlements::EntitlementsApi,
         usage::UsageApi,
         billing::BillingApi,
+        billing_admin::BillingAdminApi,
         licenses::LicensesApi,
         license_checks::LicenseChecksApi,
         installed_license::InstalledLicenseApi,

@@ -7,7 +7,7 @@ use clap::Subcommand;
 use sessionforge_server::billing::{self, events, stripe::Stripe};
 use sessionforge_server::bootstrap::bootstrap;
 use sessionforge_server::settings::Settings;
-use sessionforge_server::store::billing::OrgBilling;
+use sessionforge_server::store::billing_views::OrgBilling;
 
 #[derive(Subcommand, Debug)]
 pub enum BillingCommand {

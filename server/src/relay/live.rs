@@ -5,7 +5,7 @@
 //! its receiver atomically: stored output + tail + live has no holes and no overlaps.
 
 use std::collections::VecDeque;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -126,10 +126,7 @@ pub struct Subscription {
     pub size: TermSize,
 }
 
-pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding one of these short locks leaves consistent data; keep going.
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
+pub use crate::lock;
 
 impl LiveSession {
     /// Starts tracking a stored session.

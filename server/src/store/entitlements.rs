@@ -72,7 +72,7 @@ pub struct PlanCache(Mutex<HashMap<OrgId, (Effective, i64)>>);
 
 impl PlanCache {
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<OrgId, (Effective, i64)>> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::lock(&self.0)
     }
 
     pub fn clear(&self) {

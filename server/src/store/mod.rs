@@ -12,6 +12,7 @@ pub mod account_links;
 pub mod api_keys;
 pub mod audit;
 pub mod billing;
+pub mod billing_views;
 pub mod entitlements;
 pub mod installed_license;
 pub mod invitations;

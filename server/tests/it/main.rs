@@ -55,6 +55,7 @@ mod smtp;
 mod spool;
 #[cfg(unix)]
 mod storage;
+mod stripe;
 mod templates;
 mod tenancy;
 #[cfg(target_os = "linux")]

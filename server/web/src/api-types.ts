@@ -12602,17 +12602,14 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v1/admin/orgs": {
+    "/api/v1/billing/products": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        /**
-         * Every org with its plan, where it comes from, its subscription's status and usage
-         *     (server administrators). Works without billing too.
-         */
+        /** The licenses anyone may buy here (public; the purchase page lists them). */
         get: {
             parameters: {
                 query?: never;
@@ -12627,7 +12624,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json; charset=utf-8": components["schemas"]["AdminOrgDto"][];
+                        "application/json; charset=utf-8": components["schemas"]["ProductDto"][];
                     };
                 };
                 /** @description The request is malformed or a value is invalid. */
@@ -12749,14 +12746,17 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v1/billing/products": {
+    "/api/v1/admin/orgs": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        /** The licenses anyone may buy here (public; the purchase page lists them). */
+        /**
+         * Every org with its plan, where it comes from, its subscription's status and usage
+         *     (server administrators). Works without billing too.
+         */
         get: {
             parameters: {
                 query?: never;
@@ -12771,7 +12771,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json; charset=utf-8": components["schemas"]["ProductDto"][];
+                        "application/json; charset=utf-8": components["schemas"]["AdminOrgDto"][];
                     };
                 };
                 /** @description The request is malformed or a value is invalid. */

@@ -133,5 +133,11 @@ test("the administrators' console: every org's plan and source, an override, and
   await expect(row).toContainText("enterprise");
   await expect(page.locator('[data-event="evt_browser_1"]')).toHaveAttribute("data-state", "processed");
   await screenshot(page, "admin-orgs", "desktop");
+  const phone = await (await context(browser, "phone")).newPage();
+  await signIn(phone, server.base, ADMIN_EMAIL, PASSWORD);
+  await phone.goto(`${server.base}/admin/orgs`);
+  await expect(phone.locator(`[data-org-id="${org}"]`)).toContainText("enterprise");
+  await expectNoSidewaysScroll(phone, "admin-orgs");
+  await screenshot(phone, "admin-orgs", "phone");
   await server.json("DELETE", `/api/v1/admin/orgs/${org}/plan`);
 });
