@@ -1,6 +1,7 @@
 //! Backup and restore of a data dir. A backup is one `.tar.gz`: a consistent copy of the
-//! database taken while the server runs (see `store::snapshot`), the generated secrets, the TLS
-//! certificate and key, the release artifacts, and `backup.json` saying what it is. Restore
+//! database taken while the server runs (see `store::snapshot`), the output segments it refers
+//! to, the generated secrets, the TLS certificate and key, the release artifacts, and
+//! `backup.json` saying what it is. Restore
 //! refuses to run over a live server (which holds the data dir's lock), checks the archive
 //! before anything is replaced, and keeps what was there before.
 
@@ -15,7 +16,7 @@ use flate2::write::GzEncoder;
 use serde::{Deserialize, Serialize};
 
 use crate::keys::SECRETS_FILE;
-use crate::store::{StoreError, snapshot};
+use crate::store::{OUTPUT_DIR, StoreError, segments, snapshot};
 
 /// Held by a running server for as long as it runs.
 pub const LOCK_FILE: &str = "server.lock";
@@ -81,6 +82,9 @@ pub fn backup(dir: &Path, dest: &Path, busy_timeout: Duration) -> Result<BackupI
         .tempdir_in(dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")))
         .map_err(io("cannot create a scratch directory next to the backup"))?;
     let db_copy = scratch.path().join(DB_FILE);
+    // Held until the segments are copied: the server deletes none meanwhile.
+    let output = dir.join(OUTPUT_DIR);
+    let _segments_kept = hold_segments(&output)?;
     let schema_version = snapshot::snapshot(&dir.join(DB_FILE), &db_copy, busy_timeout)?;
     let info = BackupInfo {
         format: FORMAT,
@@ -103,6 +107,18 @@ pub fn backup(dir: &Path, dest: &Path, busy_timeout: Duration) -> Result<BackupI
     if secrets.is_file() {
         tar.append_path_with_name(&secrets, SECRETS_FILE).map_err(io("cannot write the secrets into the backup"))?;
     }
+    for (id, _) in snapshot::segments(&db_copy)? {
+        let name = segments::file_name(id);
+        let file = File::open(output.join(&name)).map_err(io(format!("cannot read output segment {name}")))?;
+        // Only what is there now: the server may still be appending to it.
+        let len = file.metadata().map_err(io(format!("cannot read output segment {name}")))?.len();
+        let mut header = tar::Header::new_gnu();
+        header.set_size(len);
+        header.set_mode(0o600);
+        header.set_mtime(u64::try_from(info.created_at).unwrap_or(0));
+        tar.append_data(&mut header, format!("{OUTPUT_DIR}/{name}"), std::io::Read::take(file, len))
+            .map_err(io(format!("cannot write output segment {name} into the backup")))?;
+    }
     for sub in DIRS {
         let path = dir.join(sub);
         if path.is_dir() {
@@ -115,6 +131,23 @@ pub fn backup(dir: &Path, dest: &Path, busy_timeout: Duration) -> Result<BackupI
     file.sync_all().map_err(io("cannot sync the backup"))?;
     std::fs::rename(&partial, dest).map_err(io(format!("cannot move the backup to {}", dest.display())))?;
     Ok(info)
+}
+
+/// Takes the shared lock that keeps a running server from deleting output segments (see
+/// `store::segments`); `None` when there are none.
+fn hold_segments(output: &Path) -> Result<Option<File>, BackupError> {
+    if !output.is_dir() {
+        return Ok(None);
+    }
+    let path = output.join(segments::LOCK_FILE);
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io(format!("cannot open {}", path.display())))?;
+    file.lock_shared().map_err(io(format!("cannot lock {}", path.display())))?;
+    Ok(Some(file))
 }
 
 /// Whether a data dir has anything in it that a restore would replace.
@@ -154,6 +187,13 @@ pub fn restore(archive: &Path, dir: &Path, force: bool) -> Result<(BackupInfo, O
         return Err(BackupError::NotABackup(format!("backup format {} is not {FORMAT}", info.format)));
     }
     snapshot::check(&staging.path().join(DB_FILE))?;
+    for (id, needed) in snapshot::segments(&staging.path().join(DB_FILE))? {
+        let name = segments::file_name(id);
+        let len = std::fs::metadata(staging.path().join(OUTPUT_DIR).join(&name)).map(|m| m.len()).unwrap_or(0);
+        if len < needed {
+            return Err(BackupError::NotABackup(format!("output segment {name} is missing or shorter than its index")));
+        }
+    }
     let mut moved_aside = None;
     if holds_data(dir) {
         let aside = parent.join(format!(
@@ -162,7 +202,9 @@ pub fn restore(archive: &Path, dir: &Path, force: bool) -> Result<(BackupInfo, O
             crate::store::now()
         ));
         std::fs::create_dir_all(&aside).map_err(io(format!("cannot create {}", aside.display())))?;
-        for name in [DB_FILE, "sessionforge.db-wal", "sessionforge.db-shm", SECRETS_FILE, "tls", "artifacts"] {
+        for name in
+            [DB_FILE, "sessionforge.db-wal", "sessionforge.db-shm", SECRETS_FILE, "tls", "artifacts", OUTPUT_DIR]
+        {
             let from = dir.join(name);
             if from.exists() {
                 std::fs::rename(&from, aside.join(name))
@@ -171,7 +213,7 @@ pub fn restore(archive: &Path, dir: &Path, force: bool) -> Result<(BackupInfo, O
         }
         moved_aside = Some(aside);
     }
-    for name in [DB_FILE, SECRETS_FILE, "tls", "artifacts"] {
+    for name in [DB_FILE, SECRETS_FILE, "tls", "artifacts", OUTPUT_DIR] {
         let from = staging.path().join(name);
         if from.exists() {
             std::fs::rename(&from, dir.join(name)).map_err(io(format!("cannot move {name} into place")))?;

@@ -1,12 +1,12 @@
-//! The persister: one task that stores relayed output in batched transactions, then tells the
-//! hub (which trims its tail and acks the agent). Batching is what lets a single SQLite writer
-//! keep up with many sessions: whatever arrived while the previous batch was being written goes
-//! into the next one, so latency stays at one transaction under light load.
+//! The persister: one task that stores relayed output in batches, then tells the hub (which
+//! trims its tail and acks the agent). Batching is group commit: whatever arrived while the
+//! previous batch was being made durable goes into the next one, so one segment sync and one
+//! index commit cover every session's output in it, and latency stays at one batch under light
+//! load. Frames are handed to the store as they came (shared `Bytes`, never copied to merge them):
+//! the store writes them with one vectored write and merges their index rows.
 
 use std::sync::Arc;
 use std::time::Duration;
-
-use bytes::BytesMut;
 
 use super::hub::{ConnId, Hub};
 use crate::store::output::OutputWrite;
@@ -15,8 +15,6 @@ use crate::store::output::OutputWrite;
 const MAX_BATCH_ITEMS: usize = 8192;
 /// Most bytes merged into one transaction.
 const MAX_BATCH_BYTES: usize = 8 * 1024 * 1024;
-/// Largest stored chunk when merging contiguous writes of one session.
-const MAX_CHUNK: usize = 256 * 1024;
 /// How long the persister keeps collecting after the first write of a batch. Viewers already
 /// got the output (fan-out happens before storage), so this only delays acks, and it turns a
 /// trickle from many sessions into one transaction instead of one per frame.
@@ -49,7 +47,6 @@ pub async fn run(hub: Arc<Hub>, mut rx: tokio::sync::mpsc::Receiver<PersistMsg>,
             permits.push(m.permit);
             batch.push(m.write);
         }
-        let batch = coalesce(batch);
         loop {
             match hub.store().append_output(batch.clone(), retain_bytes).await {
                 Ok(stored) => {
@@ -65,75 +62,5 @@ pub async fn run(hub: Arc<Hub>, mut rx: tokio::sync::mpsc::Receiver<PersistMsg>,
                 }
             }
         }
-    }
-}
-
-/// Merges contiguous data writes of the same session (keeping order), so that a burst of small
-/// frames becomes a few rows.
-fn coalesce(batch: Vec<OutputWrite>) -> Vec<OutputWrite> {
-    let mut out: Vec<OutputWrite> = Vec::with_capacity(batch.len());
-    let mut pending: Option<(OutputWrite, BytesMut)> = None;
-    for w in batch {
-        if let Some((p, buf)) = &mut pending
-            && p.session_id == w.session_id
-            && p.end == w.start
-            && let Some(d) = &w.data
-            && buf.len() + d.len() <= MAX_CHUNK
-        {
-            buf.extend_from_slice(d);
-            p.end = w.end;
-            continue;
-        }
-        if let Some((mut p, buf)) = pending.take() {
-            p.data = Some(buf.freeze());
-            out.push(p);
-        }
-        match &w.data {
-            Some(d) => {
-                let buf = BytesMut::from(&d[..]);
-                pending = Some((w, buf));
-            }
-            None => out.push(w),
-        }
-    }
-    if let Some((mut p, buf)) = pending {
-        p.data = Some(buf.freeze());
-        out.push(p);
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use bytes::Bytes;
-    use sessionforge_shared::ids::SessionId;
-
-    use super::*;
-
-    fn w(s: SessionId, start: u64, data: Option<&'static [u8]>, len: u64) -> OutputWrite {
-        OutputWrite { session_id: s, start, end: start + len, data: data.map(Bytes::from_static) }
-    }
-
-    #[test]
-    fn merges_contiguous_writes_per_session_in_order() {
-        let (a, b) = (SessionId::new(), SessionId::new());
-        let out = coalesce(vec![
-            w(a, 0, Some(b"ab"), 2),
-            w(a, 2, Some(b"cd"), 2),
-            w(b, 0, Some(b"x"), 1),
-            w(a, 4, None, 3),
-            w(a, 7, Some(b"ef"), 2),
-        ]);
-        let shape: Vec<(SessionId, u64, u64, Option<&[u8]>)> =
-            out.iter().map(|o| (o.session_id, o.start, o.end, o.data.as_deref())).collect();
-        assert_eq!(
-            shape,
-            vec![
-                (a, 0, 4, Some(&b"abcd"[..])),
-                (b, 0, 1, Some(&b"x"[..])),
-                (a, 4, 7, None),
-                (a, 7, 9, Some(&b"ef"[..])),
-            ]
-        );
     }
 }

@@ -2,8 +2,8 @@
 //! become stale (never silently vanish), idle hub entries are dropped, stored output of sessions
 //! that ended (or went stale) longer ago than the retention period (the server's, and each
 //! org's plan's: see `store::plan_retention`) is deleted, all stored
-//! output together is kept under `relay.max_stored_bytes` (oldest first), and freed pages go
-//! back to the file system.
+//! output together is kept under `relay.max_stored_bytes` (oldest first), and freed pages and
+//! output segments nothing refers to any more go back to the file system.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -61,16 +61,19 @@ pub async fn run(hub: Arc<Hub>, settings: RelaySettings) {
         if freed && let Err(e) = hub.store().incremental_vacuum(VACUUM_PAGES).await {
             tracing::warn!(error = %e, "cannot return freed space to the file system");
         }
+        if let Err(e) = hub.store().collect_segments().await {
+            tracing::warn!(error = %e, "cannot delete unused output segments");
+        }
     }
 }
 
-/// Drops the oldest stored output while the database holds more than `budget` bytes (0: no
-/// budget). Returns whether anything was dropped.
+/// Drops the oldest stored output while the database and the output segments hold more than
+/// `budget` bytes (0: no budget). Returns whether anything was dropped.
 async fn keep_within_budget(hub: &Hub, budget: u64) -> bool {
     if budget == 0 {
         return false;
     }
-    let used = match hub.store().database_bytes().await {
+    let used = match hub.store().stored_bytes().await {
         Ok(used) => used,
         Err(e) => {
             tracing::warn!(error = %e, "cannot measure stored output");

@@ -17,6 +17,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../migrations/0010_licenses.sql")),
     M::up(include_str!("../../migrations/0011_usage_signins_activation.sql")),
     M::up(include_str!("../../migrations/0012_billing.sql")),
+    M::up(include_str!("../../migrations/0013_output_segments.sql")),
 ];
 
 pub fn all() -> Migrations<'static> {
@@ -52,6 +53,7 @@ mod tests {
         include_str!("../../tests/fixtures/migrations/v9.sql"),
         include_str!("../../tests/fixtures/migrations/v10.sql"),
         include_str!("../../tests/fixtures/migrations/v11.sql"),
+        include_str!("../../tests/fixtures/migrations/v12.sql"),
     ];
 
     /// A database as schema version `version` left it: migrated step by step, with each
@@ -128,8 +130,10 @@ mod tests {
             );
             let metered = if version >= 11 { 1 } else { 0 };
             assert_eq!(count(&c, "SELECT COUNT(*) FROM usage_months WHERE api_calls = 42"), metered, "from v{version}");
-            // 0012: no billing yet.
-            assert_eq!(count(&c, "SELECT COUNT(*) FROM org_billing"), 0, "from v{version}");
+            let billed = if version >= 12 { 1 } else { 0 };
+            assert_eq!(count(&c, "SELECT COUNT(*) FROM org_billing"), billed, "from v{version}");
+            // 0013: output kept inline before stays inline; nothing refers to a segment yet.
+            assert_eq!(count(&c, "SELECT COUNT(*) FROM session_output WHERE segment IS NOT NULL"), 0);
             assert_eq!(count(&c, "SELECT COUNT(*) FROM login_sessions WHERE ended_at IS NOT NULL"), 0);
             // 0008: accounts made before sign-up existed count as verified.
             assert_eq!(count(&c, "SELECT COUNT(*) FROM users WHERE email_verified_at IS NULL"), 0, "from v{version}");

@@ -27,6 +27,7 @@ pub mod output;
 pub mod plan_retention;
 pub mod preferences;
 pub mod releases;
+pub mod segments;
 mod session_updates;
 pub mod sessions;
 pub mod snapshot;
@@ -83,16 +84,32 @@ pub struct Store {
     meter: Arc<usage::Meter>,
     /// Orgs' plans for the hot paths, dropped whenever a plan source changes.
     plans: Arc<entitlements::PlanCache>,
+    /// Where stored output's bytes live (see [`segments`]).
+    segments: Arc<segments::Segments>,
 }
+
+/// The directory beside the database that holds output segments.
+pub const OUTPUT_DIR: &str = "output";
 
 impl Store {
     pub fn open(path: &Path, readers: u32, busy_timeout: Duration) -> Result<Self, StoreError> {
         let catalogue = crate::plans::Catalogue::new(&crate::settings::PlansSettings::default());
+        let db = Db::open(path, readers, busy_timeout)?;
+        // Segments are numbered above every one the index refers to.
+        let floor: i64 = rusqlite::Connection::open(path)?.query_row(
+            "SELECT COALESCE(MAX(segment), 0) FROM session_output",
+            [],
+            |r| r.get(0),
+        )?;
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).join(OUTPUT_DIR);
+        let segments = segments::Segments::open(&dir, u64::try_from(floor).unwrap_or(0))
+            .map_err(|e| StoreError::Internal(format!("cannot open {}: {e}", dir.display())))?;
         Ok(Self {
-            db: Arc::new(Db::open(path, readers, busy_timeout)?),
+            db: Arc::new(db),
             catalogue,
             meter: Arc::default(),
             plans: Arc::default(),
+            segments: Arc::new(segments),
         })
     }
 

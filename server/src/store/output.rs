@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use rusqlite::{OptionalExtension, params};
 use sessionforge_shared::ids::SessionId;
 
+use super::segments::Placed;
 use super::{Store, StoreError, now};
 
 /// One chunk to store: data, or a gap (bytes lost on the agent) when `data` is `None`.
@@ -72,10 +73,45 @@ fn now_ms() -> i64 {
     i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
+/// Largest chunk an index row describes when contiguous writes of a session are merged.
+const MAX_CHUNK: u64 = 256 * 1024;
+
+/// One index row to insert: bytes at a place in a segment, or a gap (`at` is `None`).
+#[derive(Debug)]
+struct Row {
+    session_id: SessionId,
+    start: u64,
+    end: u64,
+    at: Option<Placed>,
+}
+
+/// Adds `row` to `rows`, extending the last row instead when it continues it (same session,
+/// next offset, next byte of the same segment), so a burst of small frames becomes a few rows.
+fn push_row(rows: &mut Vec<Row>, row: Row) {
+    if let Some(last) = rows.last_mut()
+        && last.session_id == row.session_id
+        && last.end == row.start
+        && let (Some(a), Some(b)) = (last.at, row.at)
+        && a.segment == b.segment
+        && a.pos + (last.end - last.start) == b.pos
+        && row.end - last.start <= MAX_CHUNK
+    {
+        last.end = row.end;
+        return;
+    }
+    rows.push(row);
+}
+
+fn io_error(what: &str) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |e| StoreError::Internal(format!("{what}: {e}"))
+}
+
 impl Store {
-    /// Stores a batch in one transaction. Chunks must be in offset order per session; parts
-    /// below a session's stored end are skipped, and a hole before a chunk is stored as a gap.
-    /// Keeps at most about `retain_bytes` per session, dropping the oldest chunks.
+    /// Stores a batch: first every write's bytes, appended to the current output segment and
+    /// synced once, then their index rows in one transaction (committed with a sync too). Only
+    /// then is the batch stored, and may be acked. Chunks must be in offset order per session;
+    /// parts below a session's stored end are skipped, and a hole before a chunk is stored as a
+    /// gap. Keeps at most about `retain_bytes` per session, dropping the oldest chunks.
     ///
     /// Every session in the batch gets a [`Stored`], including one deleted meanwhile (its
     /// writes are dropped), so that nothing waits forever for output that will never be stored.
@@ -83,18 +119,16 @@ impl Store {
     /// Only `session_output` is written on the common path: a session's stored end is derived
     /// from its chunks, so a batch touching many sessions does not rewrite their rows too.
     pub async fn append_output(&self, batch: Vec<OutputWrite>, retain_bytes: u64) -> Result<Vec<Stored>, StoreError> {
+        let placed = self.place(&batch).await?;
         self.db
             .write(move |tx| {
                 let at_ms = now_ms();
                 // Per session: (stored end, retained from, whether the session exists).
                 let mut ends: HashMap<SessionId, (u64, u64, bool)> = HashMap::new();
-                let mut insert = tx.prepare_cached(
-                    "INSERT INTO session_output (session_id, start_offset, end_offset, at_ms, data)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                )?;
+                let mut rows: Vec<Row> = Vec::with_capacity(batch.len());
                 let mut stored = tx
                     .prepare_cached(&format!("SELECT {STORED_END}, s.retained_from FROM sessions s WHERE s.id = ?1"))?;
-                for w in &batch {
+                for (w, at) in batch.iter().zip(placed) {
                     let (end, retained, exists) = match ends.get(&w.session_id) {
                         Some(e) => *e,
                         None => {
@@ -112,16 +146,24 @@ impl Store {
                         ends.insert(w.session_id, (end, retained, true));
                         continue;
                     }
-                    let sid = w.session_id.to_string();
                     if w.start > end {
-                        insert.execute(params![sid, i(end), i(w.start), at_ms, Option::<Vec<u8>>::None])?;
+                        push_row(&mut rows, Row { session_id: w.session_id, start: end, end: w.start, at: None });
                     }
                     let start = w.start.max(end);
-                    let data = w.data.as_ref().map(|d| &d[usize::try_from(start - w.start).unwrap_or(0)..]);
-                    insert.execute(params![sid, i(start), i(w.end), at_ms, data])?;
+                    let at = at.map(|p| Placed { segment: p.segment, pos: p.pos + (start - w.start) });
+                    push_row(&mut rows, Row { session_id: w.session_id, start, end: w.end, at });
                     ends.insert(w.session_id, (w.end, retained, true));
                 }
-                drop((insert, stored));
+                drop(stored);
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO session_output (session_id, start_offset, end_offset, at_ms, segment, seg_pos)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?;
+                for r in &rows {
+                    let (segment, pos) = r.at.map_or((None, None), |p| (Some(i(p.segment)), Some(i(p.pos))));
+                    insert.execute(params![r.session_id.to_string(), i(r.start), i(r.end), at_ms, segment, pos])?;
+                }
+                drop(insert);
                 let mut out = Vec::with_capacity(ends.len());
                 for (session_id, (end, mut retained_from, exists)) in ends {
                     // Trim in steps of an eighth of the budget, not on every batch.
@@ -135,6 +177,24 @@ impl Store {
             .await
     }
 
+    /// Writes the batch's bytes to the current segment and syncs them; returns where each
+    /// write's bytes are (`None` for gaps).
+    async fn place(&self, batch: &[OutputWrite]) -> Result<Vec<Option<Placed>>, StoreError> {
+        let data: Vec<Option<bytes::Bytes>> = batch.iter().map(|w| w.data.clone()).collect();
+        if data.iter().all(Option::is_none) {
+            return Ok(vec![None; data.len()]);
+        }
+        let segments = self.segments.clone();
+        tokio::task::spawn_blocking(move || {
+            let pieces: Vec<&[u8]> = data.iter().flatten().map(|d| &d[..]).collect();
+            let mut placed =
+                segments.append(&pieces).map_err(io_error("cannot write output to its segment"))?.into_iter();
+            Ok(data.iter().map(|d| d.as_ref().and_then(|_| placed.next())).collect())
+        })
+        .await
+        .map_err(|e| StoreError::Internal(format!("output writer task failed: {e}")))?
+    }
+
     /// Stored chunks overlapping `[from, to)`, in order, stopping after about `max_bytes`.
     pub async fn read_output(
         &self,
@@ -143,18 +203,29 @@ impl Store {
         to: u64,
         max_bytes: usize,
     ) -> Result<Vec<StoredChunk>, StoreError> {
+        let segments = self.segments.clone();
         self.db
             .read(move |c| {
                 let mut stmt = c.prepare_cached(
-                    "SELECT start_offset, end_offset, at_ms, data FROM session_output
+                    "SELECT start_offset, end_offset, at_ms, data, segment, seg_pos FROM session_output
                      WHERE session_id = ?1 AND end_offset > ?2 AND start_offset < ?3 ORDER BY end_offset",
                 )?;
                 let mut rows = stmt.query(params![session.to_string(), i(from), i(to)])?;
                 let mut out = Vec::new();
                 let mut total = 0usize;
                 while let Some(r) = rows.next()? {
-                    let chunk =
-                        StoredChunk { start: u(r.get(0)?), end: u(r.get(1)?), at_ms: r.get(2)?, data: r.get(3)? };
+                    let (start, end) = (u(r.get(0)?), u(r.get(1)?));
+                    let inline: Option<Vec<u8>> = r.get(3)?;
+                    let place: (Option<i64>, Option<i64>) = (r.get(4)?, r.get(5)?);
+                    let data = match (inline, place) {
+                        (Some(d), _) => Some(d),
+                        (None, (Some(seg), Some(pos))) => {
+                            let len = usize::try_from(end - start).unwrap_or(usize::MAX);
+                            Some(segments.read(u(seg), u(pos), len).map_err(io_error("cannot read stored output"))?)
+                        }
+                        _ => None,
+                    };
+                    let chunk = StoredChunk { start, end, at_ms: r.get(2)?, data };
                     total += chunk.data.as_ref().map_or(0, Vec::len);
                     out.push(chunk);
                     if total >= max_bytes {
@@ -192,14 +263,32 @@ impl Store {
             .await
     }
 
-    /// Bytes of the database's pages in use (freed pages not counted).
-    pub async fn database_bytes(&self) -> Result<u64, StoreError> {
+    /// Bytes stored output takes: the database's pages in use (freed pages not counted) and the
+    /// output segments on disk.
+    pub async fn stored_bytes(&self) -> Result<u64, StoreError> {
+        let segments = self.segments.clone();
         self.db
-            .read(|c| {
+            .read(move |c| {
                 let pages: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0))?;
                 let free: i64 = c.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
                 let size: i64 = c.query_row("PRAGMA page_size", [], |r| r.get(0))?;
-                Ok(u((pages - free).max(0) * size))
+                let files = segments.disk_bytes().map_err(io_error("cannot measure the output segments"))?;
+                Ok(u((pages - free).max(0) * size) + files)
+            })
+            .await
+    }
+
+    /// Deletes output segments no chunk refers to any more (see [`super::segments`]); returns
+    /// the bytes freed.
+    pub async fn collect_segments(&self) -> Result<u64, StoreError> {
+        let segments = self.segments.clone();
+        self.db
+            .read(move |c| {
+                let mut stmt =
+                    c.prepare_cached("SELECT DISTINCT segment FROM session_output WHERE segment IS NOT NULL")?;
+                let referenced =
+                    stmt.query_map([], |r| r.get::<_, i64>(0))?.map(|r| r.map(u)).collect::<Result<_, _>>()?;
+                segments.collect(&referenced).map_err(io_error("cannot delete unused output segments"))
             })
             .await
     }
@@ -213,7 +302,9 @@ impl Store {
         self.db
             .write(move |tx| {
                 let mut pick = tx.prepare_cached(
-                    "SELECT rowid, session_id, end_offset, COALESCE(length(data), 0) FROM session_output
+                    "SELECT rowid, session_id, end_offset,
+                            COALESCE(length(data), CASE WHEN segment IS NOT NULL THEN end_offset - start_offset END, 0)
+                     FROM session_output
                      ORDER BY at_ms LIMIT ?1",
                 )?;
                 let mut rows = pick.query([MAX_DROP_CHUNKS])?;
@@ -259,3 +350,7 @@ impl Store {
         self.db.write(move |tx| Ok(tx.execute_batch(&format!("PRAGMA incremental_vacuum({pages});"))?)).await
     }
 }
+
+#[cfg(test)]
+#[path = "output_tests.rs"]
+mod tests;

@@ -19,6 +19,18 @@ pub fn snapshot(db: &Path, dest: &Path, busy_timeout: Duration) -> Result<i64, S
     Ok(copy.query_row("PRAGMA user_version", [], |r| r.get(0))?)
 }
 
+/// The output segments a database copy refers to, each with the length it needs to have.
+pub fn segments(db: &Path) -> Result<Vec<(u64, u64)>, StoreError> {
+    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let mut stmt = conn.prepare(
+        "SELECT segment, MAX(seg_pos + end_offset - start_offset) FROM session_output
+         WHERE segment IS NOT NULL GROUP BY segment ORDER BY segment",
+    )?;
+    let rows =
+        stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?.collect::<Result<Vec<_>, _>>()?;
+    Ok(rows.into_iter().map(|(id, len)| (u64::try_from(id).unwrap_or(0), u64::try_from(len).unwrap_or(0))).collect())
+}
+
 /// Checks a database file about to be restored: it opens, passes SQLite's quick check, and its
 /// schema is not newer than this server knows. Returns its schema version.
 pub fn check(db: &Path) -> Result<i64, StoreError> {
