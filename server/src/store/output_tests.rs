@@ -94,7 +94,7 @@ async fn a_segment_goes_once_nothing_refers_to_it_and_counts_until_then() {
     assert!(seg1.exists());
     let before = store.stored_bytes().await.expect("bytes");
     // The writer moves on (as after a restart or a failed sync), then retention drops the rows.
-    *crate::lock(&store.segments.active_for_tests()) = None;
+    *crate::lock(store.segments.active_for_tests()) = None;
     store.append_output(vec![w(s, 13, Some(b"second"), 6)], u64::MAX / 4).await.expect("append");
     let dropped = store.drop_oldest_output(1).await.expect("drop");
     assert_eq!(dropped, 13, "the first chunk's length");
