@@ -40,7 +40,24 @@ use crate::http::tls_acceptor::TlsAcceptor;
 /// counted for `/metrics`) before anything is read, then deadlines for the handshake and for
 /// request heads.
 type TcpSide = Limited<NoDelay<TcpAcceptor>>;
-type ServerAcceptor = Either<HeadDeadline<TlsAcceptor<TcpSide>>, HeadDeadline<TcpSide>>;
+/// Plain HTTP: on Linux, release downloads are sent with `sendfile(2)` (see `http::sendfile`).
+#[cfg(target_os = "linux")]
+type PlainSide = http::sendfile::Sendfile<TcpSide>;
+#[cfg(not(target_os = "linux"))]
+type PlainSide = TcpSide;
+type ServerAcceptor = Either<HeadDeadline<TlsAcceptor<TcpSide>>, HeadDeadline<PlainSide>>;
+
+#[cfg(target_os = "linux")]
+fn plain_side(tcp: TcpSide, state: &AppState, head: Duration) -> PlainSide {
+    let send_timeout = Duration::from_secs(state.settings.releases.send_timeout_secs);
+    let app = poem::EndpointExt::boxed(poem::EndpointExt::map_to_response(http::app(state.clone())));
+    http::sendfile::Sendfile::new(tcp, app, head, send_timeout, state.metrics.sendfile_bytes.clone())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn plain_side(tcp: TcpSide, _state: &AppState, _head: Duration) -> PlainSide {
+    tcp
+}
 
 use crate::bootstrap::{BootstrapError, bootstrap};
 use crate::metrics::Metrics;
@@ -109,19 +126,21 @@ impl Server {
         let tcp =
             Limited::new(NoDelay(tcp), caps, metrics.open_connections.clone(), metrics.refused_connections.clone());
         let head = Duration::from_secs(c.header_timeout_secs);
-        let acceptor = match &boot.tls {
+        let handshake = Duration::from_secs(c.handshake_timeout_secs);
+        let tls_config = match &boot.tls {
             Some(material) => {
-                let config =
-                    http::tls_acceptor::server_config(&material.cert_pem, &material.key_pem).map_err(bind_err)?;
-                let handshake = Duration::from_secs(c.handshake_timeout_secs);
-                Either::Left(HeadDeadline::new(TlsAcceptor::new(tcp, config, handshake), head))
+                Some(http::tls_acceptor::server_config(&material.cert_pem, &material.key_pem).map_err(bind_err)?)
             }
-            None => Either::Right(HeadDeadline::new(tcp, head)),
+            None => None,
         };
         let latency = metrics.relay_output_latency.clone();
         let (relay, relay_tasks) = relay::Relay::start(boot.store.clone(), settings.relay.clone(), latency).await?;
         let public_url = settings.public_url_for(local_addr);
         let state = AppState::new(settings, boot.keys, boot.store, metrics, relay, public_url, tls_info)?;
+        let acceptor = match tls_config {
+            Some(config) => Either::Left(HeadDeadline::new(TlsAcceptor::new(tcp, config, handshake), head)),
+            None => Either::Right(HeadDeadline::new(plain_side(tcp, &state, head), head)),
+        };
         if state.settings.releases.publish_bundled_agents {
             let limit = state.settings.releases.max_upload_bytes;
             releases::bundled::publish_bundled(&state.store, &state.artifacts, limit).await;

@@ -28,6 +28,8 @@ pub struct Metrics {
     /// Live output: received from an agent until written to a viewer's socket (one sample per
     /// frame and viewer), the server's own share of what viewers wait.
     pub relay_output_latency: Histogram,
+    /// Release download bytes the kernel sent with `sendfile(2)` (plain HTTP).
+    pub sendfile_bytes: IntCounter,
 }
 
 impl Metrics {
@@ -68,8 +70,14 @@ impl Metrics {
             .buckets(RELAY_BUCKETS.to_vec()),
         )
         .unwrap_or_else(|e| unreachable!("{e}"));
+        let sendfile_bytes = IntCounter::new(
+            "download_sendfile_bytes_total",
+            "Release download bytes sent with sendfile(2) over plain HTTP",
+        )
+        .unwrap_or_else(|e| unreachable!("{e}"));
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(sendfile_bytes.clone()),
             Box::new(latency.clone()),
             Box::new(open_connections.clone()),
             Box::new(refused_connections.clone()),
@@ -88,6 +96,7 @@ impl Metrics {
             in_flight,
             db_pool,
             relay_output_latency,
+            sendfile_bytes,
         }
     }
 

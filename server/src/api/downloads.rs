@@ -3,8 +3,9 @@
 //! downloads in progress per address and a send timeout, so slow readers cannot hold every
 //! slot. A yanked or damaged release is gone (410), even through a link that is still valid.
 //! `Range` requests (parsed by `sessionforge_shared::http_range`) get exactly the bytes asked
-//! for; files stream from disk in fixed-size pieces, read straight into the buffers that go to
-//! the socket, with the next pieces read while one is being sent.
+//! for. Over plain HTTP on Linux the kernel sends the file with `sendfile(2)` (see
+//! `http::sendfile`); otherwise files stream from disk in fixed-size pieces, read straight into
+//! the buffers that go to the socket, with the next pieces read while one is being sent.
 
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
@@ -115,13 +116,13 @@ impl DownloadsApi {
             )),
             Ok(None) => {
                 let disposition = format!("attachment; filename=\"{}\"", release.file_name);
-                let body = file_body(file, 0, size, send_timeout, slot);
+                let body = body(req, file, 0, size, send_timeout, slot);
                 Ok(Download::Full(Binary(body), size, disposition, etag, "bytes".into()))
             }
             Ok(Some(r)) => {
                 let len = r.length();
                 Ok(Download::Partial(
-                    Binary(file_body(file, r.start(), len, send_timeout, slot)),
+                    Binary(body(req, file, r.start(), len, send_timeout, slot)),
                     len,
                     format!("bytes {}-{}/{size}", r.start(), r.end()),
                     etag,
@@ -138,6 +139,27 @@ const MAX_STREAMS: usize = 32;
 fn streams() -> &'static Arc<Semaphore> {
     static STREAMS: OnceLock<Arc<Semaphore>> = OnceLock::new();
     STREAMS.get_or_init(|| Arc::new(Semaphore::new(MAX_STREAMS)))
+}
+
+/// A download's body: on a request answered with `sendfile` (plain HTTP on Linux, see
+/// `http::sendfile`) the file range is handed over and the body is empty; otherwise the file
+/// streams from disk.
+fn body(
+    req: &Request,
+    file: std::fs::File,
+    start: u64,
+    len: u64,
+    send_timeout: Duration,
+    slot: DownloadSlot,
+) -> poem::Body {
+    #[cfg(target_os = "linux")]
+    if let Some(offer) = req.extensions().get::<crate::http::sendfile::SendfileOffer>() {
+        offer.offer(crate::http::sendfile::FileRange { file, start, len, hold: Box::new(slot) });
+        return poem::Body::empty();
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = req;
+    file_body(file, start, len, send_timeout, slot)
 }
 
 /// `len` bytes of `file` from `start`, as a body. One blocking thread reads the file in order,

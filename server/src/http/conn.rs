@@ -109,6 +109,12 @@ pub struct Counted<T> {
     gauge: IntGauge,
 }
 
+impl<T> Counted<T> {
+    pub fn get_ref(&self) -> &T {
+        &self.inner
+    }
+}
+
 impl<T> Drop for Counted<T> {
     fn drop(&mut self) {
         self.gauge.dec();

@@ -6,6 +6,8 @@ pub mod conn;
 pub mod deadline;
 pub mod either;
 pub mod middleware;
+#[cfg(target_os = "linux")]
+pub mod sendfile;
 pub mod tls_acceptor;
 
 use poem::http::{Method, StatusCode};

@@ -17,7 +17,6 @@
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{IoSlice, Write};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -153,7 +152,7 @@ impl Segments {
     pub fn read(&self, id: u64, pos: u64, len: usize) -> std::io::Result<Vec<u8>> {
         let file = self.reader(id)?;
         let mut buf = vec![0u8; len];
-        file.read_exact_at(&mut buf, pos)?;
+        read_exact_at(&file, &mut buf, pos)?;
         Ok(buf)
     }
 
@@ -204,6 +203,27 @@ impl Segments {
         *doomed = now_doomed;
         Ok(freed)
     }
+}
+
+/// Reads `buf.len()` bytes at `pos` without moving a shared cursor (`pread`).
+#[cfg(unix)]
+fn read_exact_at(file: &File, buf: &mut [u8], pos: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, pos)
+}
+
+/// Reads `buf.len()` bytes at `pos` (`ReadFile` at an offset).
+#[cfg(windows)]
+fn read_exact_at(file: &File, mut buf: &mut [u8], mut pos: u64) -> std::io::Result<()> {
+    while !buf.is_empty() {
+        match std::os::windows::fs::FileExt::seek_read(file, buf, pos)? {
+            0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            n => {
+                buf = &mut buf[n..];
+                pos += n as u64;
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -150,9 +150,17 @@ async fn yanked_and_damaged_releases_are_gone_even_through_live_links() {
 
 #[tokio::test]
 async fn slow_downloads_cannot_hold_every_slot() {
+    // Over TLS (streamed from user space) and plain HTTP (sent with sendfile on Linux).
+    for tls in ["true", "false"] {
+        slow_downloads_cannot_hold_every_slot_with(tls).await;
+    }
+}
+
+async fn slow_downloads_cannot_hold_every_slot_with(tls: &str) {
     let server = TestServer::start_with(&[
         ("SESSIONFORGE_RELEASES__MAX_DOWNLOADS_PER_IP", "1"),
         ("SESSIONFORGE_RELEASES__SEND_TIMEOUT_SECS", "2"),
+        ("SESSIONFORGE_TLS__ENABLED", tls),
     ])
     .await;
     let org = crate::agents::admin_org(&server).await;
@@ -161,14 +169,17 @@ async fn slow_downloads_cannot_hold_every_slot() {
     let manifest: Value = server.get("/api/v1/releases/manifest/stable", &Auth::None).await.json().await.expect("json");
     let url = manifest["links"]["x86_64-unknown-linux-gnu"].as_str().expect("link").to_string();
 
-    let stalled = server.client.get(&url).send().await.expect("first download");
+    // Connections that begin with the download, as download clients open them.
+    let fresh =
+        reqwest::Client::builder().danger_accept_invalid_certs(true).pool_max_idle_per_host(0).build().expect("client");
+    let stalled = fresh.get(&url).send().await.expect("first download");
     assert_eq!(stalled.status(), StatusCode::OK);
-    let second = server.client.get(&url).send().await.expect("second download");
+    let second = fresh.get(&url).send().await.expect("second download");
     assert_eq!(error_code(second, StatusCode::TOO_MANY_REQUESTS).await, "RATE_LIMITED", "one at a time per address");
 
     // The stalled download is ended after the send timeout, which frees its slot.
     crate::common::wait_for("the stalled download's slot to free", std::time::Duration::from_secs(20), || async {
-        let r = server.client.get(&url).header("range", "bytes=0-9").send().await.ok()?;
+        let r = fresh.get(&url).header("range", "bytes=0-9").send().await.ok()?;
         (r.status() == StatusCode::PARTIAL_CONTENT).then_some(())
     })
     .await;
@@ -184,5 +195,70 @@ async fn slow_downloads_cannot_hold_every_slot() {
             }
         }
     }
-    assert!(failed || got < 64 * 1024 * 1024, "the stalled download was cut off ({got} bytes)");
+    assert!(failed || got < 64 * 1024 * 1024, "the stalled download was cut off ({got} bytes, TLS {tls})");
+    if tls == "false" && cfg!(target_os = "linux") {
+        assert!(sendfile_bytes(&server).await > 0, "the plain downloads went out with sendfile");
+    }
+}
+
+/// `sessionforge_download_sendfile_bytes_total` from `/metrics`.
+async fn sendfile_bytes(server: &TestServer) -> u64 {
+    let text = server.client.get(server.url("/metrics")).send().await.expect("metrics").text().await.expect("text");
+    text.lines()
+        .find_map(|l| l.strip_prefix("sessionforge_download_sendfile_bytes_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no sendfile counter in {text}"))
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn plain_http_downloads_go_out_with_sendfile_and_the_connection_serves_on() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let server = TestServer::start_with(&[("SESSIONFORGE_TLS__ENABLED", "false")]).await;
+    let org = crate::agents::admin_org(&server).await;
+    let artifact: Vec<u8> = (0..3 * 1024 * 1024u32).map(|i| (i * 7 % 251) as u8).collect();
+    publish(&server, &org.key, "1.0.0", "x86_64-unknown-linux-gnu", artifact.clone()).await;
+    let manifest: Value = server.get("/api/v1/releases/manifest/stable", &Auth::None).await.json().await.expect("json");
+    let url = manifest["links"]["x86_64-unknown-linux-gnu"].as_str().expect("link").to_string();
+    let before = sendfile_bytes(&server).await;
+
+    // Connections that begin with a download (as curl, install.sh and agents make them); one
+    // that began with another request stays with hyper, which streams from user space.
+    let fresh = reqwest::Client::builder().pool_max_idle_per_host(0).build().expect("client");
+    let full = fresh.get(&url).send().await.expect("download");
+    assert_eq!(full.status(), StatusCode::OK);
+    assert_eq!(full.headers()["content-length"], artifact.len().to_string().as_str());
+    assert!(full.headers().contains_key("x-request-id"), "the middleware ran");
+    assert_eq!(full.bytes().await.expect("body").as_ref(), &artifact[..], "every byte, in order");
+    let part = fresh.get(&url).header("range", "bytes=1000-1999").send().await.expect("range");
+    assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(part.bytes().await.expect("body").as_ref(), &artifact[1000..2000]);
+    assert_eq!(sendfile_bytes(&server).await - before, artifact.len() as u64 + 1000, "sent by the kernel");
+
+    // Refusals come from the same application, as JSON.
+    let forged = url.replace("sig=", "sig=A");
+    assert_eq!(
+        error_code(fresh.get(&forged).send().await.expect("forged"), StatusCode::FORBIDDEN).await,
+        "INVALID_SIGNATURE"
+    );
+
+    // One connection: a range download, then an ordinary request, which hyper answers.
+    let path = &url[url.find("/api/v1/downloads/").expect("a download link")..];
+    let mut tcp = tokio::net::TcpStream::connect(server.base.trim_start_matches("http://")).await.expect("connect");
+    let requests = format!(
+        "GET {path} HTTP/1.1\r\nHost: t\r\nRange: bytes=0-4\r\n\r\nGET /api/v1/health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    );
+    tcp.write_all(requests.as_bytes()).await.expect("send");
+    let mut answer = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(20), tcp.read_to_end(&mut answer))
+        .await
+        .expect("both answers before the server closes")
+        .expect("read");
+    let text = String::from_utf8_lossy(&answer);
+    let (first, second) = text.split_once("\r\n\r\n").expect("a head");
+    assert!(first.starts_with("HTTP/1.1 206"), "{first}");
+    assert!(first.to_ascii_lowercase().contains("content-length: 5"), "{first}");
+    assert_eq!(&answer[first.len() + 4..first.len() + 9], &artifact[..5]);
+    assert!(second[5..].starts_with("HTTP/1.1 200"), "the next request on the connection: {second}");
 }
