@@ -35,6 +35,8 @@ mod notices;
 mod openapi;
 mod people;
 mod plans;
+#[cfg(target_os = "linux")]
+mod power_loss;
 mod rate_limits;
 #[cfg(unix)]
 mod raw_agent;
