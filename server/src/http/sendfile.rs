@@ -143,6 +143,17 @@ async fn serve(
     ctx: Arc<Ctx>,
     tx: mpsc::Sender<Handed>,
 ) {
+    // Most connections are not downloads: a peek at their first bytes says so without reading
+    // (or allocating) anything, so agents' and browsers' connections cost no more than before.
+    let mut first = [0u8; PREFIX.len()];
+    match tokio::time::timeout(ctx.head_timeout, io.get_ref().peek(&mut first)).await {
+        Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return,
+        Ok(Ok(n)) if first[..n] == PREFIX[..n] => {}
+        Ok(Ok(_)) => {
+            let _ = tx.send((Rewind::new(Bytes::new(), io), local, remote, scheme)).await;
+            return;
+        }
+    }
     let mut buf = BytesMut::with_capacity(1024);
     loop {
         match next_request(io.get_ref(), &mut buf, ctx.head_timeout).await {
@@ -154,7 +165,7 @@ async fn serve(
             Next::Download(head_len, parts, keep_alive) => {
                 buf.advance(head_len);
                 let parts = RequestParts::from((*parts, local.clone(), remote.clone(), scheme.clone()));
-                match respond(io.get_ref(), parts, &ctx, keep_alive).await {
+                match Box::pin(respond(io.get_ref(), parts, &ctx, keep_alive)).await {
                     Ok(true) => {}
                     Ok(false) => return,
                     Err(e) => {

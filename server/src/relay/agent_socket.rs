@@ -20,7 +20,6 @@ use sessionforge_shared::protocol::{
     AgentMessage, AgentMode, DEFAULT_AGENT_BUFFER, MIN_SUPPORTED_PROTOCOL, PROTOCOL_VERSION, ResumePoint,
     ServerMessage, SessionInfo, SessionSource, SessionState, UpdatePolicy,
 };
-use tokio::sync::mpsc;
 
 use super::agent_messages::{ByteBudget, handle, size_of};
 use super::events::Change;
@@ -135,7 +134,7 @@ async fn run(hub: Arc<Hub>, machine: Machine, socket: WebSocketStream) {
         tracing::error!(error = %e, "cannot record machine info");
     }
 
-    let (tx, mut rx) = mpsc::channel::<ServerMessage>(OUTBOX);
+    let (tx, mut rx) = super::agent_tx::channel(OUTBOX);
     let buffer = buffer_bytes.unwrap_or(DEFAULT_AGENT_BUFFER).min(MAX_DECLARED_BUFFER);
     let conn = hub.register_conn(machine.id, machine.org_id, mode, buffer, tx);
     let resume = adopt_sessions(&hub, conn, &machine, mode, sessions).await;

@@ -18,6 +18,7 @@ use sessionforge_shared::ids::{MachineId, OrgId, SessionId};
 use sessionforge_shared::protocol::{AgentMode, ServerMessage, SessionState};
 use tokio::sync::{Semaphore, mpsc};
 
+use super::agent_tx::AgentTx;
 use super::events::{Change, OrgEvents, SessionNotice};
 use super::heartbeats::Heartbeats;
 use super::live::{Item, LiveSession, MAX_OFFSET, Subscription, TermSize, lock};
@@ -55,7 +56,7 @@ struct AgentConn {
     /// start further than this past what was received.
     buffer: u64,
     mode: AgentMode,
-    tx: mpsc::Sender<ServerMessage>,
+    tx: AgentTx,
 }
 
 /// What one agent connection may do.
@@ -125,7 +126,7 @@ impl Hub {
         org_id: OrgId,
         mode: AgentMode,
         buffer: u64,
-        tx: mpsc::Sender<ServerMessage>,
+        tx: AgentTx,
     ) -> ConnId {
         let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
         lock(&self.conns).insert(id, AgentConn { machine_id, org_id, mode, buffer, tx });
@@ -192,7 +193,7 @@ impl Hub {
     }
 
     /// The daemon connection of a machine, which takes start requests.
-    pub fn daemon(&self, machine: MachineId) -> Option<mpsc::Sender<ServerMessage>> {
+    pub fn daemon(&self, machine: MachineId) -> Option<AgentTx> {
         lock(&self.conns)
             .iter()
             .filter(|(_, c)| c.machine_id == machine && c.mode == AgentMode::Daemon)

@@ -3,6 +3,7 @@
 
 mod agent_messages;
 pub mod agent_socket;
+pub mod agent_tx;
 pub mod events;
 pub mod heartbeats;
 pub mod hub;
