@@ -48,14 +48,15 @@ type PlainSide = TcpSide;
 type ServerAcceptor = Either<HeadDeadline<TlsAcceptor<TcpSide>>, HeadDeadline<PlainSide>>;
 
 #[cfg(target_os = "linux")]
-fn plain_side(tcp: TcpSide, state: &AppState, head: Duration) -> PlainSide {
+fn plain_side(tcp: TcpSide, state: &AppState, head: Duration, stopping: &http::stopping::Stopping) -> PlainSide {
     let send_timeout = Duration::from_secs(state.settings.releases.send_timeout_secs);
     let app = poem::EndpointExt::boxed(poem::EndpointExt::map_to_response(http::app(state.clone())));
-    http::sendfile::Sendfile::new(tcp, app, head, send_timeout, state.metrics.sendfile_bytes.clone())
+    let sent = state.metrics.sendfile_bytes.clone();
+    http::sendfile::Sendfile::new(tcp, app, head, send_timeout, sent, stopping.clone())
 }
 
 #[cfg(not(target_os = "linux"))]
-fn plain_side(tcp: TcpSide, _state: &AppState, _head: Duration) -> PlainSide {
+fn plain_side(tcp: TcpSide, _state: &AppState, _head: Duration, _stopping: &http::stopping::Stopping) -> PlainSide {
     tcp
 }
 
@@ -92,6 +93,8 @@ pub struct Server {
     local_addr: SocketAddr,
     generated: Vec<&'static str>,
     relay_tasks: relay::RelayTasks,
+    /// Connections answered outside hyper (sendfile downloads), ended at shutdown.
+    own_connections: http::stopping::Stopping,
     /// The data dir's lock, held while this server runs (restore refuses to run over it).
     _lock: std::fs::File,
 }
@@ -137,15 +140,16 @@ impl Server {
         let (relay, relay_tasks) = relay::Relay::start(boot.store.clone(), settings.relay.clone(), latency).await?;
         let public_url = settings.public_url_for(local_addr);
         let state = AppState::new(settings, boot.keys, boot.store, metrics, relay, public_url, tls_info)?;
+        let own_connections = http::stopping::Stopping::default();
         let acceptor = match tls_config {
             Some(config) => Either::Left(HeadDeadline::new(TlsAcceptor::new(tcp, config, handshake), head)),
-            None => Either::Right(HeadDeadline::new(plain_side(tcp, &state, head), head)),
+            None => Either::Right(HeadDeadline::new(plain_side(tcp, &state, head, &own_connections), head)),
         };
         if state.settings.releases.publish_bundled_agents {
             let limit = state.settings.releases.max_upload_bytes;
             releases::bundled::publish_bundled(&state.store, &state.artifacts, limit).await;
         }
-        Ok(Self { state, acceptor, local_addr, generated: boot.generated, relay_tasks, _lock: lock })
+        Ok(Self { state, acceptor, local_addr, generated: boot.generated, relay_tasks, own_connections, _lock: lock })
     }
 
     /// The address actually bound (useful with port 0).
@@ -212,10 +216,16 @@ impl Server {
         let license_checks = tokio::spawn(licensing::online::run(self.state.clone()));
         let app = http::app(self.state.clone());
         let idle = Duration::from_secs(self.state.settings.connections.idle_timeout_secs);
+        let stopping = self.own_connections.clone();
+        let shutdown = async move {
+            shutdown.await;
+            stopping.begin();
+        };
         let result = poem::Server::new_with_acceptor(self.acceptor)
             .idle_timeout(idle)
             .run_with_graceful_shutdown(app, shutdown, Some(grace))
             .await;
+        self.own_connections.finish(grace).await;
         housekeeping.abort();
         metering.abort();
         outbox.abort();

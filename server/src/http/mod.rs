@@ -8,6 +8,7 @@ pub mod either;
 pub mod middleware;
 #[cfg(target_os = "linux")]
 pub mod sendfile;
+pub mod stopping;
 pub mod tls_acceptor;
 
 use poem::http::{Method, StatusCode};

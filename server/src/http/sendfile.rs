@@ -33,8 +33,11 @@ use prometheus::IntCounter;
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use super::conn::Counted;
+use super::stopping::Stopping;
 
 /// What a download request starts with.
 const PREFIX: &[u8] = b"GET /api/v1/downloads/";
@@ -85,20 +88,24 @@ pub struct Sendfile<A> {
     ctx: Arc<Ctx>,
     handed_tx: mpsc::Sender<Handed>,
     handed_rx: mpsc::Receiver<Handed>,
+    stopping: Stopping,
 }
 
 impl<A> Sendfile<A> {
     /// `app` answers the download requests read here; stalled sends end after `send_timeout`,
-    /// and a request head must arrive within `head_timeout`.
+    /// a request head must arrive within `head_timeout`, and `stopping` ends the connections
+    /// served here when the server stops.
     pub fn new(
         inner: A,
         app: BoxEndpoint<'static>,
         head_timeout: Duration,
         send_timeout: Duration,
         sent_bytes: IntCounter,
+        stopping: Stopping,
     ) -> Self {
         let (handed_tx, handed_rx) = mpsc::channel(256);
-        Self { inner, ctx: Arc::new(Ctx { app, head_timeout, send_timeout, sent_bytes }), handed_tx, handed_rx }
+        let ctx = Arc::new(Ctx { app, head_timeout, send_timeout, sent_bytes });
+        Self { inner, ctx, handed_tx, handed_rx, stopping }
     }
 }
 
@@ -116,7 +123,8 @@ impl<A: Acceptor<Io = Conn>> Acceptor for Sendfile<A> {
                 Some(handed) = self.handed_rx.recv() => return Ok(handed),
                 accepted = self.inner.accept() => {
                     let (io, local, remote, scheme) = accepted?;
-                    tokio::spawn(serve(io, local, remote, scheme, self.ctx.clone(), self.handed_tx.clone()));
+                    let (ctx, tx, stop) = (self.ctx.clone(), self.handed_tx.clone(), self.stopping.token());
+                    self.stopping.spawn(serve(io, local, remote, scheme, ctx, tx, stop));
                 }
             }
         }
@@ -136,17 +144,20 @@ enum Next {
 /// Answers download requests on `io` for as long as they come, then hands the connection to
 /// hyper (or drops it).
 async fn serve(
-    io: Conn,
+    mut io: Conn,
     local: LocalAddr,
     remote: RemoteAddr,
     scheme: Scheme,
     ctx: Arc<Ctx>,
     tx: mpsc::Sender<Handed>,
+    stop: CancellationToken,
 ) {
+    // The first request head has `head_timeout` from the accept, peek and read together.
+    let deadline = Instant::now() + ctx.head_timeout;
     // Most connections are not downloads: a peek at their first bytes says so without reading
     // (or allocating) anything, so agents' and browsers' connections cost no more than before.
     let mut first = [0u8; PREFIX.len()];
-    match tokio::time::timeout(ctx.head_timeout, io.get_ref().peek(&mut first)).await {
+    match tokio::time::timeout_at(deadline, io.get_ref().peek(&mut first)).await {
         Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return,
         Ok(Ok(n)) if first[..n] == PREFIX[..n] => {}
         Ok(Ok(_)) => {
@@ -155,19 +166,24 @@ async fn serve(
         }
     }
     let mut buf = BytesMut::with_capacity(1024);
+    let mut deadline = deadline;
     loop {
-        match next_request(io.get_ref(), &mut buf, ctx.head_timeout).await {
+        let next = tokio::select! {
+            next = next_request(io.get_ref(), &mut buf, deadline) => next,
+            () = stop.cancelled() => Next::Close,
+        };
+        match next {
             Next::HandOver => {
                 let _ = tx.send((Rewind::new(buf.freeze(), io), local, remote, scheme)).await;
                 return;
             }
-            Next::Close => return,
+            Next::Close => break,
             Next::Download(head_len, parts, keep_alive) => {
                 buf.advance(head_len);
                 let parts = RequestParts::from((*parts, local.clone(), remote.clone(), scheme.clone()));
-                match Box::pin(respond(io.get_ref(), parts, &ctx, keep_alive)).await {
-                    Ok(true) => {}
-                    Ok(false) => return,
+                match Box::pin(respond(io.get_ref(), parts, &ctx, keep_alive && !stop.is_cancelled())).await {
+                    Ok(true) => deadline = Instant::now() + ctx.head_timeout,
+                    Ok(false) => break,
                     Err(e) => {
                         tracing::debug!(error = %e, "a download over sendfile ended early");
                         return;
@@ -176,11 +192,12 @@ async fn serve(
             }
         }
     }
+    // A clean end (FIN, not a reset over unread bytes), so the client gets all it was sent.
+    let _ = tokio::time::timeout(ctx.send_timeout, tokio::io::AsyncWriteExt::shutdown(&mut io)).await;
 }
 
 /// Reads until the buffer holds a whole download request head, or shows it holds something else.
-async fn next_request(tcp: &TcpStream, buf: &mut BytesMut, head_timeout: Duration) -> Next {
-    let deadline = tokio::time::Instant::now() + head_timeout;
+async fn next_request(tcp: &TcpStream, buf: &mut BytesMut, deadline: Instant) -> Next {
     loop {
         let n = buf.len().min(PREFIX.len());
         if buf[..n] != PREFIX[..n] {
@@ -231,7 +248,7 @@ fn parse_head(buf: &[u8]) -> Option<Result<Next, ()>> {
         match name.as_str() {
             "content-length" if h.value != b"0" => return Some(Err(())),
             "transfer-encoding" | "upgrade" | "expect" => return Some(Err(())),
-            "connection" if h.value.eq_ignore_ascii_case(b"close") => keep_alive = false,
+            "connection" if has_token(h.value, "close") => keep_alive = false,
             _ => {}
         }
         builder = builder.header(h.name, h.value);
@@ -241,6 +258,11 @@ fn parse_head(buf: &[u8]) -> Option<Result<Next, ()>> {
         Ok(r) => Some(Ok(Next::Download(len, Box::new(r.into_parts().0), keep_alive))),
         Err(_) => Some(Err(())),
     }
+}
+
+/// Whether a comma-separated header value holds `token` (any case).
+fn has_token(value: &[u8], token: &str) -> bool {
+    value.split(|b| *b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
 }
 
 /// Runs the request through the application and writes its answer: the offered file range with
@@ -262,6 +284,8 @@ async fn respond(tcp: &TcpStream, parts: RequestParts, ctx: &Ctx, keep_alive: bo
             body
         }
     };
+    // The application may end the connection too.
+    let keep_alive = keep_alive && !headers.get(header::CONNECTION).is_some_and(|v| has_token(v.as_bytes(), "close"));
     if !keep_alive {
         headers.insert(header::CONNECTION, header::HeaderValue::from_static("close"));
     }
@@ -404,6 +428,8 @@ mod tests {
         assert_eq!(kind(b"GET /api/v1/downloads/x?sig=1 HTTP/1.1\r\nHost: a\r\n"), "partial");
         assert_eq!(kind(b"GET /api/v1/downloads/x?sig=1 HTTP/1.1\r\nHost: a\r\n\r\n"), "download");
         assert_eq!(kind(b"GET /api/v1/downloads/x HTTP/1.1\r\nConnection: close\r\n\r\n"), "download, then close");
+        assert_eq!(kind(b"GET /api/v1/downloads/x HTTP/1.1\r\nconnection: TE, Close\r\n\r\n"), "download, then close");
+        assert_eq!(kind(b"GET /api/v1/downloads/x HTTP/1.1\r\nConnection: keep-alive\r\n\r\n"), "download");
         assert_eq!(kind(b"GET /api/v1/downloads/x HTTP/1.0\r\n\r\n"), "hyper");
         assert_eq!(kind(b"GET /api/v1/downloads/x HTTP/1.1\r\nContent-Length: 5\r\n\r\n"), "hyper");
         assert_eq!(kind(b"GET /api/v1/downloads/x HTTP/1.1\r\nUpgrade: websocket\r\n\r\n"), "hyper");

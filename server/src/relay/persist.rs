@@ -47,8 +47,19 @@ pub async fn run(hub: Arc<Hub>, mut rx: tokio::sync::mpsc::Receiver<PersistMsg>,
             permits.push(m.permit);
             batch.push(m.write);
         }
+        // The bytes once (retried until durable), then their index (retried alone, so that a
+        // failing database does not make every retry write the batch again).
+        let placed = loop {
+            match hub.store().place_output(&batch).await {
+                Ok(placed) => break placed,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot write session output; retrying (agents keep it until acked)");
+                    tokio::time::sleep(RETRY_DELAY).await;
+                }
+            }
+        };
         loop {
-            match hub.store().append_output(batch.clone(), retain_bytes).await {
+            match hub.store().index_output(batch.clone(), placed.clone(), retain_bytes).await {
                 Ok(stored) => {
                     drop(permits);
                     for s in stored {

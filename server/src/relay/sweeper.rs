@@ -21,6 +21,9 @@ const VACUUM_PAGES: u32 = 4096;
 pub async fn run(hub: Arc<Hub>, settings: RelaySettings) {
     let grace = Duration::from_secs(settings.stale_after_secs);
     let mut tick = tokio::time::interval(TICK);
+    // After a slow round (an hourly purge), the next one comes a whole tick later, not at once:
+    // segments are deleted only at a second look some time after the first.
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_purge: Option<Instant> = None;
     loop {
         tick.tick().await;
@@ -67,28 +70,14 @@ pub async fn run(hub: Arc<Hub>, settings: RelaySettings) {
     }
 }
 
-/// Drops the oldest stored output while the database and the output segments hold more than
-/// `budget` bytes (0: no budget). Returns whether anything was dropped.
+/// Drops the oldest stored output while what is kept exceeds `budget` (see
+/// `Store::keep_output_within`). Returns whether anything was dropped.
 async fn keep_within_budget(hub: &Hub, budget: u64) -> bool {
-    if budget == 0 {
-        return false;
-    }
-    let used = match hub.store().stored_bytes().await {
-        Ok(used) => used,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot measure stored output");
-            return false;
-        }
-    };
-    if used <= budget {
-        return false;
-    }
-    // A little past the budget, so that this does not run on every tick.
-    let excess = used - budget + budget / 20;
-    match hub.store().drop_oldest_output(excess).await {
-        Ok(dropped) => {
-            tracing::warn!(used, budget, dropped, "stored output is over relay.max_stored_bytes; dropped the oldest");
-            dropped > 0
+    match hub.store().keep_output_within(budget).await {
+        Ok((_, 0)) => false,
+        Ok((kept, dropped)) => {
+            tracing::warn!(kept, budget, dropped, "stored output is over relay.max_stored_bytes; dropped the oldest");
+            true
         }
         Err(e) => {
             tracing::warn!(error = %e, "cannot keep stored output within its budget");

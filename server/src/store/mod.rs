@@ -24,6 +24,7 @@ pub mod org_settings;
 pub mod orgs;
 pub mod outbox;
 pub mod output;
+mod output_space;
 pub mod plan_retention;
 pub mod preferences;
 pub mod releases;

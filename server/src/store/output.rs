@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use rusqlite::{OptionalExtension, params};
 use sessionforge_shared::ids::SessionId;
 
-use super::segments::Placed;
+pub use super::segments::Placed;
 use super::{Store, StoreError, now};
 
 /// One chunk to store: data, or a gap (bytes lost on the agent) when `data` is `None`.
@@ -40,11 +40,11 @@ pub struct Stored {
     pub retained_from: u64,
 }
 
-fn i(v: u64) -> i64 {
+pub(super) fn i(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-fn u(v: i64) -> u64 {
+pub(super) fn u(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
@@ -102,7 +102,7 @@ fn push_row(rows: &mut Vec<Row>, row: Row) {
     rows.push(row);
 }
 
-fn io_error(what: &str) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+pub(super) fn io_error(what: &str) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     move |e| StoreError::Internal(format!("{what}: {e}"))
 }
 
@@ -119,7 +119,19 @@ impl Store {
     /// Only `session_output` is written on the common path: a session's stored end is derived
     /// from its chunks, so a batch touching many sessions does not rewrite their rows too.
     pub async fn append_output(&self, batch: Vec<OutputWrite>, retain_bytes: u64) -> Result<Vec<Stored>, StoreError> {
-        let placed = self.place(&batch).await?;
+        let placed = self.place_output(&batch).await?;
+        self.index_output(batch, placed, retain_bytes).await
+    }
+
+    /// The second half of [`Self::append_output`]: commits the index rows of a batch whose bytes
+    /// [`Self::place_output`] made durable. Retrying only this after a failed commit does not
+    /// write the bytes again (a database that keeps failing would otherwise fill the disk).
+    pub async fn index_output(
+        &self,
+        batch: Vec<OutputWrite>,
+        placed: Vec<Option<Placed>>,
+        retain_bytes: u64,
+    ) -> Result<Vec<Stored>, StoreError> {
         self.db
             .write(move |tx| {
                 let at_ms = now_ms();
@@ -177,9 +189,9 @@ impl Store {
             .await
     }
 
-    /// Writes the batch's bytes to the current segment and syncs them; returns where each
-    /// write's bytes are (`None` for gaps).
-    async fn place(&self, batch: &[OutputWrite]) -> Result<Vec<Option<Placed>>, StoreError> {
+    /// The first half of [`Self::append_output`]: writes the batch's bytes to the current
+    /// segment and syncs them; returns where each write's bytes are (`None` for gaps).
+    pub async fn place_output(&self, batch: &[OutputWrite]) -> Result<Vec<Option<Placed>>, StoreError> {
         let data: Vec<Option<bytes::Bytes>> = batch.iter().map(|w| w.data.clone()).collect();
         if data.iter().all(Option::is_none) {
             return Ok(vec![None; data.len()]);
@@ -261,93 +273,6 @@ impl Store {
                 Ok(n)
             })
             .await
-    }
-
-    /// Bytes stored output takes: the database's pages in use (freed pages not counted) and the
-    /// output segments on disk.
-    pub async fn stored_bytes(&self) -> Result<u64, StoreError> {
-        let segments = self.segments.clone();
-        self.db
-            .read(move |c| {
-                let pages: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0))?;
-                let free: i64 = c.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
-                let size: i64 = c.query_row("PRAGMA page_size", [], |r| r.get(0))?;
-                let files = segments.disk_bytes().map_err(io_error("cannot measure the output segments"))?;
-                Ok(u((pages - free).max(0) * size) + files)
-            })
-            .await
-    }
-
-    /// Deletes output segments no chunk refers to any more (see [`super::segments`]); returns
-    /// the bytes freed.
-    pub async fn collect_segments(&self) -> Result<u64, StoreError> {
-        let segments = self.segments.clone();
-        self.db
-            .read(move |c| {
-                let mut stmt =
-                    c.prepare_cached("SELECT DISTINCT segment FROM session_output WHERE segment IS NOT NULL")?;
-                let referenced =
-                    stmt.query_map([], |r| r.get::<_, i64>(0))?.map(|r| r.map(u)).collect::<Result<_, _>>()?;
-                segments.collect(&referenced).map_err(io_error("cannot delete unused output segments"))
-            })
-            .await
-    }
-
-    /// Deletes the oldest stored output, across all sessions, until about `bytes` are freed
-    /// (whole chunks, at most `MAX_DROP_CHUNKS` per call); each affected session keeps where its
-    /// output ends and starts after the dropped part. Returns the bytes dropped.
-    pub async fn drop_oldest_output(&self, bytes: u64) -> Result<u64, StoreError> {
-        /// Most chunks one call deletes (a few MB of work per transaction).
-        const MAX_DROP_CHUNKS: i64 = 2000;
-        self.db
-            .write(move |tx| {
-                let mut pick = tx.prepare_cached(
-                    "SELECT rowid, session_id, end_offset,
-                            COALESCE(length(data), CASE WHEN segment IS NOT NULL THEN end_offset - start_offset END, 0)
-                     FROM session_output
-                     ORDER BY at_ms LIMIT ?1",
-                )?;
-                let mut rows = pick.query([MAX_DROP_CHUNKS])?;
-                let mut doomed: Vec<(i64, String, i64)> = Vec::new();
-                let mut freed = 0u64;
-                while freed < bytes
-                    && let Some(r) = rows.next()?
-                {
-                    freed += u(r.get(3)?);
-                    doomed.push((r.get(0)?, r.get(1)?, r.get(2)?));
-                }
-                drop(rows);
-                drop(pick);
-                let mut sessions: Vec<&str> = doomed.iter().map(|(_, s, _)| s.as_str()).collect();
-                sessions.sort_unstable();
-                sessions.dedup();
-                for sid in &sessions {
-                    // Where the output ends is kept even if every chunk goes.
-                    tx.prepare_cached(&format!("UPDATE sessions AS s SET output_end = {STORED_END} WHERE s.id = ?1"))?
-                        .execute([sid])?;
-                }
-                let mut delete = tx.prepare_cached("DELETE FROM session_output WHERE rowid = ?1")?;
-                for (rowid, _, _) in &doomed {
-                    delete.execute([rowid])?;
-                }
-                drop(delete);
-                for sid in &sessions {
-                    tx.prepare_cached(
-                        "UPDATE sessions SET retained_from = COALESCE(
-                            (SELECT MIN(start_offset) FROM session_output WHERE session_id = ?1), output_end)
-                         WHERE id = ?1",
-                    )?
-                    .execute([sid])?;
-                }
-                Ok(freed)
-            })
-            .await
-    }
-
-    /// Returns up to `pages` free pages to the file system (the database uses incremental
-    /// vacuum, so deleting never shrinks the file by itself).
-    pub async fn incremental_vacuum(&self, pages: u32) -> Result<(), StoreError> {
-        self.db.write(move |tx| Ok(tx.execute_batch(&format!("PRAGMA incremental_vacuum({pages});"))?)).await
     }
 }
 

@@ -89,6 +89,7 @@ async fn rows_from_before_segments_read_alongside_new_ones() {
 async fn a_segment_goes_once_nothing_refers_to_it_and_counts_until_then() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (store, s) = store_with_session(dir.path()).await;
+    store.segments.set_grace(std::time::Duration::ZERO);
     store.append_output(vec![w(s, 0, Some(b"first segment"), 13)], u64::MAX / 4).await.expect("append");
     let seg1 = dir.path().join(super::super::OUTPUT_DIR).join(super::super::segments::file_name(1));
     assert!(seg1.exists());
@@ -105,4 +106,35 @@ async fn a_segment_goes_once_nothing_refers_to_it_and_counts_until_then() {
     assert!(store.stored_bytes().await.expect("bytes") < before + 6, "the file no longer counts");
     let chunks = store.read_output(s, 0, 100, usize::MAX).await.expect("read");
     assert_eq!(bytes_of(&chunks), b"second");
+}
+
+#[tokio::test]
+async fn the_budget_counts_what_is_kept_so_a_full_segment_does_not_drop_everything() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, s) = store_with_session(dir.path()).await;
+    // 8 MiB in the segment being written, which cannot be deleted whatever is dropped.
+    let piece = Bytes::from(vec![b'x'; 256 * 1024]);
+    let batch: Vec<OutputWrite> = (0..32u64)
+        .map(|i| OutputWrite {
+            session_id: s,
+            start: i * 256 * 1024,
+            end: (i + 1) * 256 * 1024,
+            data: Some(piece.clone()),
+        })
+        .collect();
+    store.append_output(batch, u64::MAX / 4).await.expect("append");
+    let budget = 4 * 1024 * 1024;
+    let (_, dropped) = store.keep_output_within(budget).await.expect("first round");
+    assert!(dropped >= 4 * 1024 * 1024, "the excess went: {dropped}");
+    // Again and again, as the sweeper does: the files are still over the budget (nothing can be
+    // freed from the segment being written), but what is kept is not, so nothing more goes.
+    for _ in 0..3 {
+        store.collect_segments().await.expect("collect");
+        let (kept, dropped) = store.keep_output_within(budget).await.expect("next round");
+        assert_eq!(dropped, 0, "kept {kept} of a {budget} budget; nothing more may go");
+    }
+    let chunks = store.read_output(s, 0, u64::MAX / 4, usize::MAX).await.expect("read");
+    let kept: usize = chunks.iter().map(|c| c.data.as_ref().map_or(0, Vec::len)).sum();
+    assert!(kept >= 2 * 1024 * 1024, "the newest output stays: {kept} bytes");
+    assert!(store.stored_bytes().await.expect("bytes") > budget, "the files hold more (documented)");
 }

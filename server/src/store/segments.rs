@@ -10,18 +10,21 @@
 //! - A failed write or sync abandons the segment (its page cache cannot be trusted after a
 //!   failed sync); the batch is written again into a new one.
 //! - Numbers only grow: a new server starts a new segment above every file and every indexed one.
-//! - A segment no row refers to is deleted only if it was already unreferenced at the previous
-//!   collection (so a read that found its rows just before they went still finds the file), and
-//!   never while a backup holds the shared lock on `output/.lock`.
+//! - A segment no row refers to is deleted only if it was already unreferenced at a collection
+//!   at least [`COLLECT_GRACE`] earlier (so a read that found its rows just before they went
+//!   still finds the file), and never while a backup holds the shared lock on `output/.lock`.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{IoSlice, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// A new segment is started once the current one holds this many bytes.
 const MAX_SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
+/// How long a segment stays unreferenced before it is deleted.
+pub const COLLECT_GRACE: Duration = Duration::from_secs(5);
 /// Segment files kept open for reading (more are closed and reopened on demand).
 const MAX_OPEN_READERS: usize = 64;
 /// The file a backup locks (shared) while it copies segments, and collection locks (exclusive).
@@ -51,8 +54,10 @@ pub struct Segments {
     /// The next segment number to start.
     next_id: Mutex<u64>,
     readers: Mutex<HashMap<u64, Arc<File>>>,
-    /// Unreferenced segments seen by the previous collection.
-    doomed: Mutex<HashSet<u64>>,
+    /// Unreferenced segments, with when a collection first saw them so.
+    doomed: Mutex<HashMap<u64, Instant>>,
+    /// How long a segment stays unreferenced before it goes ([`COLLECT_GRACE`]).
+    grace: Mutex<Duration>,
 }
 
 /// The file name of segment `id`.
@@ -89,6 +94,7 @@ impl Segments {
             next_id: Mutex::new(highest + 1),
             readers: Mutex::default(),
             doomed: Mutex::default(),
+            grace: Mutex::new(COLLECT_GRACE),
         })
     }
 
@@ -142,6 +148,12 @@ impl Segments {
         Ok(Active { id, file, len: 0 })
     }
 
+    /// Sets how long a segment stays unreferenced before it goes (tests use zero).
+    #[cfg(test)]
+    pub(crate) fn set_grace(&self, grace: Duration) {
+        *crate::lock(&self.grace) = grace;
+    }
+
     /// The writer's state, for tests that make it start a new segment.
     #[cfg(test)]
     pub(crate) fn active_for_tests(&self) -> &Mutex<Option<Active>> {
@@ -175,8 +187,8 @@ impl Segments {
     }
 
     /// Deletes segments that no chunk refers to (`referenced`) and that were already
-    /// unreferenced at the previous call, except the one being written. Skips the deleting while
-    /// a backup holds the lock. Returns the bytes freed.
+    /// unreferenced at a call at least the grace period earlier, except the one being written.
+    /// Skips the deleting while a backup holds the lock. Returns the bytes freed.
     pub fn collect(&self, referenced: &HashSet<u64>) -> std::io::Result<u64> {
         let lock = File::options().create(true).truncate(false).write(true).open(self.dir.join(LOCK_FILE))?;
         if lock.try_lock().is_err() {
@@ -185,22 +197,25 @@ impl Segments {
         // Anything at or above the next number to start may be written to (or just created).
         let writing = crate::lock(&self.active).as_ref().map(|a| a.id);
         let below = *crate::lock(&self.next_id);
+        let grace = *crate::lock(&self.grace);
+        let now = Instant::now();
         let mut doomed = crate::lock(&self.doomed);
-        let mut now_doomed = HashSet::new();
+        let mut still_doomed = HashMap::new();
         let mut freed = 0;
         for (id, len) in list(&self.dir)? {
             if referenced.contains(&id) || Some(id) == writing || id >= below {
                 continue;
             }
-            if doomed.contains(&id) {
+            let since = doomed.get(&id).copied().unwrap_or(now);
+            if now.duration_since(since) >= grace && doomed.contains_key(&id) {
                 std::fs::remove_file(self.path(id))?;
                 crate::lock(&self.readers).remove(&id);
                 freed += len;
             } else {
-                now_doomed.insert(id);
+                still_doomed.insert(id, since);
             }
         }
-        *doomed = now_doomed;
+        *doomed = still_doomed;
         Ok(freed)
     }
 }
@@ -255,6 +270,7 @@ mod tests {
     fn unreferenced_segments_go_at_the_second_look_and_never_during_a_backup() {
         let dir = tempfile::tempdir().expect("tempdir");
         let segs = Segments::open(dir.path(), 0).expect("open");
+        segs.set_grace(Duration::ZERO);
         segs.append(&[b"old"]).expect("append");
         *crate::lock(&segs.active) = None; // as after a failure: the next write starts segment 2
         segs.append(&[b"new"]).expect("append");

@@ -19,9 +19,17 @@ pub fn snapshot(db: &Path, dest: &Path, busy_timeout: Duration) -> Result<i64, S
     Ok(copy.query_row("PRAGMA user_version", [], |r| r.get(0))?)
 }
 
-/// The output segments a database copy refers to, each with the length it needs to have.
+/// The output segments a database copy refers to, each with the length it needs to have (none
+/// for a database from before segments, schema 12 and older).
 pub fn segments(db: &Path) -> Result<Vec<(u64, u64)>, StoreError> {
     let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let has_segments: i64 =
+        conn.query_row("SELECT COUNT(*) FROM pragma_table_info('session_output') WHERE name = 'segment'", [], |r| {
+            r.get(0)
+        })?;
+    if has_segments == 0 {
+        return Ok(Vec::new());
+    }
     let mut stmt = conn.prepare(
         "SELECT segment, MAX(seg_pos + end_offset - start_offset) FROM session_output
          WHERE segment IS NOT NULL GROUP BY segment ORDER BY segment",
@@ -45,4 +53,20 @@ pub fn check(db: &Path) -> Result<i64, StoreError> {
         return Err(StoreError::SchemaTooNew { found, known });
     }
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_from_before_segments_refers_to_none() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("old.db");
+        let mut conn = Connection::open(&path).expect("open");
+        super::super::migrations::all().to_version(&mut conn, 12).expect("schema 12");
+        drop(conn);
+        assert_eq!(segments(&path).expect("segments"), Vec::new());
+        assert_eq!(check(&path).expect("check"), 12, "and it may be restored");
+    }
 }
