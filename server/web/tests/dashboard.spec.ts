@@ -1,9 +1,10 @@
 // The dashboard against one server with an admin, a member, a viewer and a running agent:
 // roles in the terminal, sign-in errors, long sessions, starting sessions, API keys (the copy
 // box goes with a revoked key), members, adding a machine and changing a password.
+import { randomUUID } from "node:crypto";
 import { expect, test, type Browser, type Page } from "@playwright/test";
 import { ADMIN_EMAIL, PASSWORD, TestServer, waitFor, type TestAgent } from "./harness";
-import { confirm, expectTerminal, pageAs as pageAsAt, signIn, terminalText, type Size } from "./pages";
+import { confirm, expectTerminal, pageAs as pageAsAt, screenshot, signIn, terminalText, type Size } from "./pages";
 
 let server: TestServer;
 let org: string;
@@ -76,6 +77,29 @@ test("a long session opens on its latest output, and its full history loads on r
   await expectTerminal(page, /^FIRST-MARKER$/m);
   await expectTerminal(page, /LAST-MARKER/);
   await expect(page.locator("[data-history=tail]")).toHaveCount(0);
+});
+
+test("output an agent truly lost is shown as a gap between what came before and after it", async ({ browser }) => {
+  // Only a full spool disk loses output; a raw agent reports such a loss as a real one would.
+  const id = randomUUID();
+  const raw = await server.rawAgent(org, [{ session_id: id, command: "lossy" }]);
+  raw.output(id, 0, "before-the-gap\r\n");
+  raw.send({ type: "gap", session_id: id, offset: 16, length: 65536 });
+  raw.output(id, 16 + 65536, "after-the-gap\r\n");
+  await waitFor("the output and its gap to be stored", async () => {
+    const s = await server.json("GET", `/api/v1/orgs/${org}/sessions/${id}`);
+    return s.output_end >= 16 + 65536 + 15 ? true : undefined;
+  });
+  for (const size of ["desktop", "phone"] as const) {
+    const page = await pageAs(browser, ADMIN_EMAIL, size);
+    await page.goto(`${server.base}/orgs/${org}/sessions/${id}`);
+    await expectTerminal(page, /after-the-gap/);
+    expect(await terminalText(page)).toContain("before-the-gap");
+    await expect(page.locator("[data-gap]")).toHaveAttribute("data-gap", "65536");
+    await expect(page.locator("[data-gap]")).toContainText("Gap in output: 66 KB could not be delivered");
+    await screenshot(page, "session-gap", size);
+  }
+  raw.close();
 });
 
 test("the output byte count follows the output, and a missing PID is not shown as null", async ({ browser }) => {

@@ -8,6 +8,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { request, type APIRequestContext } from "@playwright/test";
+import { RawAgent } from "./raw-agent";
 
 const run = promisify(execFile);
 
@@ -66,6 +67,7 @@ class Proc {
 export class TestServer {
   readonly dirs: string[] = [];
   readonly procs: Proc[] = [];
+  readonly raw: RawAgent[] = [];
   base = "";
   setupToken = "";
   /** The SHA-256 fingerprint of the server's self-signed certificate, from its banner. */
@@ -178,7 +180,25 @@ export class TestServer {
     return resp.machine_id as string;
   }
 
+  /** Enrolls a machine through the API and connects to the relay as its agent would, speaking
+   * the protocol itself (docs/protocol.md): for sessions a real agent cannot be made to produce,
+   * such as output it truly lost. */
+  async rawAgent(org: string, sessions: { session_id: string; command: string }[]): Promise<RawAgent> {
+    const { token } = await this.json("POST", `/api/v1/orgs/${org}/enrollment-tokens`, { note: "raw agent" });
+    const machine = { hostname: "raw-agent", os: "linux", os_version: "", arch: "x86_64", cpus: 1, memory_bytes: 1, agent_version: "test" };
+    const { machine_id, credential } = await this.json("POST", "/api/v1/agent/enroll", { token, machine });
+    const agent = await RawAgent.connect(this.base, credential);
+    this.raw.push(agent);
+    const infos = sessions.map((s) => ({ source: "relayed", kind: "other", args: [], cwd: "/", pid: null, started_at: 1_700_000_000, cols: 80, rows: 24, ...s }));
+    agent.send({ type: "hello", protocol_version: 1, agent_version: "test", mode: "wrap", machine, sessions: infos });
+    const welcome = JSON.parse(await agent.nextText());
+    if (!welcome.accepted) throw new Error(`the relay refused the raw agent: ${JSON.stringify(welcome)}`);
+    agent.machineId = machine_id;
+    return agent;
+  }
+
   async stop(): Promise<void> {
+    for (const a of this.raw) a.close();
     for (const p of this.procs) p.kill();
     await this.api?.dispose();
     for (const d of this.dirs) rmSync(d, { recursive: true, force: true });
