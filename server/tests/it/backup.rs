@@ -93,4 +93,33 @@ async fn a_backup_taken_mid_stream_restores_every_acknowledged_byte() {
     assert!(got.len() as u64 >= acked_before, "{} bytes restored, {acked_before} were acknowledged before", got.len());
     let expected: Vec<u8> = (0..got.len() as u64 / 4096).flat_map(frame).collect();
     assert_eq!(&got[..expected.len()], &expected[..], "exactly the bytes sent, in order");
+
+    // The same backup without its output segments is refused before anything is put in place.
+    let broken = backups.path().join("no-segments.tar.gz");
+    assert!(without_segments(&file, &broken) > 0, "the backup carried output segments");
+    let fresh = tempfile::tempdir().expect("fresh");
+    let (ok, said) =
+        cli(&["restore", "--data-dir", fresh.path().to_str().expect("utf8"), broken.to_str().expect("utf8")]);
+    assert!(!ok && said.contains("output segment"), "{said}");
+    assert!(!fresh.path().join("sessionforge.db").exists(), "nothing was put in place");
+}
+
+/// Copies the backup `from` to `to` leaving out its output segments; returns how many it left out.
+fn without_segments(from: &std::path::Path, to: &std::path::Path) -> usize {
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(std::fs::File::open(from).expect("backup")));
+    let out = flate2::write::GzEncoder::new(std::fs::File::create(to).expect("create"), flate2::Compression::fast());
+    let mut copy = tar::Builder::new(out);
+    let mut left_out = 0;
+    for entry in archive.entries().expect("entries") {
+        let mut entry = entry.expect("entry");
+        let path = entry.path().expect("path").into_owned();
+        if path.starts_with("output") && path.extension().is_some_and(|e| e == "seg") {
+            left_out += 1;
+            continue;
+        }
+        let mut header = entry.header().clone();
+        copy.append_data(&mut header, &path, &mut entry).expect("copy entry");
+    }
+    copy.into_inner().expect("tar").finish().expect("gzip");
+    left_out
 }
