@@ -61,17 +61,9 @@ pub struct BackupInfo {
 /// Takes the data dir's lock; fails with [`BackupError::Live`] while a server holds it.
 pub fn lock_data_dir(dir: &Path) -> Result<File, BackupError> {
     let path = dir.join(LOCK_FILE);
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(io(format!("cannot open {}", path.display())))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(BackupError::Live(dir.display().to_string())),
-        Err(std::fs::TryLockError::Error(e)) => Err(io(format!("cannot lock {}", path.display()))(e)),
-    }
+    sessionforge_shared::files::try_lock_file(&path)
+        .map_err(io(format!("cannot lock {}", path.display())))?
+        .ok_or_else(|| BackupError::Live(dir.display().to_string()))
 }
 
 /// Writes a backup of the data dir `dir` to `dest` (atomically: a partial backup never has
@@ -84,7 +76,7 @@ pub fn backup(dir: &Path, dest: &Path, busy_timeout: Duration) -> Result<BackupI
     let db_copy = scratch.path().join(DB_FILE);
     // Held until the segments are copied: the server deletes none meanwhile.
     let output = dir.join(OUTPUT_DIR);
-    let _segments_kept = hold_segments(&output)?;
+    let _segments_kept = segments::hold_for_backup(&output).map_err(io("cannot lock the output segments"))?;
     let schema_version = snapshot::snapshot(&dir.join(DB_FILE), &db_copy, busy_timeout)?;
     let info = BackupInfo {
         format: FORMAT,
@@ -131,23 +123,6 @@ pub fn backup(dir: &Path, dest: &Path, busy_timeout: Duration) -> Result<BackupI
     file.sync_all().map_err(io("cannot sync the backup"))?;
     std::fs::rename(&partial, dest).map_err(io(format!("cannot move the backup to {}", dest.display())))?;
     Ok(info)
-}
-
-/// Takes the shared lock that keeps a running server from deleting output segments (see
-/// `store::segments`); `None` when there are none.
-fn hold_segments(output: &Path) -> Result<Option<File>, BackupError> {
-    if !output.is_dir() {
-        return Ok(None);
-    }
-    let path = output.join(segments::LOCK_FILE);
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(io(format!("cannot open {}", path.display())))?;
-    file.lock_shared().map_err(io(format!("cannot lock {}", path.display())))?;
-    Ok(Some(file))
 }
 
 /// Whether a data dir has anything in it that a restore would replace.

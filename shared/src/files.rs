@@ -1,7 +1,8 @@
-//! Small filesystem helpers for files that hold secrets (server keys, agent credentials):
-//! owner-only permissions and atomic replacement, so a crash never leaves a half-written file.
+//! Small filesystem helpers: for files that hold secrets (server keys, agent credentials),
+//! owner-only permissions and atomic replacement, so a crash never leaves a half-written file;
+//! and lock files, which say a process holds a directory.
 
-use std::fs::{self, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;
 
@@ -14,6 +15,28 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
         fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
     }
     Ok(())
+}
+
+/// Opens (creating) the lock file at `path` and takes its exclusive lock without waiting:
+/// `None` while another holder has it. The lock goes with the returned file.
+pub fn try_lock_file(path: &Path) -> io::Result<Option<File>> {
+    let file = open_lock_file(path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(fs::TryLockError::WouldBlock) => Ok(None),
+        Err(fs::TryLockError::Error(e)) => Err(e),
+    }
+}
+
+/// Opens (creating) the lock file at `path` and waits for a shared lock on it.
+pub fn lock_file_shared(path: &Path) -> io::Result<File> {
+    let file = open_lock_file(path)?;
+    file.lock_shared()?;
+    Ok(file)
+}
+
+fn open_lock_file(path: &Path) -> io::Result<File> {
+    OpenOptions::new().create(true).truncate(false).write(true).open(path)
 }
 
 /// Writes `data` to `path` through a temporary file and a rename, with mode 0600 on Unix.

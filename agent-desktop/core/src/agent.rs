@@ -63,17 +63,9 @@ impl std::fmt::Debug for Agent {
 /// Takes the per-machine daemon lock, or fails when another daemon holds it.
 fn daemon_lock(paths: &Paths) -> Result<File, AgentError> {
     sessionforge_shared::files::create_private_dir(&paths.state_dir).map_err(AgentError::State)?;
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(paths.state_dir.join(LOCK_FILE))
-        .map_err(AgentError::State)?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(AgentError::AlreadyRunning),
-        Err(std::fs::TryLockError::Error(e)) => Err(AgentError::State(e)),
-    }
+    sessionforge_shared::files::try_lock_file(&paths.state_dir.join(LOCK_FILE))
+        .map_err(AgentError::State)?
+        .ok_or(AgentError::AlreadyRunning)
 }
 
 impl Agent {

@@ -60,12 +60,7 @@ fn segment_path(dir: &Path, start: u64) -> PathBuf {
 }
 
 fn lock(dir: &Path) -> io::Result<Option<File>> {
-    let file = OpenOptions::new().create(true).truncate(false).write(true).open(dir.join(LOCK))?;
-    match file.try_lock() {
-        Ok(()) => Ok(Some(file)),
-        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
-        Err(std::fs::TryLockError::Error(e)) => Err(e),
-    }
+    files::try_lock_file(&dir.join(LOCK))
 }
 
 impl Spool {

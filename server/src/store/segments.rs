@@ -60,6 +60,15 @@ pub struct Segments {
     grace: Mutex<Duration>,
 }
 
+/// Takes the shared lock that keeps a running server from deleting the segments in `dir` while
+/// a backup copies them; `None` when there is no such directory.
+pub fn hold_for_backup(dir: &Path) -> std::io::Result<Option<File>> {
+    if !dir.is_dir() {
+        return Ok(None);
+    }
+    sessionforge_shared::files::lock_file_shared(&dir.join(LOCK_FILE)).map(Some)
+}
+
 /// The file name of segment `id`.
 pub fn file_name(id: u64) -> String {
     format!("{id:012}.{EXT}")
@@ -190,10 +199,9 @@ impl Segments {
     /// unreferenced at a call at least the grace period earlier, except the one being written.
     /// Skips the deleting while a backup holds the lock. Returns the bytes freed.
     pub fn collect(&self, referenced: &HashSet<u64>) -> std::io::Result<u64> {
-        let lock = File::options().create(true).truncate(false).write(true).open(self.dir.join(LOCK_FILE))?;
-        if lock.try_lock().is_err() {
-            return Ok(0);
-        }
+        let Some(_lock) = sessionforge_shared::files::try_lock_file(&self.dir.join(LOCK_FILE))? else {
+            return Ok(0); // a backup is copying segments
+        };
         // Anything at or above the next number to start may be written to (or just created).
         let writing = crate::lock(&self.active).as_ref().map(|a| a.id);
         let below = *crate::lock(&self.next_id);
