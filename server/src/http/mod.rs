@@ -7,6 +7,8 @@ pub mod deadline;
 pub mod either;
 pub mod middleware;
 #[cfg(target_os = "linux")]
+pub mod rewind;
+#[cfg(target_os = "linux")]
 pub mod sendfile;
 pub mod stopping;
 pub mod tls_acceptor;

@@ -17,9 +17,7 @@
 
 use std::io;
 use std::os::fd::AsFd;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -30,13 +28,14 @@ use poem::listener::Acceptor;
 use poem::web::{LocalAddr, RemoteAddr};
 use poem::{Body, Endpoint, Request, RequestParts};
 use prometheus::IntCounter;
-use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
+use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::conn::Counted;
+use super::rewind::Rewind;
 use super::stopping::Stopping;
 
 /// What a download request starts with.
@@ -271,14 +270,14 @@ async fn respond(tcp: &TcpStream, parts: RequestParts, ctx: &Ctx, keep_alive: bo
     let offer = SendfileOffer::default();
     let mut req = Request::from_parts(parts, Body::empty());
     req.extensions_mut().insert(offer.clone());
-    let resp = ctx.app.get_response(req).await;
-    let (status, mut headers) = (resp.status(), resp.headers().clone());
+    let (parts, body) = ctx.app.get_response(req).await.into_parts();
+    let (status, mut headers) = (parts.status, parts.headers);
     let range = offer.take().filter(|_| matches!(status, StatusCode::OK | StatusCode::PARTIAL_CONTENT));
     let body = match &range {
         Some(_) => Bytes::new(),
         None => {
             // Errors and refusals: a small JSON body, sent with its length.
-            let body = resp.into_body().into_bytes().await.map_err(io::Error::other)?;
+            let body = body.into_bytes().await.map_err(io::Error::other)?;
             headers.remove(header::TRANSFER_ENCODING);
             headers.insert(header::CONTENT_LENGTH, body.len().into());
             body
@@ -355,60 +354,6 @@ async fn send_file(tcp: &TcpStream, range: &FileRange, ctx: &Ctx) -> io::Result<
     Ok(())
 }
 
-/// A connection whose first bytes were already read: they are read again first.
-pub struct Rewind<T> {
-    prefix: Bytes,
-    inner: T,
-}
-
-impl<T> Rewind<T> {
-    fn new(prefix: Bytes, inner: T) -> Self {
-        Self { prefix, inner }
-    }
-}
-
-impl<T: AsyncRead + Unpin> AsyncRead for Rewind<T> {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        if !self.prefix.is_empty() {
-            let n = self.prefix.len().min(buf.remaining());
-            buf.put_slice(&self.prefix[..n]);
-            self.prefix.advance(n);
-            if self.prefix.is_empty() {
-                // Frees the read buffer.
-                self.prefix = Bytes::new();
-            }
-            return Poll::Ready(Ok(()));
-        }
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl<T: AsyncWrite + Unpin> AsyncWrite for Rewind<T> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -434,14 +379,5 @@ mod tests {
         assert_eq!(kind(b"GET /api/v1/downloads/x HTTP/1.1\r\nContent-Length: 5\r\n\r\n"), "hyper");
         assert_eq!(kind(b"GET /api/v1/downloads/x HTTP/1.1\r\nUpgrade: websocket\r\n\r\n"), "hyper");
         assert_eq!(kind(b"GET /api/v1/downloads/x HTTP/1.1\r\nBad Header\r\n\r\n"), "hyper");
-    }
-
-    #[tokio::test]
-    async fn a_rewound_connection_replays_what_was_read() {
-        use tokio::io::AsyncReadExt;
-        let mut r = Rewind::new(Bytes::from_static(b"GET /"), &b"health HTTP/1.1"[..]);
-        let mut out = String::new();
-        r.read_to_string(&mut out).await.expect("read");
-        assert_eq!(out, "GET /health HTTP/1.1");
     }
 }
