@@ -2,29 +2,30 @@
 //! sessions being tracked (each a [`LiveSession`]: position, unstored tail, viewers).
 //!
 //! Output flows agent → [`Hub::output`] → (tail + broadcast to viewers, and the persister) →
-//! SQLite → ack to the agent. Viewers attach with [`Hub::subscribe`], which hands them the
+//! durable storage (`store::segments`) → ack to the agent. The agent connections themselves are
+//! kept in `conns`. Viewers attach with [`Hub::subscribe`], which hands them the
 //! unstored tail and a receiver under one lock, so stored output + tail + live has no holes.
 //! Locks are plain mutexes held for a few instructions, never across an await.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use prometheus::Histogram;
 use sessionforge_shared::frame;
-use sessionforge_shared::ids::{MachineId, OrgId, SessionId};
-use sessionforge_shared::protocol::{AgentMode, ServerMessage, SessionState};
+use sessionforge_shared::ids::SessionId;
+use sessionforge_shared::protocol::{ServerMessage, SessionState};
 use tokio::sync::{Semaphore, mpsc};
 
-use super::agent_tx::AgentTx;
 use super::events::{Change, OrgEvents, SessionNotice};
 use super::heartbeats::Heartbeats;
 use super::live::{Item, LiveSession, MAX_OFFSET, Subscription, TermSize, lock};
 use super::persist::PersistMsg;
 use crate::store::output::OutputWrite;
 use crate::store::{Store, StoreError};
+use conns::AgentConn;
 
 /// Unstored output a session may accumulate before its agent's socket stops being read.
 const TAIL_LIMIT: usize = 4 * 1024 * 1024;
@@ -34,6 +35,8 @@ const TAIL_LIMIT: usize = 4 * 1024 * 1024;
 const UNSTORED_LIMIT: usize = 256 * 1024 * 1024;
 /// Longest a session's end waits for its output to be stored (storage retrying a failure).
 const SETTLE_LIMIT: Duration = Duration::from_secs(10);
+
+mod conns;
 
 pub type ConnId = u64;
 
@@ -47,16 +50,6 @@ pub enum RelayError {
     BadOffset(u64),
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-struct AgentConn {
-    machine_id: MachineId,
-    org_id: OrgId,
-    /// The most unacknowledged output its agent says it holds per session: output may not
-    /// start further than this past what was received.
-    buffer: u64,
-    mode: AgentMode,
-    tx: AgentTx,
 }
 
 /// What one agent connection may do.
@@ -116,93 +109,6 @@ impl Hub {
 
     pub fn store(&self) -> &Store {
         &self.store
-    }
-
-    // ---- connections ----
-
-    pub fn register_conn(
-        &self,
-        machine_id: MachineId,
-        org_id: OrgId,
-        mode: AgentMode,
-        buffer: u64,
-        tx: AgentTx,
-    ) -> ConnId {
-        let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
-        lock(&self.conns).insert(id, AgentConn { machine_id, org_id, mode, buffer, tx });
-        id
-    }
-
-    /// The most a connection's output may start ahead of what was received.
-    fn conn_buffer(&self, conn: ConnId) -> u64 {
-        lock(&self.conns).get(&conn).map_or(0, |c| c.buffer)
-    }
-
-    /// How far past what was received a session's agent may still resend output from: the
-    /// relaying connection's declared buffer, or the default for agents that do not say.
-    pub fn resume_window(&self, live: &LiveSession) -> u64 {
-        live.owner()
-            .and_then(|c| lock(&self.conns).get(&c).map(|c| c.buffer))
-            .unwrap_or(sessionforge_shared::protocol::DEFAULT_AGENT_BUFFER)
-    }
-
-    /// Tells a connection something (an error about what it sent). Never blocks.
-    pub fn tell(&self, conn: ConnId, msg: ServerMessage) {
-        if let Some(c) = lock(&self.conns).get(&conn) {
-            let _ = c.tx.try_send(msg);
-        }
-    }
-
-    /// Sends `msg` to every connected agent of `org` (a policy change). Never blocks: an
-    /// agent whose queue is full gets the new policy with its next welcome.
-    pub fn tell_org(&self, org: OrgId, msg: &ServerMessage) {
-        for c in lock(&self.conns).values().filter(|c| c.org_id == org) {
-            let _ = c.tx.try_send(msg.clone());
-        }
-    }
-
-    /// Forgets a connection; the sessions it relayed become orphans (stale if nobody claims them).
-    pub fn unregister_conn(&self, conn: ConnId) {
-        lock(&self.conns).remove(&conn);
-        let now = Instant::now();
-        let sessions: Vec<Arc<LiveSession>> = lock(&self.sessions).values().cloned().collect();
-        let mut orphans = lock(&self.orphans);
-        for s in sessions {
-            if s.release(conn) {
-                orphans.insert(s.id, now);
-            }
-        }
-    }
-
-    /// Drops every connection of a machine (it was signed out); their sockets close.
-    pub fn disconnect_machine(&self, machine: MachineId) {
-        let ids: Vec<ConnId> =
-            lock(&self.conns).iter().filter(|(_, c)| c.machine_id == machine).map(|(id, _)| *id).collect();
-        for id in ids {
-            self.unregister_conn(id);
-        }
-    }
-
-    pub fn connection_count(&self) -> usize {
-        lock(&self.conns).len()
-    }
-
-    /// Whether any agent connection of the machine is open.
-    pub fn is_connected(&self, machine: MachineId) -> bool {
-        lock(&self.conns).values().any(|c| c.machine_id == machine)
-    }
-
-    /// The daemon connection of a machine, which takes start requests.
-    pub fn daemon(&self, machine: MachineId) -> Option<AgentTx> {
-        lock(&self.conns)
-            .iter()
-            .filter(|(_, c)| c.machine_id == machine && c.mode == AgentMode::Daemon)
-            .max_by_key(|(id, _)| **id)
-            .map(|(_, c)| c.tx.clone())
-    }
-
-    fn conn_machine(&self, conn: ConnId) -> Option<MachineId> {
-        lock(&self.conns).get(&conn).map(|c| c.machine_id)
     }
 
     // ---- sessions ----
@@ -386,7 +292,7 @@ impl Hub {
     pub fn stored(&self, id: SessionId, end: u64, retained_from: u64) {
         let Some(live) = lock(&self.sessions).get(&id).cloned() else { return };
         let owner = live.stored_up_to(end, retained_from);
-        if let Some(tx) = owner.and_then(|c| lock(&self.conns).get(&c).map(|c| c.tx.clone())) {
+        if let Some(tx) = owner.and_then(|c| self.conn_tx(c)) {
             // Acks are cumulative: if this one cannot be queued, a later one covers it.
             let _ = tx.try_send(ServerMessage::Ack { session_id: id, offset: end });
         }
@@ -410,7 +316,7 @@ impl Hub {
     pub fn send_to_owner(&self, id: SessionId, msg: ServerMessage) -> Result<(), RelayError> {
         let live = lock(&self.sessions).get(&id).cloned().ok_or(RelayError::NotConnected)?;
         let owner = live.owner().ok_or(RelayError::NotConnected)?;
-        let tx = lock(&self.conns).get(&owner).map(|c| c.tx.clone()).ok_or(RelayError::NotConnected)?;
+        let tx = self.conn_tx(owner).ok_or(RelayError::NotConnected)?;
         tx.try_send(msg).map_err(|_| RelayError::NotConnected)
     }
 
