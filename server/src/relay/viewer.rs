@@ -5,44 +5,39 @@
 //! A paused or slow viewer never holds anyone up: it lags on the session's bounded broadcast and
 //! is resynced from storage. A viewer whose socket accepts nothing for [`WRITE_TIMEOUT`] is
 //! dropped. Its messages are read by a separate task into a small queue, so that replays and
-//! live sending can look at them between pages without ever cancelling a half-done write.
+//! live sending can look at them between pages without ever cancelling a half-done write (what
+//! a viewer sends, and what is done with it, is in `controls`).
 
 use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use poem::web::websocket::{Message, WebSocketStream};
 use sessionforge_shared::frame;
-use sessionforge_shared::protocol::{MAX_TERM_DIM, ServerMessage, SessionState, ViewerEvent, ViewerMessage};
+use sessionforge_shared::protocol::{SessionState, ViewerEvent};
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{broadcast, mpsc};
+
+mod controls;
 
 use super::hub::Hub;
 use super::live::{Item, LiveSession, Subscription, TermSize};
 use crate::access::{AccessGuard, Grant};
 use crate::store::audit::AuditEntry;
+use controls::{Control, read_controls};
 
 /// Stored output read per database round trip during a replay.
 const REPLAY_PAGE: usize = 256 * 1024;
 /// Most queued live items written before one flush.
 const WRITE_BATCH: usize = 64;
-/// Largest input message a viewer may send.
-const MAX_INPUT: usize = 64 * 1024;
 /// A viewer whose socket takes nothing for this long is gone (its TCP window stays shut).
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Viewer messages queued before the reader stops reading the socket.
 const CONTROL_QUEUE: usize = 64;
 
 type WsResult = io::Result<()>;
-
-/// What the reader task hands over.
-enum Control {
-    Msg(ViewerMessage),
-    Bad(String),
-}
 
 /// Serves one viewer socket until either side closes it.
 pub async fn serve(
@@ -79,27 +74,6 @@ pub async fn serve(
         Err(e) => tracing::debug!(error = %e, "viewer disconnected"),
     }
     reader.abort();
-}
-
-async fn read_controls(mut stream: SplitStream<WebSocketStream>, tx: mpsc::Sender<Control>) {
-    while let Some(msg) = stream.next().await {
-        let control = match msg {
-            Ok(Message::Text(text)) => match serde_json::from_str::<ViewerMessage>(&text) {
-                Ok(ViewerMessage::Unknown) => {
-                    tracing::debug!("ignoring an unknown message kind from a viewer");
-                    continue;
-                }
-                Ok(m) => Control::Msg(m),
-                Err(e) => Control::Bad(e.to_string()),
-            },
-            Ok(Message::Binary(_)) => Control::Bad("viewers send JSON text messages, not binary frames".into()),
-            Ok(Message::Close(_)) | Err(_) => break,
-            Ok(_) => continue,
-        };
-        if tx.send(control).await.is_err() {
-            break;
-        }
-    }
 }
 
 /// The next live item if one is waiting, with a lag reported like `recv` reports it.
@@ -303,40 +277,6 @@ impl Viewer {
         self.flush().await
     }
 
-    /// Handles the viewer's waiting messages; while it is paused, waits until it resumes.
-    async fn controls_between_pages(&mut self) -> WsResult {
-        loop {
-            let control = if self.paused {
-                self.ctrl.recv().await.ok_or_else(gone)?
-            } else {
-                match self.ctrl.try_recv() {
-                    Ok(c) => c,
-                    Err(TryRecvError::Empty) => return Ok(()),
-                    Err(TryRecvError::Disconnected) => return Err(gone()),
-                }
-            };
-            self.control(control).await?;
-        }
-    }
-
-    async fn control(&mut self, control: Control) -> WsResult {
-        match control {
-            Control::Msg(ViewerMessage::Pause) => self.paused = true,
-            Control::Msg(ViewerMessage::Resume) => self.paused = false,
-            Control::Msg(m) => self.command(m).await?,
-            Control::Bad(e) => {
-                self.error("BAD_MESSAGE", &format!("cannot parse message: {e}")).await?;
-                self.bad_messages += 1;
-                if self.bad_messages >= MAX_PROTOCOL_ERRORS {
-                    let close = Message::close_with(1008u16, "too many messages that could not be parsed");
-                    let _ = tokio::time::timeout(WRITE_TIMEOUT, self.sink.send(close)).await;
-                    return Err(io::Error::new(io::ErrorKind::InvalidData, "too many protocol errors"));
-                }
-            }
-        }
-        Ok(())
-    }
-
     /// Queues an item without flushing, skipping or trimming what the viewer already has, and
     /// reporting any hole before it as a gap.
     async fn feed(&mut self, item: &Item) -> WsResult {
@@ -381,46 +321,6 @@ impl Viewer {
                 if let Some(t) = self.told.as_mut() {
                     t.size = TermSize { cols, rows, locked: size_locked };
                 }
-            }
-        }
-        Ok(())
-    }
-
-    async fn command(&mut self, msg: ViewerMessage) -> WsResult {
-        let session_id = self.live.id;
-        let input = matches!(msg, ViewerMessage::Input { .. });
-        let to_agent = match msg {
-            ViewerMessage::Input { data } if data.len() <= MAX_INPUT => ServerMessage::Input { session_id, data },
-            ViewerMessage::Input { .. } => {
-                return self.error("INPUT_TOO_LARGE", "input messages are limited to 64 KiB").await;
-            }
-            ViewerMessage::Resize { cols, rows, force } => {
-                let dims = 1..=MAX_TERM_DIM;
-                if !dims.contains(&cols) || !dims.contains(&rows) {
-                    return self.error("BAD_SIZE", &format!("cols and rows must be 1 to {MAX_TERM_DIM}")).await;
-                }
-                if self.can_input && self.live.size().locked && !force {
-                    return self
-                        .error(
-                            "SIZE_LOCKED",
-                            "a local terminal holds this session's size; resize with force to override it",
-                        )
-                        .await;
-                }
-                ServerMessage::Resize { session_id, cols, rows }
-            }
-            _ => return Ok(()),
-        };
-        if !self.can_input {
-            return self.error("READ_ONLY", "your role in this org can watch this session but not type into it").await;
-        }
-        if self.hub.send_to_owner(session_id, to_agent).is_err() {
-            return self.error("NOT_CONNECTED", "the session's agent is not connected").await;
-        }
-        if input && let Some(entry) = self.typed.take() {
-            // Once per socket: who typed into the session, never what.
-            if let Err(e) = self.hub.store().audit(entry).await {
-                tracing::error!(error = %e, "cannot record session input in the audit log");
             }
         }
         Ok(())
