@@ -130,8 +130,8 @@ pub struct ProductDto {
 pub(super) async fn apply(state: &AppState, body: &[u8]) -> Result<Outcome, ApiError> {
     let ev = events::parse(body).map_err(|e| ApiError::bad_request("INVALID_EVENT", e))?;
     let key = match &ev.action {
-        Action::Purchase { session, .. } => {
-            let key = purchase_key(&state.keys, session);
+        Action::Purchase(p) => {
+            let key = purchase_key(&state.keys, &p.session);
             let hint = key.rsplit('-').next().unwrap_or_default().to_string();
             Some(PurchaseKey { hash: token_hash(&state.keys, PURPOSE_LICENSE_KEY, &key), hint })
         }

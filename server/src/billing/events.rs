@@ -14,6 +14,16 @@ pub struct Event {
     pub action: Action,
 }
 
+/// A paid one-time license purchase (a Checkout session in payment mode).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Purchase {
+    /// The Checkout session: one license per session, whatever Stripe redelivers.
+    pub session: String,
+    pub email: String,
+    pub price: String,
+    pub payment_intent: Option<String>,
+}
+
 /// A subscription's state as an event tells it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Subscription {
@@ -37,7 +47,7 @@ pub enum Action {
     /// `checkout.session.completed` in subscription mode: links customer and subscription to the org.
     SubscriptionCheckout { org: String, customer: String, subscription: String },
     /// `checkout.session.completed` in payment mode: a one-time license purchase.
-    Purchase { session: String, email: String, price: String, payment_intent: Option<String> },
+    Purchase(Purchase),
     /// `invoice.paid`.
     InvoicePaid { customer: String, subscription: Option<String> },
     /// `invoice.payment_failed`.
@@ -100,14 +110,14 @@ pub fn parse(body: &[u8]) -> Result<Event, String> {
             // checkout unpaid and succeed later (`async_payment_succeeded`). A payment of
             // something else (no `metadata.price`, say a Payment Link) is not ours.
             Some("payment") if o["payment_status"].as_str() == Some("paid") && s(&o["metadata"]["price"]).is_some() => {
-                Action::Purchase {
+                Action::Purchase(Purchase {
                     session: s(&o["id"]).ok_or_else(|| missing("id"))?,
                     email: s(&o["customer_details"]["email"])
                         .or_else(|| s(&o["customer_email"]))
                         .ok_or_else(|| missing("an email"))?,
                     price: s(&o["metadata"]["price"]).ok_or_else(|| missing("metadata.price"))?,
                     payment_intent: s(&o["payment_intent"]),
-                }
+                })
             }
             _ => Action::Ignored,
         },

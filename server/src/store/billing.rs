@@ -9,10 +9,13 @@ use sessionforge_shared::ids::OrgId;
 
 use super::audit::{Actor, AuditEntry, record};
 use super::billing_views::{OrgBilling, billing_row};
-use super::licenses::{NewLicense, insert_license};
 use super::outbox::{NewMail, queue_mail};
 use super::{Store, StoreError, now};
+
+mod purchases;
+
 use crate::billing::events::{Action, Event, Subscription};
+pub use purchases::PurchaseKey;
 
 /// What the rules of billing need from the settings.
 #[derive(Clone, Debug)]
@@ -34,19 +37,6 @@ pub enum Outcome {
     Ignored(String),
     /// Acting on it failed; kept with this error for a retry.
     Failed(String),
-}
-
-/// A purchase's license key material, made by the caller (who holds the server's keys).
-#[derive(Clone)]
-pub struct PurchaseKey {
-    pub hash: Vec<u8>,
-    pub hint: String,
-}
-
-impl std::fmt::Debug for PurchaseKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PurchaseKey").field("hint", &self.hint).finish_non_exhaustive()
-    }
 }
 
 /// How long an event that names something not (yet) known here is failed, so that Stripe
@@ -206,49 +196,7 @@ fn act(tx: &Transaction<'_>, rules: &Rules, ev: &Event, key: Option<&PurchaseKey
             )?;
             Ok(Outcome::Processed)
         }
-        Action::Purchase { session, email, price, payment_intent } => {
-            let Some((_, plan, max, days)) = rules.products.iter().find(|(p, ..)| p == price) else {
-                return Err(StoreError::Internal(format!(
-                    "price {price} is not a license product (billing.license_products)"
-                )));
-            };
-            let issued: Option<String> = tx
-                .query_row("SELECT license_id FROM license_purchases WHERE checkout_session_id = ?1", [session], |r| {
-                    r.get(0)
-                })
-                .optional()?;
-            if let Some(license) = issued {
-                return Ok(Outcome::Ignored(format!("license {license} was issued for this purchase already")));
-            }
-            let key = key.ok_or_else(|| StoreError::Internal("no key for a purchase".into()))?;
-            let id = uuid::Uuid::now_v7().to_string();
-            let expires_at = (*days > 0).then(|| ev.created + i64::from(*days) * 86_400);
-            let new = NewLicense {
-                id: id.clone(),
-                key_hash: key.hash.clone(),
-                key_hint: key.hint.clone(),
-                org_id: None,
-                customer_email: Some(email.clone()),
-                licensee: email.clone(),
-                plan: plan.clone(),
-                max_activations: *max,
-                expires_at,
-                grace_days: 14,
-                heartbeat_secs: 86_400,
-            };
-            insert_license(tx, &new, &system("license.purchased"))?;
-            tx.execute(
-                "INSERT INTO license_purchases (checkout_session_id, license_id, email, payment_intent, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![session, id, email, payment_intent, now()],
-            )?;
-            // The key is not in the row: the sender derives it from the purchase.
-            let params = serde_json::json!({"plan": plan, "license_id": id, "max_activations": max,
-                "expires_at": expires_at.map(crate::api_time), "purchase": session});
-            let template = crate::email::sender::LICENSE_MAIL;
-            queue_mail(tx, &NewMail { to: email.clone(), template, params, link: None })?;
-            Ok(Outcome::Processed)
-        }
+        Action::Purchase(p) => purchases::purchase(tx, rules, ev, key, p),
         Action::InvoicePaid { customer, subscription } => {
             let Some(org) = find_org(tx, None, customer, subscription.as_deref())? else {
                 return not_yet(ev, format!("no org has customer {customer}"));
@@ -296,39 +244,7 @@ fn act(tx: &Transaction<'_>, rules: &Rules, ev: &Event, key: Option<&PurchaseKey
         Action::Refunded { payment_intent, full: false } => {
             Ok(Outcome::Ignored(format!("a partial refund of {payment_intent}: the license stays")))
         }
-        Action::Refunded { payment_intent, full: true } => {
-            let license: Option<String> = tx
-                .query_row(
-                    "SELECT license_id FROM license_purchases WHERE payment_intent = ?1 AND refunded_at IS NULL",
-                    [payment_intent],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let Some(license) = license else {
-                let refunded: Option<i64> = tx
-                    .query_row("SELECT 1 FROM license_purchases WHERE payment_intent = ?1", [payment_intent], |r| {
-                        r.get(0)
-                    })
-                    .optional()?;
-                if refunded.is_some() {
-                    return Ok(Outcome::Ignored("already refunded".into()));
-                }
-                // The purchase's own event may come later; a refund of something else never has one.
-                return not_yet(ev, format!("no purchase has payment {payment_intent}"));
-            };
-            tx.execute("UPDATE license_purchases SET refunded_at = ?2 WHERE license_id = ?1", params![license, now()])?;
-            tx.execute(
-                "UPDATE licenses SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1",
-                params![license, now()],
-            )?;
-            record(
-                tx,
-                &system("license.revoked")
-                    .target("license", &license)
-                    .details(serde_json::json!({"reason": "refunded"})),
-            )?;
-            Ok(Outcome::Processed)
-        }
+        Action::Refunded { payment_intent, full: true } => purchases::refund(tx, ev, payment_intent),
         Action::Ignored => Ok(Outcome::Ignored(format!("{} is not acted on", ev.kind))),
     }
 }
